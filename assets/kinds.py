@@ -7,7 +7,8 @@ Sign conventions (written into every power point's description):
 * PV, fuel cell and CHP power: positive = production;
 * a consumer's power (charge point, heat pump, heating rod, electrolyser): positive = consumption.
 
-BrowseNames are part of the public interface (SCADA tag lists are built on them): extend, never rename.
+BrowseNames are part of the public interface (SCADA tag lists are built on them):
+extend, never rename.
 """
 
 from __future__ import annotations
@@ -68,21 +69,15 @@ class AssetSpec:
 # --- small constructors keep the table below readable -------------------------------------------
 
 
-def analog(
-    name: str, unit: u.Unit, description: str, low: float, high: float
-) -> PointSpec:
+def analog(name: str, unit: u.Unit, description: str, low: float, high: float) -> PointSpec:
     return PointSpec(name, ValueKind.ANALOG, DataType.DOUBLE, description, unit, (low, high))
 
 
 def counter(name: str, unit: u.Unit, description: str) -> PointSpec:
-    return PointSpec(
-        name, ValueKind.COUNTER, DataType.DOUBLE, description, unit, (0.0, 1.0e15)
-    )
+    return PointSpec(name, ValueKind.COUNTER, DataType.DOUBLE, description, unit, (0.0, 1.0e15))
 
 
-def setpoint(
-    name: str, unit: u.Unit, description: str, low: float, high: float
-) -> PointSpec:
+def setpoint(name: str, unit: u.Unit, description: str, low: float, high: float) -> PointSpec:
     return PointSpec(
         name,
         ValueKind.SETPOINT,
@@ -124,7 +119,9 @@ def info(name: str, description: str, data_type: DataType = DataType.STRING) -> 
 
 
 def active_power(sign: str) -> PointSpec:
-    return analog("ActivePower", u.WATT, f"Total active power in W; {sign}.", -MAX_POWER_W, MAX_POWER_W)
+    return analog(
+        "ActivePower", u.WATT, f"Total active power in W; {sign}.", -MAX_POWER_W, MAX_POWER_W
+    )
 
 
 def electrical(sign: str) -> tuple[PointSpec, ...]:
@@ -134,8 +131,11 @@ def electrical(sign: str) -> tuple[PointSpec, ...]:
         active_power(sign),
         *(
             analog(
-                f"ActivePower{p}", u.WATT, f"Active power of phase {p} in W; {sign}.",
-                -MAX_POWER_W, MAX_POWER_W,
+                f"ActivePower{p}",
+                u.WATT,
+                f"Active power of phase {p} in W; {sign}.",
+                -MAX_POWER_W,
+                MAX_POWER_W,
             )
             for p in phases
         ),
@@ -149,9 +149,11 @@ def electrical(sign: str) -> tuple[PointSpec, ...]:
         ),
         analog("Frequency", u.HERTZ, "Grid frequency in Hz.", 0.0, 100.0),
         analog(
-            "ReactivePower", u.VAR,
+            "ReactivePower",
+            u.VAR,
             "Total reactive power in var; positive = inductive (lagging).",
-            -MAX_POWER_W, MAX_POWER_W,
+            -MAX_POWER_W,
+            MAX_POWER_W,
         ),
     )
 
@@ -192,14 +194,25 @@ SPECS: dict[AssetKind, AssetSpec] = {
             "A photovoltaic inverter (one device, all of its MPP trackers).",
             (
                 *electrical(PRODUCTION),
-                counter("EnergyProduced", u.WATT_HOUR, "AC energy produced since commissioning, Wh."),
-                analog("DcPower", u.WATT, f"DC input power in W; {PRODUCTION}.", -MAX_POWER_W, MAX_POWER_W),
+                counter(
+                    "EnergyProduced", u.WATT_HOUR, "AC energy produced since commissioning, Wh."
+                ),
+                analog(
+                    "DcPower",
+                    u.WATT,
+                    f"DC input power in W; {PRODUCTION}.",
+                    -MAX_POWER_W,
+                    MAX_POWER_W,
+                ),
                 analog("NominalPower", u.WATT, "Rated AC power in W.", 0.0, MAX_POWER_W),
                 enum("OperatingState", "Operating state of the inverter.", INVERTER_STATES),
                 setpoint(
-                    "ActivePowerLimit", u.WATT,
-                    "Upper limit of AC output in W (feed-in management); the nominal power means no limit.",
-                    0.0, MAX_POWER_W,
+                    "ActivePowerLimit",
+                    u.WATT,
+                    "Upper limit of AC output in W (feed-in management); "
+                    "the nominal power means no limit.",
+                    0.0,
+                    MAX_POWER_W,
                 ),
             ),
         ),
@@ -210,14 +223,36 @@ SPECS: dict[AssetKind, AssetSpec] = {
                 *electrical(DISCHARGE),
                 analog("StateOfCharge", u.PERCENT, "State of charge in %.", 0.0, 100.0),
                 analog("Capacity", u.WATT_HOUR, "Usable capacity in Wh.", 0.0, 1.0e12),
-                analog("MaxChargePower", u.WATT, "Largest charge power now allowed, W (≥ 0).", 0.0, MAX_POWER_W),
-                analog("MaxDischargePower", u.WATT, "Largest discharge power now allowed, W (≥ 0).", 0.0, MAX_POWER_W),
-                counter("EnergyCharged", u.WATT_HOUR, "Energy charged into the battery since commissioning, Wh."),
-                counter("EnergyDischarged", u.WATT_HOUR, "Energy discharged from the battery since commissioning, Wh."),
+                analog(
+                    "MaxChargePower",
+                    u.WATT,
+                    "Largest charge power now allowed, W (≥ 0).",
+                    0.0,
+                    MAX_POWER_W,
+                ),
+                analog(
+                    "MaxDischargePower",
+                    u.WATT,
+                    "Largest discharge power now allowed, W (≥ 0).",
+                    0.0,
+                    MAX_POWER_W,
+                ),
+                counter(
+                    "EnergyCharged",
+                    u.WATT_HOUR,
+                    "Energy charged into the battery since commissioning, Wh.",
+                ),
+                counter(
+                    "EnergyDischarged",
+                    u.WATT_HOUR,
+                    "Energy discharged from the battery since commissioning, Wh.",
+                ),
                 setpoint(
-                    "BatteryPowerSetpoint", u.WATT,
+                    "BatteryPowerSetpoint",
+                    u.WATT,
                     f"Target battery power in W; {DISCHARGE}.",
-                    -MAX_POWER_W, MAX_POWER_W,
+                    -MAX_POWER_W,
+                    MAX_POWER_W,
                 ),
             ),
         ),
@@ -226,22 +261,45 @@ SPECS: dict[AssetKind, AssetSpec] = {
             "One connector of an AC or DC charging station.",
             (
                 *electrical(CONSUMPTION),
-                counter("SessionEnergy", u.WATT_HOUR, "Energy delivered in the current or last session, Wh."),
+                counter(
+                    "SessionEnergy",
+                    u.WATT_HOUR,
+                    "Energy delivered in the current or last session, Wh.",
+                ),
                 counter("EnergyTotal", u.WATT_HOUR, "Energy delivered since commissioning, Wh."),
-                discrete("VehicleConnected", "A vehicle is plugged in.", "Connected", "Not connected"),
-                discrete("Charging", "Energy is flowing to the vehicle.", "Charging", "Not charging"),
-                analog("PhasesInUse", u.Unit("", "C62", "one"), "Number of phases the vehicle draws on (1 or 3).", 0.0, 3.0),
+                discrete(
+                    "VehicleConnected", "A vehicle is plugged in.", "Connected", "Not connected"
+                ),
+                discrete(
+                    "Charging", "Energy is flowing to the vehicle.", "Charging", "Not charging"
+                ),
+                analog(
+                    "PhasesInUse",
+                    u.Unit("", "C62", "one"),
+                    "Number of phases the vehicle draws on (1 or 3).",
+                    0.0,
+                    3.0,
+                ),
                 setpoint(
-                    "ChargeCurrentLimit", u.AMPERE,
+                    "ChargeCurrentLimit",
+                    u.AMPERE,
                     "Largest charging current per phase in A (AC); 0 = pause charging.",
-                    0.0, 80.0,
+                    0.0,
+                    80.0,
                 ),
                 setpoint(
-                    "ChargePowerLimit", u.WATT,
+                    "ChargePowerLimit",
+                    u.WATT,
                     f"Largest charging power in W (DC chargers); {CONSUMPTION}.",
-                    0.0, MAX_POWER_W,
+                    0.0,
+                    MAX_POWER_W,
                 ),
-                enum("ChargeMode", "How the control charges this vehicle.", CHARGE_MODES, Access.READ_WRITE),
+                enum(
+                    "ChargeMode",
+                    "How the control charges this vehicle.",
+                    CHARGE_MODES,
+                    Access.READ_WRITE,
+                ),
             ),
         ),
         AssetSpec(
@@ -249,8 +307,16 @@ SPECS: dict[AssetKind, AssetSpec] = {
             "An electricity meter: grid connection, production, consumption or sub-meter.",
             (
                 *electrical(f"{IMPORT} for a grid meter; in the metered direction otherwise"),
-                counter("EnergyImported", u.WATT_HOUR, "Energy imported (consumed, drawn from the grid), Wh."),
-                counter("EnergyExported", u.WATT_HOUR, "Energy exported (delivered, fed into the grid), Wh."),
+                counter(
+                    "EnergyImported",
+                    u.WATT_HOUR,
+                    "Energy imported (consumed, drawn from the grid), Wh.",
+                ),
+                counter(
+                    "EnergyExported",
+                    u.WATT_HOUR,
+                    "Energy exported (delivered, fed into the grid), Wh.",
+                ),
                 enum("Role", "What the meter measures.", METER_ROLES),
             ),
         ),
@@ -258,9 +324,17 @@ SPECS: dict[AssetKind, AssetSpec] = {
             AssetKind.HEAT_METER,
             "A heat (or cooling) meter.",
             (
-                analog("ThermalPower", u.WATT, "Thermal power in W; positive = heat delivered.", -MAX_POWER_W, MAX_POWER_W),
+                analog(
+                    "ThermalPower",
+                    u.WATT,
+                    "Thermal power in W; positive = heat delivered.",
+                    -MAX_POWER_W,
+                    MAX_POWER_W,
+                ),
                 counter("HeatEnergy", u.WATT_HOUR, "Heat delivered since commissioning, Wh."),
-                analog("FlowTemperature", u.CELSIUS, "Flow (supply) temperature in °C.", -50.0, 200.0),
+                analog(
+                    "FlowTemperature", u.CELSIUS, "Flow (supply) temperature in °C.", -50.0, 200.0
+                ),
                 analog("ReturnTemperature", u.CELSIUS, "Return temperature in °C.", -50.0, 200.0),
                 analog("VolumeFlow", u.CUBIC_METRE_PER_HOUR, "Volume flow in m³/h.", 0.0, 1.0e6),
                 counter("Volume", u.CUBIC_METRE, "Volume since commissioning, m³."),
@@ -279,7 +353,12 @@ SPECS: dict[AssetKind, AssetSpec] = {
             "A heat pump controlled through SG-Ready contacts or a vendor interface.",
             (
                 *electrical(CONSUMPTION),
-                enum("SgReadyState", "SG-Ready operating state requested.", SG_READY_STATES, Access.READ_WRITE),
+                enum(
+                    "SgReadyState",
+                    "SG-Ready operating state requested.",
+                    SG_READY_STATES,
+                    Access.READ_WRITE,
+                ),
             ),
         ),
         AssetSpec(
@@ -288,7 +367,13 @@ SPECS: dict[AssetKind, AssetSpec] = {
             (
                 *electrical(CONSUMPTION),
                 analog("Temperature", u.CELSIUS, "Water temperature in °C.", -50.0, 200.0),
-                setpoint("PowerSetpoint", u.WATT, f"Target heating power in W; {CONSUMPTION}.", 0.0, MAX_POWER_W),
+                setpoint(
+                    "PowerSetpoint",
+                    u.WATT,
+                    f"Target heating power in W; {CONSUMPTION}.",
+                    0.0,
+                    MAX_POWER_W,
+                ),
             ),
         ),
         AssetSpec(
@@ -299,7 +384,13 @@ SPECS: dict[AssetKind, AssetSpec] = {
                 counter("EnergyProduced", u.WATT_HOUR, "Electrical energy produced, Wh."),
                 analog("ThermalPower", u.WATT, "Thermal output in W.", 0.0, MAX_POWER_W),
                 enum("RunState", "Operating state.", RUN_STATES),
-                setpoint("PowerSetpoint", u.WATT, f"Target electrical power in W; {PRODUCTION}.", 0.0, MAX_POWER_W),
+                setpoint(
+                    "PowerSetpoint",
+                    u.WATT,
+                    f"Target electrical power in W; {PRODUCTION}.",
+                    0.0,
+                    MAX_POWER_W,
+                ),
             ),
         ),
         AssetSpec(
@@ -310,7 +401,13 @@ SPECS: dict[AssetKind, AssetSpec] = {
                 counter("EnergyProduced", u.WATT_HOUR, "Electrical energy produced, Wh."),
                 analog("ThermalPower", u.WATT, "Thermal output in W.", 0.0, MAX_POWER_W),
                 enum("RunState", "Operating state.", RUN_STATES),
-                setpoint("PowerSetpoint", u.WATT, f"Target electrical power in W; {PRODUCTION}.", 0.0, MAX_POWER_W),
+                setpoint(
+                    "PowerSetpoint",
+                    u.WATT,
+                    f"Target electrical power in W; {PRODUCTION}.",
+                    0.0,
+                    MAX_POWER_W,
+                ),
             ),
         ),
         AssetSpec(
@@ -318,27 +415,59 @@ SPECS: dict[AssetKind, AssetSpec] = {
             "An electrolyser producing hydrogen.",
             (
                 *electrical(CONSUMPTION),
-                analog("HydrogenFlow", u.KILOGRAM_PER_HOUR, "Hydrogen production rate in kg/h.", 0.0, 1.0e6),
-                counter("HydrogenProduced", u.KILOGRAM, "Hydrogen produced since commissioning, kg."),
-                setpoint("PowerSetpoint", u.WATT, f"Target electrical power in W; {CONSUMPTION}.", 0.0, MAX_POWER_W),
+                analog(
+                    "HydrogenFlow",
+                    u.KILOGRAM_PER_HOUR,
+                    "Hydrogen production rate in kg/h.",
+                    0.0,
+                    1.0e6,
+                ),
+                counter(
+                    "HydrogenProduced", u.KILOGRAM, "Hydrogen produced since commissioning, kg."
+                ),
+                setpoint(
+                    "PowerSetpoint",
+                    u.WATT,
+                    f"Target electrical power in W; {CONSUMPTION}.",
+                    0.0,
+                    MAX_POWER_W,
+                ),
             ),
         ),
         AssetSpec(
             AssetKind.RIPPLE_CONTROL_RECEIVER,
             "The grid operator's ripple-control receiver or control box (up to four contacts).",
             (
-                *(discrete(f"Contact{n}", f"Contact {n} of the receiver is closed.", "Closed", "Open") for n in range(1, 5)),
-                analog("ActiveLimit", u.PERCENT, "Feed-in limit the contacts signal, % of installed PV power.", 0.0, 100.0),
+                *(
+                    discrete(
+                        f"Contact{n}", f"Contact {n} of the receiver is closed.", "Closed", "Open"
+                    )
+                    for n in range(1, 5)
+                ),
+                analog(
+                    "ActiveLimit",
+                    u.PERCENT,
+                    "Feed-in limit the contacts signal, % of installed PV power.",
+                    0.0,
+                    100.0,
+                ),
             ),
         ),
         AssetSpec(
             AssetKind.TARIFF,
             "An electricity tariff (fixed or dynamic).",
             (
-                analog("CurrentPrice", u.CURRENCY_PER_KWH, "End-customer price of the current slot per kWh.", -100.0, 100.0),
+                analog(
+                    "CurrentPrice",
+                    u.CURRENCY_PER_KWH,
+                    "End-customer price of the current slot per kWh.",
+                    -100.0,
+                    100.0,
+                ),
                 info(
                     "PriceForecast",
-                    "Known future slots as JSON: a list of {start, end, price} with ISO 8601 UTC times.",
+                    "Known future slots as JSON: a list of {start, end, price} "
+                    "with ISO 8601 UTC times.",
                 ),
             ),
         ),
@@ -346,18 +475,62 @@ SPECS: dict[AssetKind, AssetSpec] = {
             AssetKind.SITE,
             "The site: its grid connection point, aggregates and external limits.",
             (
-                analog("GridPower", u.WATT, f"Power at the grid connection point in W; {IMPORT}.", -MAX_POWER_W, MAX_POWER_W),
-                analog("PvPower", u.WATT, f"Sum of PV power in W; {PRODUCTION}.", -MAX_POWER_W, MAX_POWER_W),
-                analog("BatteryPower", u.WATT, f"Sum of battery power in W; {DISCHARGE}.", -MAX_POWER_W, MAX_POWER_W),
                 analog(
-                    "HouseConsumption", u.WATT,
-                    "Site consumption in W: grid + PV + battery power; positive = consumption.",
-                    -MAX_POWER_W, MAX_POWER_W,
+                    "GridPower",
+                    u.WATT,
+                    f"Power at the grid connection point in W; {IMPORT}.",
+                    -MAX_POWER_W,
+                    MAX_POWER_W,
                 ),
-                analog("SelfConsumptionRate", u.PERCENT, "Share of PV power used on site, %.", 0.0, 100.0),
-                analog("AutarkyRate", u.PERCENT, "Share of consumption covered without the grid, %.", 0.0, 100.0),
-                setpoint("FeedInLimit", u.WATT, "Largest allowed export at the grid connection point in W (≥ 0).", 0.0, MAX_POWER_W),
-                setpoint("GridImportLimit", u.WATT, "Largest allowed import at the grid connection point in W (≥ 0).", 0.0, MAX_POWER_W),
+                analog(
+                    "PvPower",
+                    u.WATT,
+                    f"Sum of PV power in W; {PRODUCTION}.",
+                    -MAX_POWER_W,
+                    MAX_POWER_W,
+                ),
+                analog(
+                    "BatteryPower",
+                    u.WATT,
+                    f"Sum of battery power in W; {DISCHARGE}.",
+                    -MAX_POWER_W,
+                    MAX_POWER_W,
+                ),
+                analog(
+                    "HouseConsumption",
+                    u.WATT,
+                    "Site consumption in W: grid + PV + battery power; positive = consumption.",
+                    -MAX_POWER_W,
+                    MAX_POWER_W,
+                ),
+                analog(
+                    "SelfConsumptionRate",
+                    u.PERCENT,
+                    "Share of PV power used on site, %.",
+                    0.0,
+                    100.0,
+                ),
+                analog(
+                    "AutarkyRate",
+                    u.PERCENT,
+                    "Share of consumption covered without the grid, %.",
+                    0.0,
+                    100.0,
+                ),
+                setpoint(
+                    "FeedInLimit",
+                    u.WATT,
+                    "Largest allowed export at the grid connection point in W (≥ 0).",
+                    0.0,
+                    MAX_POWER_W,
+                ),
+                setpoint(
+                    "GridImportLimit",
+                    u.WATT,
+                    "Largest allowed import at the grid connection point in W (≥ 0).",
+                    0.0,
+                    MAX_POWER_W,
+                ),
             ),
         ),
     )

@@ -1,4 +1,4 @@
-"""Point specifications: one named value of an asset, with unit, sign convention, range and access."""
+"""Point specifications: one named value of an asset with unit, sign, range and access."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ class Access(Enum):
     READ = "read"
     """Measured or reported by the device; clients read it."""
     READ_WRITE = "read_write"
-    """A setpoint or mode: clients and control write it; the owning driver sends it to the device."""
+    """A setpoint or mode: clients and control write it; its driver sends it to the device."""
 
 
 class ValueKind(Enum):

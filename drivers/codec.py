@@ -106,9 +106,7 @@ def decode(
         CodecError: the number of words does not fit the type.
     """
     if wire_type is WireType.STRING:
-        raw = b"".join(
-            w.to_bytes(2, "big") for w in _order_words(words, "big", byte_swap)
-        )
+        raw = b"".join(w.to_bytes(2, "big") for w in _order_words(words, "big", byte_swap))
         return raw.split(b"\x00", 1)[0].decode("latin-1").strip()
     if wire_type is WireType.BOOL:
         return int(bool(words[0]))

@@ -3,7 +3,7 @@
 A profile is a YAML file under ``drivers/profiles/``. It names the products it covers and the
 compatibility-list rows it serves, cites the vendor document its facts come from, sets transport
 defaults, and maps device registers onto the points of one or more assets (a charging station with
-two connectors has two ``ChargePoint`` assets). One generic engine (``drivers.modbus.engine``) serves
+two connectors has two ``ChargePoint`` assets). One generic engine (``drivers.modbus``) serves
 every profile; the simulator (``sim``) serves the same registers from a physical model.
 
 Conventions:
@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
 from ampacity.assets import SPECS, AssetKind
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .codec import WireType
 
@@ -234,8 +233,6 @@ class Profile(_Strict):
         if len(keys) != len(set(keys)):
             raise ValueError("asset keys must be unique")
         return self
-
-
 
 
 class ProfileError(ValueError):

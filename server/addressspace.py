@@ -22,8 +22,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from asyncua import Node, Server, ua
-
 from ampacity.assets import (
     HEALTH_POINTS,
     IDENTIFICATION_POINTS,
@@ -31,6 +29,7 @@ from ampacity.assets import (
     AssetKind,
     PointSpec,
 )
+from asyncua import Node, Server, ua
 
 from .declarations import Declaration, read_type_declarations
 from .writer import NodeWriter

@@ -65,7 +65,11 @@ class SiteAggregator:
         return total, worst
 
     def compute(self, now: datetime) -> list[Reading]:
-        grid, grid_q = self._sum(self.grid_meters) if self.grid_meters else (None, Quality.BAD_WAITING_FOR_INITIAL_DATA)
+        grid, grid_q = (
+            self._sum(self.grid_meters)
+            if self.grid_meters
+            else (None, Quality.BAD_WAITING_FOR_INITIAL_DATA)
+        )
         pv, pv_q = self._sum(self.pv_inverters)
         battery, battery_q = self._sum(self.batteries)
         readings = [
@@ -78,7 +82,9 @@ class SiteAggregator:
             for name in ("HouseConsumption", "SelfConsumptionRate", "AutarkyRate"):
                 readings.append(self._reading(name, None, worst, now))
             return readings
-        quality = next((q for q in (grid_q, pv_q, battery_q) if q is not Quality.GOOD), Quality.GOOD)
+        quality = next(
+            (q for q in (grid_q, pv_q, battery_q) if q is not Quality.GOOD), Quality.GOOD
+        )
         consumption = grid + pv + battery
         export = max(-grid, 0.0)
         grid_import = max(grid, 0.0)

@@ -10,10 +10,9 @@ import ipaddress
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
 from ampacity.assets import AssetKind
 from ampacity.drivers.profile import all_profiles
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .yamlpos import Location, YamlSyntaxError, line_of, load_with_lines
 

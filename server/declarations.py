@@ -63,7 +63,9 @@ async def _read_declaration(node: Node, reference_type: ua.NodeId) -> Declaratio
 async def _read_children(node: Node) -> list[Declaration]:
     children: list[Declaration] = []
     for ref_id in _CHILD_REFS:
-        for ref in await node.get_references(ref_id, ua.BrowseDirection.Forward, includesubtypes=True):
+        for ref in await node.get_references(
+            ref_id, ua.BrowseDirection.Forward, includesubtypes=True
+        ):
             child = Node(node.session, ref.NodeId)
             rules = await child.get_references(ua.ObjectIds.HasModellingRule)
             if not rules and ref_id != ua.ObjectIds.HasProperty:
@@ -78,9 +80,7 @@ async def read_type_declarations(type_node: Node) -> list[Declaration]:
     current: Node | None = type_node
     while current is not None and current.nodeid != BASE_OBJECT_TYPE:
         chain.append(current)
-        parents = await current.get_references(
-            ua.ObjectIds.HasSubtype, ua.BrowseDirection.Inverse
-        )
+        parents = await current.get_references(ua.ObjectIds.HasSubtype, ua.BrowseDirection.Inverse)
         current = Node(current.session, parents[0].NodeId) if parents else None
     by_name: dict[str, Declaration] = {}
     for level in reversed(chain):  # supertypes first, so subtypes override

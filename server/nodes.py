@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from asyncua import ua
-
 from ampacity.assets import DataType, PointValue
+from asyncua import ua
 
 VARIANT_TYPES: dict[DataType, ua.VariantType] = {
     DataType.DOUBLE: ua.VariantType.Double,

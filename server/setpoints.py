@@ -20,10 +20,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from asyncua import ua
-from asyncua.server.address_space import AddressSpace, AttributeService
-from asyncua.server.users import User, UserRole
-
 from ampacity.assets import (
     OutOfRangeError,
     PointSpec,
@@ -33,6 +29,9 @@ from ampacity.assets import (
     WriteError,
     WriteResult,
 )
+from asyncua import ua
+from asyncua.server.address_space import AddressSpace, AttributeService
+from asyncua.server.users import User, UserRole
 
 from .nodes import from_variant
 from .writer import NodeWriter
@@ -43,6 +42,7 @@ DeviceWrite = Callable[[str, str, PointValue], Awaitable[WriteResult]]
 """``(asset_id, point, value) -> WriteResult``: a driver's ``write``."""
 
 WRITE_TIMEOUT_S = 10.0
+ADMIN = User(role=UserRole.Admin)
 
 WriteObserver = Callable[[str, PointValue, PointValue, ua.StatusCode, User], None]
 """Told of every setpoint write: ``(key, old value, requested value, result, user)`` (audit)."""
@@ -72,9 +72,7 @@ class SetpointAttributeService(AttributeService):
     def add_target(self, node_id: ua.NodeId, target: SetpointTarget) -> None:
         self._targets[node_id] = target
 
-    async def write(
-        self, params: ua.WriteParameters, user: User = User(role=UserRole.Admin)
-    ) -> list[ua.StatusCode]:
+    async def write(self, params: ua.WriteParameters, user: User = ADMIN) -> list[ua.StatusCode]:
         results: list[ua.StatusCode] = []
         for write_value in params.NodesToWrite:
             target = self._targets.get(write_value.NodeId)
@@ -136,11 +134,11 @@ class SetpointAttributeService(AttributeService):
                 log.info("write %s.%s refused: %s", target.asset_id, target.point, exc)
                 return ua.StatusCode(ua.StatusCodes.BadOutOfRange), value
             except (WriteError, TimeoutError) as exc:
-                log.warning("write %s.%s failed: %s", target.asset_id, target.point, exc or "timeout")
+                log.warning(
+                    "write %s.%s failed: %s", target.asset_id, target.point, exc or "timeout"
+                )
                 return ua.StatusCode(ua.StatusCodes.BadCommunicationError), value
             shown = result.read_back if result.read_back is not None else result.written
-        self._writer.publish(
-            [Reading(target.asset_id, target.point, shown, Quality.GOOD, now)]
-        )
+        self._writer.publish([Reading(target.asset_id, target.point, shown, Quality.GOOD, now)])
         await self._writer.flush()
         return ua.StatusCode(ua.StatusCodes.Good), value

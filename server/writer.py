@@ -14,10 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from ampacity.assets import PointSpec, PointValue, Quality, Reading
 from asyncua import ua
 from asyncua.server.address_space import AddressSpace
-
-from ampacity.assets import PointSpec, PointValue, Quality, Reading
 
 from .nodes import to_variant
 

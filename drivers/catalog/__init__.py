@@ -1,4 +1,4 @@
-"""The device catalogue: every profile, the products it covers and the compatibility-list rows it serves.
+"""The device catalogue: every profile, its products and the compatibility-list rows it serves.
 
 ``compatibility.yaml`` is the vendor's compatibility list (154 rows) that is Ampacity's device
 scope; ``catalogue()`` joins it with the shipped profiles so the product itself lists what it
@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from ampacity.drivers.profile import Profile, all_profiles
 
 COMPATIBILITY_FILE = Path(__file__).parent / "compatibility.yaml"

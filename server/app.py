@@ -1,0 +1,214 @@
+"""The composition root: one running site (OPC UA server, address space, drivers, aggregates).
+
+``run_site`` is what ``ampacity run`` calls; tests and benchmarks use ``start_site`` to get a
+running site they can stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from ampacity.assets import SPECS, AssetKind, Quality, Reading
+from ampacity.drivers.base import Driver
+from ampacity.nodesets.loader import load_types
+from asyncua import Server, ua
+
+from ampacity import __version__
+
+from .addressspace import AddressSpaceBuilder, AssetNodes
+from .aggregates import SiteAggregator
+from .config import SiteConfig
+from .setpoints import SetpointAttributeService, SetpointTarget
+from .writer import NodeWriter
+
+log = logging.getLogger(__name__)
+
+METER_ROLE_VALUES = {"grid": 0, "production": 1, "consumption": 2, "sub": 3}
+DEFAULT_CHARGE_MODE = 1
+"""``Fast``: what a charger does without an energy manager."""
+
+SERVER_SIDE_POINTS: dict[AssetKind, tuple[str, ...]] = {
+    AssetKind.CHARGE_POINT: ("ChargeMode",),
+    AssetKind.ELECTRICITY_METER: ("Role",),
+}
+"""Points the server owns for every asset of a kind (configuration or control state)."""
+
+
+@dataclass
+class RunningSite:
+    """A started site; ``stop()`` ends it."""
+
+    config: SiteConfig
+    server: Server
+    writer: NodeWriter
+    drivers: Sequence[Driver]
+    site_ns: int
+    types_ns: int
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def endpoint(self) -> str:
+        return self.config.server.endpoint
+
+    def node_id(self, key: str) -> ua.NodeId:
+        return ua.NodeId(key, self.site_ns)
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.server.stop()
+
+
+async def _make_server(config: SiteConfig) -> Server:
+    server = Server()
+    await server.init()
+    server.set_endpoint(config.server.endpoint)
+    server.set_server_name(f"{config.server.name} — {config.site.name}")
+    await server.set_application_uri(f"urn:ampacity:server:{config.site.id}")
+    server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+    return server
+
+
+async def start_site(config: SiteConfig, drivers: Sequence[Driver]) -> RunningSite:
+    """Build the address space for ``drivers``, start the OPC UA server and the drivers."""
+    config.server.data_dir.mkdir(parents=True, exist_ok=True)
+    server = await _make_server(config)
+    types_ns = await load_types(server)
+    site_ns = await server.register_namespace(config.site.namespace_uri)
+    writer = NodeWriter(server.iserver.aspace)
+    builder = AddressSpaceBuilder(server, types_ns, site_ns, writer)
+    site_id = config.site.id
+    await builder.add_site(site_id, config.site.name)
+
+    device_roles = {d.id: d.role for d in config.devices}
+    aggregator = SiteAggregator(site_id, writer)
+    targets: dict[str, SetpointTarget] = {}
+    initial: list[Reading] = []
+    now = datetime.now(UTC)
+
+    for driver in drivers:
+        infos = driver.assets
+        folder = driver.device_id if len(infos) > 1 else None
+        if folder:
+            await builder.add_device_folder(site_id, folder, folder)
+        for info in infos:
+            extra = SERVER_SIDE_POINTS.get(info.kind, ())
+            points = tuple(dict.fromkeys((*info.points, *extra)))
+            await builder.add_asset(
+                site_id,
+                AssetNodes(info.asset_id, info.kind, points, info.ranges, device_folder=folder),
+            )
+            spec = SPECS[info.kind]
+            role = device_roles.get(driver.device_id)
+            aggregator.add_asset(info.asset_id, info.kind, role)
+            for name in points:
+                point = spec.point(name)
+                if point.writable:
+                    targets[f"{info.asset_id}.{name}"] = SetpointTarget(
+                        info.asset_id,
+                        name,
+                        point,
+                        info.ranges.get(name, point.value_range),
+                        driver.write if name in info.points else None,
+                    )
+            if info.kind is AssetKind.ELECTRICITY_METER:
+                initial.append(
+                    Reading(
+                        info.asset_id, "Role", METER_ROLE_VALUES[role or "sub"], Quality.GOOD, now
+                    )
+                )
+            if info.kind is AssetKind.CHARGE_POINT:
+                initial.append(
+                    Reading(info.asset_id, "ChargeMode", DEFAULT_CHARGE_MODE, Quality.GOOD, now)
+                )
+            initial += [
+                Reading(info.asset_id, f"Identification.{k}", v, Quality.GOOD, now)
+                for k, v in info.identification.items()
+            ]
+
+    site_spec = SPECS[AssetKind.SITE]
+    for name in ("FeedInLimit", "GridImportLimit"):
+        point = site_spec.point(name)
+        targets[f"{site_id}.{name}"] = SetpointTarget(site_id, name, point, point.value_range, None)
+    initial += [
+        Reading(site_id, f"Identification.{k}", v, Quality.GOOD, now)
+        for k, v in {
+            "Manufacturer": "Ampacity",
+            "Model": "Site",
+            "SerialNumber": site_id,
+            "FirmwareVersion": __version__,
+            "DeviceProfile": "site",
+        }.items()
+    ]
+    initial += [
+        Reading(site_id, "Health.Connected", True, Quality.GOOD, now),
+        Reading(site_id, "Health.ErrorCount", 0, Quality.GOOD, now),
+        Reading(site_id, "Health.LastError", "", Quality.GOOD, now),
+    ]
+    await builder.commit()
+
+    service = SetpointAttributeService(server.iserver.aspace, writer)
+    for key, target in targets.items():
+        service.add_target(builder.node_id(key), target)
+    server.iserver.attribute_service = service
+    writer.add_listener(aggregator.on_change)
+
+    await server.start()
+    site = RunningSite(config, server, writer, drivers, site_ns, types_ns)
+    writer.publish(initial)
+    site.tasks.append(asyncio.create_task(writer.run(), name="node-writer"))
+    for driver in drivers:
+        site.tasks.append(
+            asyncio.create_task(_supervise(driver, writer), name=f"driver:{driver.device_id}")
+        )
+    log.info("serving %s with %d devices", config.server.endpoint, len(drivers))
+    return site
+
+
+async def _supervise(driver: Driver, writer: NodeWriter) -> None:
+    """Run a driver forever; a driver bug is logged and the driver restarted with backoff."""
+    delay = 1.0
+    while True:
+        started = asyncio.get_running_loop().time()
+        try:
+            await driver.run(writer)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("driver %s crashed; restarting", driver.device_id)
+            now = datetime.now(UTC)
+            writer.publish(
+                [
+                    Reading(
+                        info.asset_id,
+                        "Health.LastError",
+                        f"driver crashed: {exc!r}",
+                        Quality.GOOD,
+                        now,
+                    )
+                    for info in driver.assets
+                ]
+            )
+        if asyncio.get_running_loop().time() - started > 60:
+            delay = 1.0
+        await asyncio.sleep(delay * (0.5 + random.random()))
+        delay = min(delay * 2, 60.0)
+
+
+@contextlib.asynccontextmanager
+async def running_site(config: SiteConfig, drivers: Sequence[Driver]) -> AsyncIterator[RunningSite]:
+    site = await start_site(config, drivers)
+    try:
+        yield site
+    finally:
+        await site.stop()

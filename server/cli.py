@@ -1,0 +1,181 @@
+"""The ``ampacity`` command line.
+
+ampacity run [--config FILE]     serve a site (no config: the demo site on loopback)
+ampacity check FILE              validate a site file; located errors, exit code 2
+ampacity devices [--json]        every device profile, its products and compatibility rows
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from .config import ConfigError, SiteConfig, load_config
+
+EXIT_CONFIG_ERROR = 2
+
+log = logging.getLogger("ampacity")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ampacity", description="OPC UA edge server for energy management."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="serve a site (no --config: the demo site)")
+    run.add_argument("--config", type=Path, help="site file (YAML)")
+    run.add_argument("--host", help="override server.host")
+    run.add_argument("--port", type=int, help="override server.port")
+    run.add_argument("--data-dir", type=Path, help="override server.data_dir")
+
+    check = commands.add_parser("check", help="validate a site file")
+    check.add_argument("file", type=Path)
+
+    devices = commands.add_parser("devices", help="list device profiles and what they serve")
+    devices.add_argument("--json", action="store_true", help="machine-readable output")
+    devices.add_argument(
+        "--uncovered", action="store_true", help="also list compatibility rows not yet served"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    if not args.verbose:
+        for noisy in ("asyncua", "pymodbus"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+    if args.command == "check":
+        return _check(args.file)
+    if args.command == "devices":
+        return _devices(as_json=args.json, uncovered=args.uncovered)
+    return _run(args)
+
+
+def _check(path: Path) -> int:
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        for line in exc.errors:
+            print(line, file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    assets = sum(1 for _ in config.devices)
+    print(f"{path.name}: OK ({assets} devices, {len(config.buses)} buses)")
+    return 0
+
+
+def _devices(as_json: bool, uncovered: bool) -> int:
+    from ampacity.drivers.catalog import catalogue, uncovered_rows
+
+    entries = catalogue()
+    if as_json:
+        payload = {
+            "profiles": [
+                {
+                    "id": e.profile.id,
+                    "manufacturer": e.profile.manufacturer,
+                    "products": list(e.profile.products),
+                    "protocol": e.profile.protocol,
+                    "assets": [{"key": a.key, "kind": a.kind.value} for a in e.profile.assets],
+                    "compatibility": [
+                        {"id": r.id, "manufacturer": r.manufacturer, "models": list(r.models)}
+                        for r in e.rows
+                    ],
+                    "source": e.profile.source,
+                }
+                for e in entries
+            ]
+        }
+        if uncovered:
+            payload["uncovered"] = [
+                {"id": r.id, "manufacturer": r.manufacturer, "models": list(r.models)}
+                for r in uncovered_rows()
+            ]
+        print(json.dumps(payload, indent=2, ensure_ascii=False))
+        return 0
+    for e in entries:
+        kinds = ", ".join(sorted({a.kind.value for a in e.profile.assets}))
+        print(f"{e.profile.id}  [{kinds}]  {e.profile.manufacturer}")
+        print(f"    products: {', '.join(e.profile.products)}")
+        rows = ", ".join(r.id for r in e.rows) or "-"
+        print(f"    compatibility list: {rows}")
+    served = {r.id for e in entries for r in e.rows}
+    from ampacity.drivers.catalog import compatibility_rows
+
+    print(f"\n{len(entries)} profiles serve {len(served)} of {len(compatibility_rows())} rows.")
+    if uncovered:
+        for row in uncovered_rows():
+            print(f"  open: {row.id}  {row.manufacturer}  {', '.join(row.models[:4])}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.config is not None:
+        try:
+            config = load_config(args.config)
+        except ConfigError as exc:
+            for line in exc.errors:
+                print(line, file=sys.stderr)
+            return EXIT_CONFIG_ERROR
+    else:
+        config = None
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(config, args))
+    return 0
+
+
+async def _serve(config: SiteConfig | None, args: argparse.Namespace) -> None:
+    from .demo import demo_site
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+
+    async with contextlib.AsyncExitStack() as stack:
+        if config is None:
+            print("No --config given: starting the demo site (simulated devices on loopback).")
+            demo_config = await stack.enter_async_context(demo_site())
+            await _serve_config(demo_config, args, stack, stop)
+        else:
+            await _serve_config(config, args, stack, stop)
+
+
+async def _serve_config(
+    config: SiteConfig,
+    args: argparse.Namespace,
+    stack: contextlib.AsyncExitStack,
+    stop: asyncio.Event,
+) -> None:
+    from .app import start_site
+    from .factory import build_drivers
+
+    if args.host:
+        config.server.host = args.host
+    if args.port:
+        config.server.port = args.port
+    if args.data_dir:
+        config.server.data_dir = args.data_dir
+    drivers = await build_drivers(config)
+    site = await start_site(config, drivers)
+    stack.push_async_callback(site.stop)
+    print(f"Ampacity serves {config.site.name!r} at {config.server.endpoint}", flush=True)
+    print(f"Data folder: {config.server.data_dir}", flush=True)
+    await stop.wait()
+    print("Shutting down.", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
