@@ -211,6 +211,39 @@ class AssetMap(_Strict):
         return self
 
 
+class SunSpecOptions(_Strict):
+    """Options of a ``protocol: sunspec`` profile; the register map itself comes from discovery.
+
+    A SunSpec profile's assets declare what the device is expected to have (the asset list the
+    server uses if discovery does not finish in time) and on which unit id; their ``points`` may
+    stay ``{}`` (discovery tells which points the device has).
+    """
+
+    base_addresses: tuple[int, ...] = Field(
+        (40000, 0, 50000), min_length=1, description="Where to look for the 'SunS' marker."
+    )
+    models: dict[int, tuple[int, ...]] = Field(
+        default_factory=dict,
+        description="Expected model ids per unit id (documentation; the simulator's default).",
+    )
+    meter_sign: Literal[1, -1] = Field(
+        1,
+        description=(
+            "+1: the meters' W is positive for import (Fronius); -1: positive for export "
+            "(SolarEdge). The model's ActivePower is always + = import."
+        ),
+    )
+    revert_s: int = Field(
+        60,
+        ge=0,
+        le=65534,
+        description=(
+            "Revert timeout written with setpoints (WMaxLimPct_RvrtTms, InOutWRte_RvrtTms), s; "
+            "the driver re-sends a setpoint after half of it. 0 = no timeout."
+        ),
+    )
+
+
 class Profile(_Strict):
     """A device profile (one YAML file)."""
 
@@ -225,6 +258,9 @@ class Profile(_Strict):
     transport: Transport = Transport()
     poll_s: float = Field(1.0, gt=0, description="Default poll interval of measurements.")
     assets: tuple[AssetMap, ...] = Field(min_length=1)
+    sunspec: SunSpecOptions | None = Field(
+        None, description="SunSpec discovery options (protocol: sunspec only)."
+    )
     notes: str = ""
 
     @model_validator(mode="after")
