@@ -1,0 +1,712 @@
+"""``ModbusDriver``: the generic engine that serves one device from its declarative profile.
+
+Quality of published values (architecture §3):
+
+* ``Good`` - decoded from the last answer;
+* ``BadOutOfRange`` / ``BadSensorFailure`` - the device sent a "not available" sentinel;
+* ``UncertainLastUsableValue`` - the device stopped answering after a good read: the last good
+  value with its old source time. It is published on the first failed poll, and by a watchdog
+  when a poll hangs, always within three poll intervals of the last good read;
+* ``BadCommunicationError`` - no answer for the point since start (also for a register the device
+  refuses with "illegal data address").
+
+Health (per asset): ``Health.Connected`` (bool), ``Health.LastGood`` (datetime, UTC),
+``Health.ErrorCount`` (int, failed requests since start), ``Health.LastError`` (str, located),
+``Health.PollDuration`` (float, ms) - published after every poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ampacity.assets import (
+    IDENTIFICATION_POINTS,
+    SPECS,
+    PointSpec,
+    PointValue,
+    Quality,
+    Reading,
+    ReadingSink,
+    WriteError,
+    WriteResult,
+)
+from ampacity.drivers.base import AssetInfo
+from ampacity.drivers.codec import CodecError, WireType
+from ampacity.drivers.profile import AssetMap, Function, PointMap, Profile, all_profiles
+
+from .backoff import SYSTEM_CLOCK, Clock
+from .config import ModbusDeviceConfig
+from .decode import decode_point
+from .link import QueuedLink
+from .plan import BreakKey, PointRef, ReadBlock, ReadItem, plan_blocks, split_point
+from .registry import DEFAULT_REGISTRY, LinkRegistry
+from .rtu import SerialSettings
+from .transport import ModbusExceptionResponse, ModbusIOError, ModbusLink
+from .write import PreparedWrite, device_range, model_from_write_register, prepare_write
+
+log = logging.getLogger(__name__)
+
+ILLEGAL_DATA_ADDRESS = 2
+GATEWAY_NO_ANSWER = (10, 11)
+"""Exception codes a gateway sends for a unit behind it that does not answer."""
+STALE_AFTER_INTERVALS = 2.5
+"""A value without a good read for this many poll intervals is published Uncertain (< 3)."""
+BAD_ADDRESS_RETRY_S = 300.0
+"""A register the device refused is tried again, alone, after this many seconds."""
+
+_IDENT_SPECS = {spec.name: spec for spec in IDENTIFICATION_POINTS}
+
+
+@dataclass(slots=True)
+class _Point:
+    """Runtime state of one mapped point."""
+
+    ref: PointRef
+    asset_id: str
+    path: str
+    """Point path below the asset: ``ActivePower`` or ``Identification.Model``."""
+    mapping: PointMap
+    spec: PointSpec
+    item: ReadItem | None
+    interval: float | None
+    """Poll interval in s; ``None`` = read once per connection (identification)."""
+    next_due: float = 0.0
+    pending_once: bool = True
+    bad_address_until: float | None = None
+    last: Reading | None = None
+    last_good: Reading | None = None
+    last_ok_mono: float | None = None
+    stale_published: bool = False
+
+
+@dataclass(slots=True)
+class _Setpoint:
+    ref: PointRef
+    prepared: PreparedWrite
+    refresh_s: float | None
+    next_refresh: float = 0.0
+
+
+@dataclass(slots=True)
+class _Health:
+    connected: bool = False
+    ever_connected: bool = False
+    last_good: datetime | None = None
+    error_count: int = 0
+    last_error: str = ""
+    poll_ms: float = 0.0
+    last_answer_mono: float | None = None
+    generation: int = -1
+    connected_after_poll: bool = False
+
+
+@dataclass(slots=True)
+class _Asset:
+    asset_id: str
+    map: AssetMap
+    info: AssetInfo
+    points: dict[str, _Point] = field(default_factory=dict)
+
+
+class ModbusDriver:
+    """Serves the assets of one Modbus device described by a ``Profile``.
+
+    Args:
+        profile: the device profile.
+        config: the configured device (endpoint or bus, ids, overrides).
+        registry: where shared links come from (the server's; default ``DEFAULT_REGISTRY``).
+        link: a ready link to use instead of the registry (tests, SunSpec discovery).
+        clock: time source.
+
+    Example::
+
+        driver = ModbusDriver.from_profile_id(
+            "alfen_eve", ModbusDeviceConfig("wallbox", tcp=TcpEndpoint("192.0.2.10"))
+        )
+        await driver.run(sink)   # until cancelled
+    """
+
+    def __init__(
+        self,
+        profile: Profile,
+        config: ModbusDeviceConfig,
+        *,
+        registry: LinkRegistry | None = None,
+        link: ModbusLink | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self.profile = profile
+        self.config = config
+        self.device_id = config.device_id
+        self.clock = clock
+        self._registry = registry or DEFAULT_REGISTRY
+        self._given_link = link
+        self._link: ModbusLink | None = None
+        self._transport = profile.transport
+        self._timeout_s = config.timeout_s or profile.transport.timeout_s
+        self._default_poll = config.poll_s or profile.poll_s
+        self._assets: dict[str, _Asset] = {}
+        self._by_key: dict[str, _Asset] = {}
+        self._points: dict[PointRef, _Point] = {}
+        self._breaks: dict[BreakKey, set[int]] = {}
+        self._setpoints: dict[PointRef, _Setpoint] = {}
+        self._setpoints_changed = asyncio.Event()
+        self._write_lock = asyncio.Lock()
+        self._health = _Health()
+        self._sink: ReadingSink | None = None
+        self._started_mono: float | None = None
+        self._build()
+
+    @classmethod
+    def from_profile_id(
+        cls, profile_id: str, config: ModbusDeviceConfig, **kwargs: object
+    ) -> ModbusDriver:
+        """Build from a shipped profile (``drivers/profiles/<id>.yaml``).
+
+        Raises:
+            KeyError: no shipped profile has that id.
+        """
+        profiles = all_profiles()
+        if profile_id not in profiles:
+            raise KeyError(
+                f"no Modbus profile {profile_id!r}; known: {', '.join(sorted(profiles))}"
+            )
+        return cls(profiles[profile_id], config, **kwargs)  # type: ignore[arg-type]
+
+    # --- Driver --------------------------------------------------------------------------------
+
+    @property
+    def assets(self) -> tuple[AssetInfo, ...]:
+        return tuple(a.info for a in self._assets.values())
+
+    @property
+    def health_connected(self) -> bool:
+        """The device answered the last poll."""
+        return self._health.connected
+
+    async def run(self, sink: ReadingSink) -> None:
+        """Poll and publish until cancelled; never raises for device faults."""
+        self._sink = sink
+        link = self._acquire()
+        self._link = link
+        self._started_mono = self.clock.monotonic()
+        try:
+            self._publish(self._constant_readings())
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self._poll_loop(link), name=f"poll {self.device_id}")
+                tasks.create_task(self._refresh_loop(link), name=f"refresh {self.device_id}")
+                tasks.create_task(self._watchdog(), name=f"watchdog {self.device_id}")
+        finally:
+            self._link = None
+            await self._release(link)
+
+    async def write(self, asset_id: str, point: str, value: PointValue) -> WriteResult:
+        """Check, convert, write, read back; remember the setpoint for refresh and reconnect.
+
+        Raises:
+            OutOfRangeError: outside the device's (else the model's) range; nothing written.
+            WriteError: not writable here, no reading for ``percent_of``, or the device refused
+                or did not answer.
+        """
+        asset = self._assets.get(asset_id)
+        if asset is None:
+            raise WriteError(f"{self.device_id}: no asset {asset_id!r}")
+        state = asset.points.get(point)
+        where = f"{asset_id}.{point}"
+        if state is None or state.mapping.write is None or not state.spec.writable:
+            raise WriteError(f"{where}: not writable on this device")
+        write = state.mapping.write
+        reference = None
+        if write.percent_of is not None:
+            ref_state = asset.points.get(write.percent_of)
+            reference = self._usable_value(ref_state)
+        unit_id = self._unit_for(asset.map, state.mapping, write_spec=True)
+        prepared = prepare_write(
+            state.mapping,
+            state.spec,
+            value,
+            self._transport,
+            unit_id,
+            reference=reference,
+            where=where,
+        )
+        link = self._link
+        temporary = link is None
+        if link is None:
+            link = self._acquire()
+        try:
+            async with self._write_lock:
+                try:
+                    await self._send(link, prepared)
+                except ModbusIOError as exc:
+                    self._count_error(exc)
+                    raise WriteError(f"{where}: {exc}") from exc
+                read_back = await self._read_back(link, asset, state, reference)
+        finally:
+            if temporary:
+                await self._release(link)
+        self._setpoints[state.ref] = _Setpoint(
+            state.ref,
+            prepared,
+            write.refresh_s,
+            self.clock.monotonic() + (write.refresh_s or 0.0),
+        )
+        self._setpoints_changed.set()
+        shown = read_back if read_back is not None else prepared.written
+        if state.item is None or read_back is not None:
+            self._accept(state, shown, Quality.GOOD, self.clock.now())
+            self._publish([r for r in [state.last] if r is not None])
+        requested = value if isinstance(value, bool | int | float) else prepared.requested
+        return WriteResult(requested, prepared.written, read_back, prepared.clamped)
+
+    # --- construction --------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        single = len(self.profile.assets) == 1
+        for amap in self.profile.assets:
+            asset_id = self.config.asset_ids.get(amap.key) or (
+                self.device_id if single else f"{self.device_id}-{amap.key}"
+            )
+            spec = SPECS[amap.kind]
+            asset = _Asset(asset_id, amap, AssetInfo(asset_id, amap.kind, ()))
+            ranges: dict[str, tuple[float, float]] = {}
+            for name, pmap in amap.points.items():
+                pspec = spec.point(name)
+                self._add_point(asset, name, pmap, pspec)
+                if pmap.write is not None and (limits := device_range(pmap, pspec)) is not None:
+                    ranges[name] = limits
+            identification = {"Manufacturer": self.profile.manufacturer}
+            for name, pmap in amap.identification.items():
+                self._add_point(asset, f"Identification.{name}", pmap, _IDENT_SPECS[name])
+                if pmap.address is None and pmap.const is not None:
+                    identification[name] = str(pmap.const)
+            identification["DeviceProfile"] = self.profile.id
+            asset.info = AssetInfo(asset_id, amap.kind, tuple(amap.points), ranges, identification)
+            if asset_id in self._assets:
+                raise ValueError(f"device {self.device_id}: asset id {asset_id!r} twice")
+            self._assets[asset_id] = asset
+            self._by_key[amap.key] = asset
+
+    def _add_point(self, asset: _Asset, path: str, pmap: PointMap, spec: PointSpec) -> None:
+        ref = PointRef(asset.map.key, path)
+        item = None
+        interval: float | None = None
+        if pmap.address is not None:
+            function = pmap.function or self._transport.default_function
+            count = 1 if function.is_bit else pmap.word_count
+            item = ReadItem(ref, self._unit_for(asset.map, pmap), function, pmap.address, count)
+            if path.startswith("Identification.") and pmap.poll_s is None:
+                interval = None
+            else:
+                interval = pmap.poll_s or self._default_poll
+                if self.config.poll_s is not None:
+                    interval = max(interval, self.config.poll_s)
+        state = _Point(ref, asset.asset_id, path, pmap, spec, item, interval)
+        asset.points[path] = state
+        self._points[ref] = state
+
+    def _unit_for(self, amap: AssetMap, pmap: PointMap, *, write_spec: bool = False) -> int:
+        del write_spec  # writes go to the point's unit, like its reads
+        if pmap.unit_id is not None:
+            return pmap.unit_id
+        if amap.unit_id is not None:
+            return amap.unit_id
+        if self.config.unit_id is not None:
+            return self.config.unit_id
+        return self._transport.unit_id
+
+    # --- links ---------------------------------------------------------------------------------
+
+    def _acquire(self) -> ModbusLink:
+        if self._given_link is not None:
+            return self._given_link
+        t = self._transport
+        if self.config.tcp is not None:
+            port = self.config.tcp.port or t.port
+            return self._registry.tcp(self.config.tcp.host, port, timeout_s=self._timeout_s)
+        bus = self.config.serial
+        assert bus is not None
+        settings = SerialSettings(
+            baudrate=bus.baudrate or t.serial.baudrate,
+            parity=bus.parity or t.serial.parity,
+            stopbits=bus.stopbits or t.serial.stopbits,
+            bytesize=bus.bytesize or t.serial.bytesize,
+        )
+        gap_ms = (
+            bus.inter_frame_gap_ms if bus.inter_frame_gap_ms is not None else t.inter_frame_gap_ms
+        )
+        return self._registry.rtu(
+            bus.device, settings, inter_frame_gap_s=gap_ms / 1000.0, timeout_s=self._timeout_s
+        )
+
+    async def _release(self, link: ModbusLink) -> None:
+        if link is not self._given_link and isinstance(link, QueuedLink):
+            await self._registry.release(link)
+
+    # --- polling -------------------------------------------------------------------------------
+
+    async def _poll_loop(self, link: ModbusLink) -> None:
+        while True:
+            now = self.clock.monotonic()
+            due = [p for p in self._points.values() if self._is_due(p, now)]
+            if due:
+                await self._poll(link, due)
+                await self._after_poll(link)
+            await self.clock.sleep(self._next_wake() - self.clock.monotonic())
+
+    def _is_due(self, p: _Point, now: float) -> bool:
+        if p.item is None:
+            return False
+        if p.bad_address_until is not None:
+            return now >= p.bad_address_until
+        if p.interval is None:
+            return p.pending_once
+        return now >= p.next_due
+
+    def _next_wake(self) -> float:
+        now = self.clock.monotonic()
+        wakes = [now + self._default_poll]
+        for p in self._points.values():
+            if p.item is None:
+                continue
+            if p.bad_address_until is not None:
+                wakes.append(p.bad_address_until)
+            elif p.interval is None:
+                if p.pending_once:
+                    wakes.append(now + min(self._default_poll, 1.0))
+            else:
+                wakes.append(p.next_due)
+        return min(wakes)
+
+    async def _poll(self, link: ModbusLink, due: list[_Point]) -> None:
+        started = self.clock.monotonic()
+        for p in due:
+            if p.bad_address_until is not None:  # a probe; a failure defers the next one
+                p.bad_address_until = started + BAD_ADDRESS_RETRY_S
+            elif p.interval is not None:
+                following = p.next_due + p.interval
+                p.next_due = following if following > started else started + p.interval
+        probes = [p for p in due if p.bad_address_until is not None]
+        regular = [p for p in due if p.bad_address_until is None]
+        queue = plan_blocks(
+            [p.item for p in regular if p.item is not None],
+            max_registers=self._transport.max_registers_per_read,
+            max_gap=self._transport.max_gap,
+            breaks=self._breaks,
+        )
+        queue += [
+            ReadBlock(p.item.unit_id, p.item.function, p.item.address, p.item.count, (p.item,))
+            for p in probes
+            if p.item is not None
+        ]
+        readings: list[Reading] = []
+        lost = False
+        while queue:
+            block = queue.pop(0)
+            try:
+                data = await self._read_block(link, block)
+            except ModbusExceptionResponse as exc:
+                self._count_error(exc)
+                if exc.code in GATEWAY_NO_ANSWER:
+                    lost = True
+                    break
+                self._answered()
+                queue[0:0] = self._on_refused(block, exc, readings)
+                continue
+            except ModbusIOError as exc:
+                self._count_error(exc)
+                lost = True
+                break
+            self._answered()
+            when = self.clock.now()
+            for item in block.items:
+                readings.extend(self._decode(self._points[item.ref], block, item, data, when))
+        if lost:
+            self._health.connected = False
+            readings.extend(self._failure_readings(self._points.values()))
+        self._health.poll_ms = round((self.clock.monotonic() - started) * 1000.0, 3)
+        readings.extend(self._health_readings())
+        self._publish(readings)
+
+    async def _read_block(
+        self, link: ModbusLink, block: ReadBlock
+    ) -> Sequence[int] | Sequence[bool]:
+        fn = block.function
+        if fn is Function.HOLDING:
+            return await link.read_holding_registers(block.unit_id, block.address, block.count)
+        if fn is Function.INPUT:
+            return await link.read_input_registers(block.unit_id, block.address, block.count)
+        if fn is Function.COIL:
+            return await link.read_coils(block.unit_id, block.address, block.count)
+        return await link.read_discrete_inputs(block.unit_id, block.address, block.count)
+
+    def _on_refused(
+        self, block: ReadBlock, exc: ModbusExceptionResponse, readings: list[Reading]
+    ) -> list[ReadBlock]:
+        """A block the device answered with an exception: split it, or give its points up."""
+        if exc.code == ILLEGAL_DATA_ADDRESS and len(block.items) > 1:
+            at = split_point(block)
+            if at is not None:
+                self._breaks.setdefault((block.unit_id, block.function), set()).add(at)
+                log.info("%s: not reading across address %d (%s)", self.device_id, at, exc)
+                return plan_blocks(
+                    block.items,
+                    max_registers=self._transport.max_registers_per_read,
+                    max_gap=self._transport.max_gap,
+                    breaks=self._breaks,
+                )
+        now_dt = self.clock.now()
+        for item in block.items:
+            p = self._points[item.ref]
+            if exc.code == ILLEGAL_DATA_ADDRESS:
+                p.bad_address_until = self.clock.monotonic() + BAD_ADDRESS_RETRY_S
+                p.pending_once = False
+                reading = Reading(p.asset_id, p.path, None, Quality.BAD_COMMUNICATION_ERROR, now_dt)
+                p.last = reading
+                readings.append(reading)
+            else:
+                readings.extend(self._failure_readings([p]))
+        return []
+
+    def _decode(
+        self,
+        p: _Point,
+        block: ReadBlock,
+        item: ReadItem,
+        data: Sequence[int] | Sequence[bool],
+        when: datetime,
+    ) -> list[Reading]:
+        p.bad_address_until = None
+        p.pending_once = False
+        raw = block.slice(item, data)
+        try:
+            decoded = decode_point(
+                p.mapping, p.spec, raw, self._transport, bit_function=block.function.is_bit
+            )
+        except CodecError as exc:
+            self._count_error(ModbusIOError(f"{self.device_id} {p.ref} at {item.address}: {exc}"))
+            reading = Reading(p.asset_id, p.path, None, Quality.BAD_OUT_OF_RANGE, when)
+            p.last = reading
+            return [reading]
+        self._accept(p, decoded.value, decoded.quality, when)
+        return [p.last] if p.last is not None else []
+
+    def _accept(self, p: _Point, value: PointValue, quality: Quality, when: datetime) -> None:
+        reading = Reading(p.asset_id, p.path, value, quality, when)
+        p.last = reading
+        p.last_ok_mono = self.clock.monotonic()
+        p.stale_published = False
+        if quality.is_good:
+            p.last_good = reading
+
+    def _failure_readings(self, points: Iterable[_Point]) -> list[Reading]:
+        """What the points show while their device does not answer."""
+        now_dt = self.clock.now()
+        out: list[Reading] = []
+        for p in points:
+            if p.item is None or p.bad_address_until is not None:
+                continue
+            out.append(self._stale_reading(p, now_dt))
+        return out
+
+    def _stale_reading(self, p: _Point, now_dt: datetime) -> Reading:
+        p.stale_published = True
+        if p.last is None:
+            return Reading(p.asset_id, p.path, None, Quality.BAD_COMMUNICATION_ERROR, now_dt)
+        if p.last.quality.is_good or p.last.quality is Quality.UNCERTAIN_LAST_USABLE:
+            good = p.last_good or p.last
+            return Reading(
+                p.asset_id, p.path, good.value, Quality.UNCERTAIN_LAST_USABLE, good.source_time
+            )
+        return p.last  # the device's own "not available" stays what it was
+
+    def _answered(self) -> None:
+        h = self._health
+        h.last_answer_mono = self.clock.monotonic()
+        h.last_good = self.clock.now()
+        if not h.connected:
+            h.connected = True
+            if h.ever_connected:  # came back: read identification again
+                for p in self._points.values():
+                    if p.interval is None:
+                        p.pending_once = True
+            h.ever_connected = True
+
+    async def _after_poll(self, link: ModbusLink) -> None:
+        """After a reconnect (new TCP connection, or the device answering again) re-send every
+        active setpoint: devices like the Heidelberg wallbox forget them on power-on."""
+        h = self._health
+        generation = link.generation if isinstance(link, QueuedLink) else 0
+        back = h.connected and (not h.connected_after_poll or generation != h.generation)
+        h.connected_after_poll = h.connected
+        if h.connected:
+            h.generation = generation
+        if back and self._setpoints:
+            await self._resend_all(link)
+
+    def _count_error(self, exc: Exception) -> None:
+        self._health.error_count += 1
+        self._health.last_error = str(exc)
+        log.debug("%s: %s", self.device_id, exc)
+
+    # --- watchdog ------------------------------------------------------------------------------
+
+    async def _watchdog(self) -> None:
+        """Publish Uncertain (or BadCommunicationError) for values whose poll is overdue, even
+        while a request hangs: within three poll intervals of the last good read."""
+        intervals = [p.interval for p in self._points.values() if p.interval is not None]
+        if not intervals:
+            return
+        tick = min(intervals) / 4.0
+        while True:
+            await self.clock.sleep(tick)
+            now = self.clock.monotonic()
+            now_dt = self.clock.now()
+            overdue: list[Reading] = []
+            for p in self._points.values():
+                if p.item is None or p.interval is None or p.bad_address_until is not None:
+                    continue
+                since = p.last_ok_mono if p.last_ok_mono is not None else self._started_mono
+                if since is None or p.stale_published:
+                    continue
+                if now - since > STALE_AFTER_INTERVALS * p.interval:
+                    overdue.append(self._stale_reading(p, now_dt))
+            if overdue:
+                h = self._health
+                if h.last_answer_mono is None or now - h.last_answer_mono > (
+                    STALE_AFTER_INTERVALS * min(intervals)
+                ):
+                    h.connected = False
+                overdue.extend(self._health_readings())
+                self._publish(overdue)
+
+    # --- setpoints -----------------------------------------------------------------------------
+
+    async def _send(self, link: ModbusLink, prepared: PreparedWrite) -> None:
+        unit = prepared.unit_id
+        for address, words in prepared.segments:
+            if prepared.single_register and len(words) == 1:
+                await link.write_register(unit, address, words[0])
+            else:
+                await link.write_registers(unit, address, list(words))
+        if prepared.coil is not None:
+            await link.write_coil(unit, prepared.coil[0], prepared.coil[1])
+
+    async def _read_back(
+        self, link: ModbusLink, asset: _Asset, p: _Point, reference: PointValue
+    ) -> PointValue:
+        write = p.mapping.write
+        assert write is not None
+        if not write.read_back:
+            return None
+        try:
+            if p.item is not None:
+                block = ReadBlock(
+                    p.item.unit_id, p.item.function, p.item.address, p.item.count, (p.item,)
+                )
+                data = await self._read_block(link, block)
+                decoded = decode_point(
+                    p.mapping,
+                    p.spec,
+                    list(data),
+                    self._transport,
+                    bit_function=p.item.function.is_bit,
+                )
+                return decoded.value
+            unit = self._unit_for(asset.map, p.mapping)
+            if write.function == "coil":
+                return (await link.read_coils(unit, write.address, 1))[0]
+            count = write.type.word_count if write.type is not WireType.STRING else 1
+            words = await link.read_holding_registers(unit, write.address, count)
+            return model_from_write_register(p.mapping, words, self._transport, reference)
+        except (ModbusIOError, CodecError) as exc:
+            self._count_error(exc if isinstance(exc, ModbusIOError) else ModbusIOError(str(exc)))
+            return None
+
+    async def _refresh_loop(self, link: ModbusLink) -> None:
+        """Re-send setpoints before the device's own fallback timer expires."""
+        while True:
+            now = self.clock.monotonic()
+            timed = [s for s in self._setpoints.values() if s.refresh_s]
+            for sp in timed:
+                if now >= sp.next_refresh:
+                    assert sp.refresh_s is not None
+                    sp.next_refresh = now + sp.refresh_s
+                    await self._resend(link, sp)
+            timed = [s for s in self._setpoints.values() if s.refresh_s]
+            wait = (
+                min((s.next_refresh for s in timed), default=now + 3600.0) - self.clock.monotonic()
+            )
+            self._setpoints_changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._setpoints_changed.wait(), timeout=max(0.0, wait))
+
+    async def _resend_all(self, link: ModbusLink) -> None:
+        for sp in list(self._setpoints.values()):
+            await self._resend(link, sp)
+            if sp.refresh_s:
+                sp.next_refresh = self.clock.monotonic() + sp.refresh_s
+
+    async def _resend(self, link: ModbusLink, sp: _Setpoint) -> None:
+        async with self._write_lock:
+            try:
+                await self._send(link, sp.prepared)
+            except ModbusIOError as exc:
+                self._count_error(exc)
+
+    # --- readings ------------------------------------------------------------------------------
+
+    def _usable_value(self, p: _Point | None) -> PointValue:
+        if p is None:
+            return None
+        if p.item is None and p.mapping.const is not None:
+            return p.mapping.const
+        return p.last_good.value if p.last_good is not None else None
+
+    def _constant_readings(self) -> list[Reading]:
+        now_dt = self.clock.now()
+        out: list[Reading] = []
+        for asset in self._assets.values():
+            for name, value in asset.info.identification.items():
+                out.append(
+                    Reading(asset.asset_id, f"Identification.{name}", value, Quality.GOOD, now_dt)
+                )
+            for p in asset.points.values():
+                if (
+                    p.item is None
+                    and p.mapping.const is not None
+                    and not p.path.startswith("Identification.")
+                ):
+                    self._accept(p, p.mapping.const, Quality.GOOD, now_dt)
+                    if p.last is not None:
+                        out.append(p.last)
+        return out
+
+    def _health_readings(self) -> list[Reading]:
+        h = self._health
+        now_dt = self.clock.now()
+        out: list[Reading] = []
+        for asset in self._assets.values():
+            aid = asset.asset_id
+            out += [
+                Reading(aid, "Health.Connected", h.connected, Quality.GOOD, now_dt),
+                Reading(aid, "Health.ErrorCount", h.error_count, Quality.GOOD, now_dt),
+                Reading(aid, "Health.LastError", h.last_error, Quality.GOOD, now_dt),
+                Reading(aid, "Health.PollDuration", h.poll_ms, Quality.GOOD, now_dt),
+            ]
+            if h.last_good is not None:
+                out.append(Reading(aid, "Health.LastGood", h.last_good, Quality.GOOD, now_dt))
+        return out
+
+    def _publish(self, readings: list[Reading]) -> None:
+        if not readings or self._sink is None:
+            return
+        try:
+            self._sink.publish(readings)
+        except Exception:  # a faulty sink must not stop polling
+            log.exception("%s: the reading sink failed", self.device_id)

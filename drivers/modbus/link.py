@@ -1,0 +1,314 @@
+"""The request queue shared by the TCP and RTU links.
+
+A ``QueuedLink`` owns one pymodbus client (one TCP connection or one serial port) and one worker
+task. Every request of every user goes through its queue, so exactly one request is in flight at a
+time, whatever the number of drivers or unit ids behind it. The worker connects on demand and,
+after a failure, reconnects no earlier than the ``Backoff`` allows: requests that arrive in between
+fail at once with a located ``ModbusIOError`` instead of waiting, so a dead device costs its
+drivers nothing but an error, and never blocks anyone for longer than one timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pymodbus.client.base import ModbusBaseClient
+from pymodbus.exceptions import ConnectionException, ModbusException
+from pymodbus.pdu import ModbusPDU
+
+from .backoff import SYSTEM_CLOCK, Backoff, Clock
+from .transport import ModbusExceptionResponse, ModbusIOError
+
+log = logging.getLogger(__name__)
+
+EXCEPTION_NAMES = {
+    1: "illegal function",
+    2: "illegal data address",
+    3: "illegal data value",
+    4: "device failure",
+    5: "acknowledge",
+    6: "device busy",
+    8: "memory parity error",
+    10: "gateway path unavailable",
+    11: "gateway target failed to respond",
+}
+"""Modbus exception codes (Modbus Application Protocol V1.1b3, §7)."""
+
+MAX_READ_REGISTERS = 125
+"""Largest register count of one FC3/FC4 request (protocol limit)."""
+MAX_READ_BITS = 2000
+"""Largest bit count of one FC1/FC2 request (protocol limit)."""
+
+Call = Callable[[ModbusBaseClient], Awaitable[ModbusPDU]]
+
+
+@dataclass(slots=True)
+class _Request:
+    where: str
+    call: Call
+    future: asyncio.Future[ModbusPDU] = field(repr=False)
+
+
+class QueuedLink(ABC):
+    """A ``ModbusLink`` with one request queue and one worker task.
+
+    Args:
+        endpoint: where it goes, for messages (``host:port`` or the serial device).
+        timeout_s: the answer timeout of every request, and the connect timeout, seconds.
+        backoff: pacing of reconnect attempts.
+        clock: time source (monotonic deadlines and sleeps).
+        inter_frame_gap_s: pause after every request before the next one goes out, seconds
+            (RS485 buses; 0 for TCP).
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        timeout_s: float = 1.0,
+        backoff: Backoff | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        inter_frame_gap_s: float = 0.0,
+    ) -> None:
+        self._endpoint = endpoint
+        self.timeout_s = timeout_s
+        self.backoff = backoff or Backoff()
+        self.clock = clock
+        self.inter_frame_gap_s = inter_frame_gap_s
+        self._queue: asyncio.Queue[_Request] | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._client: ModbusBaseClient | None = None
+        self._retry_at = 0.0
+        self._last_error = ""
+        self._generation = 0
+        self._closed = False
+
+    # --- ModbusLink --------------------------------------------------------------------------
+
+    @property
+    def endpoint(self) -> str:
+        return self._endpoint
+
+    async def read_holding_registers(self, unit_id: int, address: int, count: int) -> list[int]:
+        _check_count(count, MAX_READ_REGISTERS)
+        pdu = await self._submit(
+            self._where(unit_id, "read holding registers (FC3)", address, count),
+            lambda c: c.read_holding_registers(address, count=count, device_id=unit_id),
+        )
+        return self._registers(pdu, count, unit_id, "FC3", address)
+
+    async def read_input_registers(self, unit_id: int, address: int, count: int) -> list[int]:
+        _check_count(count, MAX_READ_REGISTERS)
+        pdu = await self._submit(
+            self._where(unit_id, "read input registers (FC4)", address, count),
+            lambda c: c.read_input_registers(address, count=count, device_id=unit_id),
+        )
+        return self._registers(pdu, count, unit_id, "FC4", address)
+
+    async def read_coils(self, unit_id: int, address: int, count: int) -> list[bool]:
+        _check_count(count, MAX_READ_BITS)
+        pdu = await self._submit(
+            self._where(unit_id, "read coils (FC1)", address, count),
+            lambda c: c.read_coils(address, count=count, device_id=unit_id),
+        )
+        return self._bits(pdu, count, unit_id, "FC1", address)
+
+    async def read_discrete_inputs(self, unit_id: int, address: int, count: int) -> list[bool]:
+        _check_count(count, MAX_READ_BITS)
+        pdu = await self._submit(
+            self._where(unit_id, "read discrete inputs (FC2)", address, count),
+            lambda c: c.read_discrete_inputs(address, count=count, device_id=unit_id),
+        )
+        return self._bits(pdu, count, unit_id, "FC2", address)
+
+    async def write_registers(self, unit_id: int, address: int, values: list[int]) -> None:
+        words = list(values)
+        await self._submit(
+            self._where(unit_id, "write registers (FC16)", address, len(words)),
+            lambda c: c.write_registers(address, words, device_id=unit_id),
+        )
+
+    async def write_register(self, unit_id: int, address: int, value: int) -> None:
+        await self._submit(
+            self._where(unit_id, "write register (FC6)", address, 1),
+            lambda c: c.write_register(address, value, device_id=unit_id),
+        )
+
+    async def write_coil(self, unit_id: int, address: int, value: bool) -> None:
+        await self._submit(
+            self._where(unit_id, "write coil (FC5)", address, 1),
+            lambda c: c.write_coil(address, value, device_id=unit_id),
+        )
+
+    # --- state -------------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """The connection (or serial port) is open now."""
+        return self._client is not None and self._client.connected
+
+    @property
+    def generation(self) -> int:
+        """Number of successful connects so far; a change means "reconnected"."""
+        return self._generation
+
+    @property
+    def last_error(self) -> str:
+        return self._last_error
+
+    async def close(self) -> None:
+        """Stop the worker, fail queued requests, close the connection."""
+        self._closed = True
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+            self._worker = None
+        if self._queue is not None:
+            while not self._queue.empty():
+                request = self._queue.get_nowait()
+                if not request.future.done():
+                    request.future.set_exception(ModbusIOError(f"{request.where}: link closed"))
+        self._disconnect()
+
+    # --- subclass hooks ----------------------------------------------------------------------
+
+    @abstractmethod
+    def _new_client(self) -> ModbusBaseClient:
+        """A fresh, unconnected pymodbus client with retries=0 and no own reconnect."""
+
+    # --- the worker --------------------------------------------------------------------------
+
+    def _where(self, unit_id: int, function: str, address: int, count: int) -> str:
+        span = f"{address}" if count == 1 else f"{address}..{address + count - 1}"
+        return f"{self._endpoint} unit {unit_id} {function} address {span}"
+
+    async def _submit(self, where: str, call: Call) -> ModbusPDU:
+        if self._closed:
+            raise ModbusIOError(f"{where}: link closed")
+        if self._worker is None or self._worker.done():
+            self._queue = asyncio.Queue()
+            self._worker = asyncio.create_task(self._work(), name=f"modbus {self._endpoint}")
+        assert self._queue is not None
+        future: asyncio.Future[ModbusPDU] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Request(where, call, future))
+        return await future
+
+    async def _work(self) -> None:
+        assert self._queue is not None
+        while True:
+            request = await self._queue.get()
+            if request.future.done():  # the caller gave up (cancelled) while queued
+                continue
+            try:
+                pdu = await self._execute(request)
+            except ModbusIOError as exc:
+                self._last_error = str(exc)
+                if not request.future.done():
+                    request.future.set_exception(exc)
+            else:
+                if not request.future.done():
+                    request.future.set_result(pdu)
+            if self.inter_frame_gap_s > 0:
+                await self.clock.sleep(self.inter_frame_gap_s)
+
+    async def _execute(self, request: _Request) -> ModbusPDU:
+        client = await self._ensure_connected(request.where)
+        try:
+            pdu = await asyncio.wait_for(request.call(client), timeout=self.timeout_s * 2 + 1.0)
+        except (TimeoutError, ModbusException) as exc:
+            if isinstance(exc, ConnectionException) or not client.connected:
+                self._connection_failed()
+                raise ModbusIOError(f"{request.where}: connection lost ({exc})") from exc
+            raise ModbusIOError(
+                f"{request.where}: no valid answer within {self.timeout_s:g} s"
+            ) from exc
+        except (OSError, ValueError) as exc:
+            self._connection_failed()
+            raise ModbusIOError(f"{request.where}: {type(exc).__name__}: {exc}") from exc
+        self.backoff.reset()
+        if pdu is None:
+            raise ModbusIOError(f"{request.where}: empty reply")
+        if pdu.isError():
+            code = int(pdu.exception_code)
+            name = EXCEPTION_NAMES.get(code, "unknown exception")
+            raise ModbusExceptionResponse(
+                f"{request.where}: Modbus exception {code} ({name})", code
+            )
+        return pdu
+
+    async def _ensure_connected(self, where: str) -> ModbusBaseClient:
+        if self._client is not None and self._client.connected:
+            return self._client
+        now = self.clock.monotonic()
+        if now < self._retry_at:
+            reason = f": {self._last_error}" if self._last_error else ""
+            raise ModbusIOError(
+                f"{where}: not connected, next attempt in {self._retry_at - now:.1f} s{reason}"
+            )
+        self._disconnect()
+        client = self._new_client()
+        try:
+            ok = await asyncio.wait_for(client.connect(), timeout=self.timeout_s + 1.0)
+        except (TimeoutError, OSError, ModbusException) as exc:
+            ok = False
+            detail = f"{type(exc).__name__}: {exc}"
+        else:
+            detail = "refused or unreachable"
+        if not ok:
+            client.close()
+            self._connection_failed()
+            raise ModbusIOError(f"{where}: cannot connect to {self._endpoint} ({detail})")
+        self._client = client
+        self._generation += 1
+        log.info("connected to %s", self._endpoint)
+        return client
+
+    def _connection_failed(self) -> None:
+        self._disconnect()
+        self._retry_at = self.clock.monotonic() + self.backoff.next_delay()
+
+    def _disconnect(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    # --- reply checks ------------------------------------------------------------------------
+
+    def _registers(
+        self, pdu: ModbusPDU, count: int, unit_id: int, function: str, address: int
+    ) -> list[int]:
+        registers = list(pdu.registers)
+        if len(registers) != count:
+            raise ModbusIOError(
+                f"{self._where(unit_id, function, address, count)}: malformed reply, "
+                f"{len(registers)} registers instead of {count}"
+            )
+        return registers
+
+    def _bits(
+        self, pdu: ModbusPDU, count: int, unit_id: int, function: str, address: int
+    ) -> list[bool]:
+        bits = list(pdu.bits)
+        if len(bits) < count:
+            raise ModbusIOError(
+                f"{self._where(unit_id, function, address, count)}: malformed reply, "
+                f"{len(bits)} bits instead of {count}"
+            )
+        return [bool(b) for b in bits[:count]]
+
+
+def _check_count(count: int, limit: int) -> None:
+    if not 1 <= count <= limit:
+        raise ValueError(f"count {count} outside 1..{limit}")
+
+
+def client_kwargs(timeout_s: float) -> dict[str, Any]:
+    """Keyword arguments every pymodbus client gets: no own retries, no own reconnect."""
+    return {"timeout": timeout_s, "retries": 0, "reconnect_delay": 0, "reconnect_delay_max": 0}

@@ -1,0 +1,46 @@
+"""Modbus TCP: one connection and one request queue per ``host:port``."""
+
+from __future__ import annotations
+
+from pymodbus.client import AsyncModbusTcpClient
+from pymodbus.client.base import ModbusBaseClient
+
+from .backoff import SYSTEM_CLOCK, Backoff, Clock
+from .link import QueuedLink, client_kwargs
+
+
+class TcpLink(QueuedLink):
+    """A Modbus TCP connection shared by every driver of the same endpoint.
+
+    Devices that accept a single client (SolarEdge, many gateways) and several unit ids behind one
+    gateway both need this: get it from ``LinkRegistry.tcp`` rather than constructing it, so all
+    users of ``host:port`` share the one instance.
+
+    Args:
+        host: IP address or host name.
+        port: TCP port.
+        timeout_s: answer and connect timeout per request, seconds.
+        backoff: reconnect pacing.
+        clock: time source.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int = 502,
+        *,
+        timeout_s: float = 1.0,
+        backoff: Backoff | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        super().__init__(f"{host}:{port}", timeout_s=timeout_s, backoff=backoff, clock=clock)
+        self.host = host
+        self.port = port
+
+    def _new_client(self) -> ModbusBaseClient:
+        return AsyncModbusTcpClient(
+            self.host,
+            port=self.port,
+            name=f"ampacity {self.endpoint}",
+            **client_kwargs(self.timeout_s),
+        )
