@@ -102,6 +102,14 @@ class WriteStep(_Strict):
     address: int = Field(ge=0, le=65535)
     type: WireType = WireType.U16
     value: float
+    once: bool = Field(
+        False,
+        description=(
+            "Write this step only before the first setpoint write after each (re)connect, not "
+            "with every write or refresh: for mode registers the device persists to flash "
+            "(e.g. SMA 40210 = 1079), where cyclic writes would wear the memory."
+        ),
+    )
 
 
 class WriteSpec(_Strict):
@@ -145,6 +153,14 @@ class PointMap(_Strict):
     """A model point read from registers (or a constant)."""
 
     address: int | None = Field(None, ge=0, le=65535)
+    add_addresses: tuple[int, ...] = Field(
+        (),
+        description=(
+            "Further registers of the same type and scaling whose values are added to the one "
+            "at 'address' (e.g. DC power of several MPP trackers). A part that reads as a "
+            "sentinel counts as 0; the sum is a sentinel only when every part is one."
+        ),
+    )
     function: Function | None = None
     type: WireType = WireType.U16
     length: int | None = Field(None, ge=1, le=64, description="Registers of a string.")
@@ -177,6 +193,8 @@ class PointMap(_Strict):
             raise ValueError("a point needs 'address', 'const' or 'write'")
         if self.type is WireType.STRING and self.address is not None and not self.length:
             raise ValueError("a string point needs 'length' (registers)")
+        if self.add_addresses and (self.address is None or self.type is WireType.STRING):
+            raise ValueError("'add_addresses' needs a numeric point with an 'address'")
         return self
 
     @property
