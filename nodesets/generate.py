@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import sys
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -294,15 +294,12 @@ PROPERTY_NAMES: dict[Member, str] = {
 }
 
 
-class ValueWriter:
-    """Writes a property's ``<Value>`` content (a callable object keeps mypy and ruff happy)."""
-
-    def __call__(self, value: ET.Element) -> None:  # pragma: no cover - interface
-        raise NotImplementedError
+ValueWriter = Callable[[ET.Element], None]
+"""Fills a property's ``<Value>`` element."""
 
 
 @dataclass(frozen=True, slots=True)
-class EngineeringUnits(ValueWriter):
+class EngineeringUnits:
     unit: Unit
 
     def __call__(self, value: ET.Element) -> None:
@@ -317,7 +314,7 @@ class EngineeringUnits(ValueWriter):
 
 
 @dataclass(frozen=True, slots=True)
-class EURange(ValueWriter):
+class EURange:
     low: float
     high: float
 
@@ -328,7 +325,7 @@ class EURange(ValueWriter):
 
 
 @dataclass(frozen=True, slots=True)
-class Text(ValueWriter):
+class Text:
     text: str
 
     def __call__(self, value: ET.Element) -> None:
@@ -336,7 +333,7 @@ class Text(ValueWriter):
 
 
 @dataclass(frozen=True, slots=True)
-class EnumValues(ValueWriter):
+class EnumValues:
     values: tuple[tuple[int, str], ...]
 
     def __call__(self, value: ET.Element) -> None:

@@ -56,7 +56,11 @@ async def load_types(server: Server) -> int:
 
 
 def asset_type_id(kind: AssetKind, types_ns: int) -> ua.NodeId:
-    """The NodeId of ``<Kind>Type`` in the namespace ``types_ns`` (from :func:`load_types`)."""
+    """The NodeId of ``<Kind>Type`` in the namespace ``types_ns`` (from :func:`load_types`).
+
+    Numeric and fixed (``PvInverterType`` is ``i=100000``, ``SiteType`` ``i=230000``; see
+    :mod:`ampacity.nodesets.nodeids`); the namespace index is whatever the server assigned.
+    """
     return ua.NodeId(owner_id(kind_block(kind)), types_ns)
 
 
