@@ -86,6 +86,7 @@ class QueuedLink(ABC):
         self._client: ModbusBaseClient | None = None
         self._retry_at = 0.0
         self._last_error = ""
+        self._down_reason = ""
         self._generation = 0
         self._closed = False
 
@@ -248,9 +249,9 @@ class QueuedLink(ABC):
             return self._client
         now = self.clock.monotonic()
         if now < self._retry_at:
-            reason = f": {self._last_error}" if self._last_error else ""
+            reason = f" ({self._down_reason})" if self._down_reason else ""
             raise ModbusIOError(
-                f"{where}: not connected, next attempt in {self._retry_at - now:.1f} s{reason}"
+                f"{where}: not connected{reason}, next attempt in {self._retry_at - now:.1f} s"
             )
         self._disconnect()
         client = self._new_client()
@@ -263,14 +264,15 @@ class QueuedLink(ABC):
             detail = "refused or unreachable"
         if not ok:
             client.close()
-            self._connection_failed()
+            self._connection_failed(f"cannot connect: {detail}")
             raise ModbusIOError(f"{where}: cannot connect to {self._endpoint} ({detail})")
         self._client = client
         self._generation += 1
         log.info("connected to %s", self._endpoint)
         return client
 
-    def _connection_failed(self) -> None:
+    def _connection_failed(self, reason: str = "connection lost") -> None:
+        self._down_reason = reason
         self._disconnect()
         self._retry_at = self.clock.monotonic() + self.backoff.next_delay()
 

@@ -26,11 +26,18 @@ class LinkRegistry:
 
     Args:
         clock: time source given to every link.
+        backoff_initial_s: first pause after a failed connect, seconds.
         backoff_cap_s: longest pause between reconnect attempts, seconds.
     """
 
-    def __init__(self, clock: Clock = SYSTEM_CLOCK, backoff_cap_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        clock: Clock = SYSTEM_CLOCK,
+        backoff_initial_s: float = 0.5,
+        backoff_cap_s: float = 30.0,
+    ) -> None:
         self.clock = clock
+        self.backoff_initial_s = backoff_initial_s
         self.backoff_cap_s = backoff_cap_s
         self._entries: dict[tuple[str, ...], _Entry] = {}
 
@@ -43,7 +50,7 @@ class LinkRegistry:
                 host,
                 port,
                 timeout_s=timeout_s,
-                backoff=Backoff(cap_s=self.backoff_cap_s),
+                backoff=self._backoff(),
                 clock=self.clock,
             )
             entry = self._entries[key] = _Entry(link, key=key)
@@ -72,7 +79,7 @@ class LinkRegistry:
                 settings,
                 inter_frame_gap_s=inter_frame_gap_s,
                 timeout_s=timeout_s,
-                backoff=Backoff(cap_s=self.backoff_cap_s),
+                backoff=self._backoff(),
                 clock=self.clock,
             )
             entry = self._entries[key] = _Entry(link, key=key)
@@ -84,6 +91,9 @@ class LinkRegistry:
             )
         entry.users += 1
         return entry.link
+
+    def _backoff(self) -> Backoff:
+        return Backoff(initial_s=self.backoff_initial_s, cap_s=self.backoff_cap_s)
 
     async def release(self, link: QueuedLink) -> None:
         """One user fewer; the last one closes the link."""
