@@ -31,11 +31,13 @@ class ModelInstance:
         model_id: SunSpec model id.
         address: protocol address of its ``ID`` register.
         length: ``L``, registers of the body (after ``ID`` and ``L``).
+        unit_id: the unit id whose chain it belongs to.
     """
 
     model_id: int
     address: int
     length: int
+    unit_id: int = 0
 
     @property
     def end(self) -> int:
@@ -110,7 +112,7 @@ async def walk_chain(link: ModbusLink, unit_id: int, base: int) -> Chain:
             raise
         if model_id in (END_MODEL_ID, 0):
             break
-        models.append(ModelInstance(model_id, address, length))
+        models.append(ModelInstance(model_id, address, length, unit_id))
         address += 2 + length
         if address > 0xFFFF:
             raise DiscoveryError(
