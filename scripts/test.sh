@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs Ampacity with its test tools, then runs lint, format check, type check and the tests.
+# This is the README's test command and exactly what CI runs (.ci/run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python3 -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+
+# The historian's PostgreSQL tests need the local server (127.0.0.1:5432, database "test").
+# Start the installed cluster if it is not running; without PostgreSQL those tests skip and say so.
+if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  if [ -d /etc/postgresql ] && command -v pg_ctlcluster >/dev/null 2>&1; then
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start || true
+    for _ in $(seq 1 20); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.5; done
+  fi
+fi
+
+# node-opcua (the independent OPC UA stack that loads our NodeSet2) from the npm registry.
+if command -v npm >/dev/null 2>&1; then
+  (cd tests/nodeopcua && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+python3 -m ruff check .
+python3 -m ruff format --check .
+bash scripts/typecheck.sh
+python3 -m pytest "$@"

@@ -1,0 +1,132 @@
+"""Site files: valid ones load, broken ones get located errors and exit code 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from ampacity.server.config import ConfigError, load_config
+
+VALID = """\
+site:
+  id: farm
+  name: Hof Müller
+buses:
+  - id: rs485
+    device: /dev/ttyUSB0
+    baudrate: 19200
+    parity: E
+devices:
+  - id: grid-meter
+    profile: siemens_sentron_pac2200
+    host: 192.0.2.10
+    role: grid
+  - id: wallbox
+    profile: heidelberg_energy_control
+    bus: rs485
+    unit_id: 3
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "site.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def errors_of(path: Path) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    return info.value.errors
+
+
+def test_a_valid_site_loads_with_defaults(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, VALID))
+    assert config.site.id == "farm"
+    assert config.server.endpoint == "opc.tcp://127.0.0.1:4840/ampacity"
+    assert config.server.data_dir == (tmp_path / "ampacity-data").resolve()
+    assert [d.id for d in config.devices] == ["grid-meter", "wallbox"]
+    assert config.devices[0].role == "grid"
+    assert config.buses[0].parity == "E"
+
+
+def test_a_wrong_type_names_file_line_and_field(tmp_path: Path) -> None:
+    text = VALID.replace("    unit_id: 3\n", "    unit_id: 3\n    port: abc\n")
+    errors = errors_of(write(tmp_path, text))
+    assert len(errors) == 1
+    assert errors[0].startswith("site.yaml:18: devices[1].port: ")
+    assert "valid integer" in errors[0]
+
+
+def test_every_problem_is_reported_with_its_own_line(tmp_path: Path) -> None:
+    text = VALID.replace("    role: grid\n", "    role: grid\n    colour: red\n").replace(
+        "    baudrate: 19200\n", "    baudrate: -5\n"
+    )
+    errors = errors_of(write(tmp_path, text))
+    assert any(e.startswith("site.yaml:7: buses[0].baudrate: ") for e in errors), errors
+    assert any(
+        e.startswith("site.yaml:14: devices[0].colour: Extra inputs are not permitted")
+        for e in errors
+    ), errors
+
+
+def test_an_unknown_profile_lists_the_known_ones(tmp_path: Path) -> None:
+    errors = errors_of(write(tmp_path, VALID.replace("siemens_sentron_pac2200", "pac9000")))
+    assert errors[0].startswith("site.yaml:11: devices[0].profile: unknown profile 'pac9000'")
+    assert "siemens_sentron_pac2200" in errors[0]
+
+
+def test_cross_references_are_checked(tmp_path: Path) -> None:
+    errors = errors_of(write(tmp_path, VALID.replace("bus: rs485", "bus: rs232")))
+    assert "unknown bus 'rs232'" in errors[0]
+    errors = errors_of(write(tmp_path, VALID.replace("id: wallbox", "id: grid-meter")))
+    assert "device ids must be unique: grid-meter" in errors[0]
+    errors = errors_of(write(tmp_path, VALID.replace("    bus: rs485\n", "")))
+    assert "either 'host' (Modbus TCP) or 'bus' (RS485)" in errors[0]
+
+
+def test_ids_that_would_break_node_ids_are_refused(tmp_path: Path) -> None:
+    errors = errors_of(write(tmp_path, VALID.replace("id: wallbox", "id: wall.box")))
+    assert errors[0].startswith("site.yaml:14: devices[1].id: String should match pattern")
+
+
+def test_yaml_syntax_errors_are_located(tmp_path: Path) -> None:
+    errors = errors_of(write(tmp_path, "site:\n  id: [unclosed\n"))
+    assert errors[0].startswith("site.yaml:3: ")
+
+
+def test_a_file_that_is_not_a_mapping_is_refused(tmp_path: Path) -> None:
+    errors = errors_of(write(tmp_path, "- just\n- a list\n"))
+    assert errors == ["site.yaml:1: the file must hold a mapping (site:, devices:, ...)"]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ampacity.server.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_check_exits_0_on_a_good_file(tmp_path: Path) -> None:
+    result = run_cli("check", str(write(tmp_path, VALID)))
+    assert result.returncode == 0, result.stderr
+    assert "site.yaml: OK (2 devices, 1 buses)" in result.stdout
+
+
+def test_check_and_run_exit_2_with_located_errors_and_start_nothing(tmp_path: Path) -> None:
+    path = write(tmp_path, VALID.replace("host: 192.0.2.10", "host: 192.0.2.10\n    port: 70000"))
+    for command in ("check", "run"):
+        args = (command, str(path)) if command == "check" else (command, "--config", str(path))
+        result = run_cli(*args)
+        assert result.returncode == 2
+        assert "site.yaml:13: devices[0].port: Input should be less than or equal to 65535" in (
+            result.stderr
+        )
+        assert "serves" not in result.stdout
+    assert not (tmp_path / "ampacity-data").exists()
