@@ -275,7 +275,7 @@ SPECS: dict[AssetKind, AssetSpec] = {
                 ),
                 analog(
                     "PhasesInUse",
-                    u.Unit("", "C62", "one"),
+                    u.ONE,
                     "Number of phases the vehicle draws on (1 or 3).",
                     0.0,
                     3.0,

@@ -47,6 +47,7 @@ CUBIC_METRE = Unit("m³", "MTQ", "cubic metre")
 CUBIC_METRE_PER_HOUR = Unit("m³/h", "MQH", "cubic metre per hour")
 KILOGRAM = Unit("kg", "KGM", "kilogram")
 KILOGRAM_PER_HOUR = Unit("kg/h", "E93", "kilogram per hour")
+ONE = Unit("1", "C62", "one (a count)")
 MILLISECOND = Unit("ms", "C26", "millisecond")
 SECOND = Unit("s", "SEC", "second")
 # Prices: no UNECE code names a currency per energy; the currency is a site setting.
