@@ -29,7 +29,13 @@ from functools import partial
 from typing import Protocol
 
 from ampacity.drivers.codec import NOT_AVAILABLE, WireType, encode
-from ampacity.drivers.sunspec.models import SUNS_MARKER, PointDef, layout_of, model_def
+from ampacity.drivers.sunspec.models import (
+    SUNS_MARKER,
+    PointDef,
+    UnknownModelError,
+    layout_of,
+    model_def,
+)
 from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
@@ -95,6 +101,14 @@ class _Unit:
     overrides: dict[tuple[int, str], list[int]] = field(default_factory=dict)
 
 
+def _layout(model_id: int, length: int) -> dict[str, PointDef]:
+    """The model's points; none for a model pysunspec2 does not know."""
+    try:
+        return layout_of(model_id, length)
+    except UnknownModelError:
+        return {}
+
+
 def _sentinel(point: PointDef) -> list[int]:
     wire = point.wire_type
     if point.type in ("acc16", "acc32", "acc64", "pad"):
@@ -116,14 +130,20 @@ def layout_chain(
     where: dict[int, tuple[int, int]] = {}
     for spec in models:
         model_id, length = spec if isinstance(spec, tuple) else (spec, -1)
-        definition = model_def(model_id)
+        try:
+            definition = model_def(model_id)
+        except UnknownModelError:  # a vendor model: an opaque body of zeros
+            address = base + len(words)
+            words += [model_id, max(length, 0), *([0] * max(length, 0))]
+            where.setdefault(model_id, (address, max(length, 0)))
+            continue
         if length < 0:
             length = definition.default_length
             if definition.group_len and model_id == 160:
                 length += 2 * definition.group_len  # two MPPT trackers by default
         address = base + len(words)
         body = [0] * length
-        for point in layout_of(model_id, length).values():
+        for point in _layout(model_id, length).values():
             if point.offset >= 2:
                 body[point.offset - 2 : point.offset - 2 + point.size] = _sentinel(point)
         words += [model_id, length, *body]
@@ -276,7 +296,7 @@ class SunSpecSimulator:
     def point(self, unit_id: int, model_id: int, name: str) -> tuple[int, PointDef]:
         """The address of a point and its definition."""
         address, length = self._units[unit_id].models[model_id]
-        point = layout_of(model_id, length)[name]
+        point = _layout(model_id, length)[name]
         return address + point.offset, point
 
     def registers(self, unit_id: int, model_id: int) -> list[int]:
@@ -311,7 +331,7 @@ class SunSpecSimulator:
         if model_id not in unit.models:
             return
         address, length = unit.models[model_id]
-        point = layout_of(model_id, length).get(name)
+        point = _layout(model_id, length).get(name)
         if point is None:
             return
         words = _sentinel(point) if value is None else self._encode(unit, model_id, point, value)
@@ -322,7 +342,7 @@ class SunSpecSimulator:
         if model_id not in unit.models:
             return None
         address, length = unit.models[model_id]
-        point = layout_of(model_id, length).get(name)
+        point = _layout(model_id, length).get(name)
         if point is None or point.size != 1:
             return None
         word = unit.image[address - unit.base + point.offset]
@@ -353,7 +373,7 @@ class SunSpecSimulator:
             self._put(unit, 1, name, text)
         self._put(unit, 1, "DA", unit.unit_id)
         for model_id, (_, length) in unit.models.items():
-            for point in layout_of(model_id, length).values():
+            for point in _layout(model_id, length).values():
                 if point.type == "sunssf":
                     bare = point.name.split(".")[-1]
                     self._put(unit, model_id, point.name, SCALE_FACTORS.get(bare, 0))
@@ -418,7 +438,7 @@ class SunSpecSimulator:
             self._meter(unit, inputs)
             for (model_id, name), words in unit.overrides.items():
                 address, length = unit.models[model_id]
-                point = layout_of(model_id, length)[name]
+                point = _layout(model_id, length)[name]
                 start = address - unit.base + point.offset
                 unit.image[start : start + point.size] = words[: point.size]
 
@@ -488,7 +508,7 @@ class SunSpecSimulator:
         for model_id, (start, length) in unit.models.items():
             end = start + 2 + length
             if address < end and address + len(words) > start:
-                layout = layout_of(model_id, length)
+                layout = _layout(model_id, length)
                 for i, word in enumerate(words):
                     offset = address + i - start
                     point = next((p for p in layout.values() if p.offset == offset), None)
