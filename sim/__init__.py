@@ -1,1 +1,69 @@
-"""sim."""
+"""Simulated devices that speak their real protocols on loopback, and the site physics behind them.
+
+Starting the demo site (what ``ampacity run`` does without a config)::
+
+    from ampacity.sim import DemoSite
+
+    site = DemoSite()                      # SystemClock; DemoSite(clock=ScaledClock(start, 60))
+    endpoints = await site.start()         # {profile id: Endpoint}
+    ...
+    await site.stop()                      # or: async with DemoSite() as site: ...
+
+``DemoSite(clock=..., config=SiteConfig(...), host="127.0.0.1", ports={profile_id: port},
+refresh_s=0.5)``. ``start()`` returns one ``Endpoint`` per device, keyed by profile id:
+
+* ``siemens_sentron_pac2200`` - TCP ``host:port``, unit 1 (grid meter, + = import);
+* ``sma_sunny_tripower`` - TCP, unit 3 (PV inverter);
+* ``sma_sunny_boy_storage`` - TCP, unit 3 (battery);
+* ``alfen_eve_double`` - TCP, units 1 and 2 (charge points ``socket1``/``socket2``), 200 (station);
+* ``heidelberg_energy_control`` - RTU on ``Endpoint.device`` (a pty), unit 1;
+* ``janitza_umg604`` - RTU on the same device path, unit 2 (sub-meter of the household load).
+
+TCP ports are free ports unless given in ``ports``. The RS485 pair shares one virtual line at
+19200 baud 8N1 (``Endpoint.baudrate/parity/stopbits/bytesize``; ptys refuse parity, see
+``sim.demo``). Site config for the server: each device's profile id, the endpoint, and the unit
+id (``Endpoint.unit_ids``; the Janitza needs unit id 2 configured, its profile default is 1).
+
+Run time control: ``site.devices[profile_id].faults.set(Fault.SILENT)`` (also ``EXCEPTION``,
+``GARBAGE``, ``DISCONNECT``; ``Fault.NONE`` heals); ``site.physics`` is the ``SitePhysics``
+(power flows, battery, charge points); ``site.tick()`` advances it to the clock and refreshes the
+registers (the demo does this every ``refresh_s``).
+
+Building blocks (each module has one job):
+
+* ``sim.registers`` - ``RegisterImage``: a profile's registers encoded from a ``DeviceModel``,
+  client writes decoded back into it;
+* ``sim.server`` - ``SimulatedDevice`` (profile + model + ``FaultSwitch``) and ``SimServer``
+  (pymodbus TCP or RTU server for one or more devices, several unit ids);
+* ``sim.faults`` - ``Fault``, ``FaultSwitch``;
+* ``sim.pty`` - ``VirtualSerialLine``, a pty pair joined like a null-modem cable;
+* ``sim.solar``, ``sim.load``, ``sim.battery``, ``sim.ev`` - the physics parts;
+* ``sim.site`` - ``SitePhysics`` (one household) and its device models;
+* ``sim.clock`` - ``SystemClock``, ``FakeClock``, ``ScaledClock``.
+"""
+
+from .clock import Clock, FakeClock, ScaledClock, SystemClock
+from .demo import DemoSite, Endpoint
+from .faults import Fault, FaultSwitch
+from .registers import DeviceModel, RegisterImage, StaticModel, WriteOutcome
+from .server import SimServer, SimulatedDevice
+from .site import SiteConfig, SitePhysics
+
+__all__ = [
+    "Clock",
+    "DemoSite",
+    "DeviceModel",
+    "Endpoint",
+    "FakeClock",
+    "Fault",
+    "FaultSwitch",
+    "RegisterImage",
+    "ScaledClock",
+    "SimServer",
+    "SimulatedDevice",
+    "SiteConfig",
+    "SitePhysics",
+    "StaticModel",
+    "SystemClock",
+    "WriteOutcome",
+]

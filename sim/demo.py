@@ -1,0 +1,159 @@
+"""The demo site: six simulated devices on loopback sharing one ``SitePhysics``.
+
+=====================  ==========================  ======================================
+device (profile id)    endpoint                    unit ids
+=====================  ==========================  ======================================
+siemens_sentron_pac2200  TCP 127.0.0.1:<port>      1 (grid meter)
+sma_sunny_tripower     TCP 127.0.0.1:<port>        3
+sma_sunny_boy_storage  TCP 127.0.0.1:<port>        3
+alfen_eve_double       TCP 127.0.0.1:<port>        1, 2 (sockets), 200 (station)
+heidelberg_energy_control  RTU <pty>, 19200 8N1    1
+janitza_umg604         RTU <same pty>, 19200 8N1   2 (sub-meter of the household load)
+=====================  ==========================  ======================================
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ampacity.drivers.profile import all_profiles
+
+from .clock import Clock, SystemClock
+from .pty import VirtualSerialLine
+from .server import SimServer, SimulatedDevice
+from .site import SiteConfig, SitePhysics
+
+TCP_DEVICES = (
+    "siemens_sentron_pac2200",
+    "sma_sunny_tripower",
+    "sma_sunny_boy_storage",
+    "alfen_eve_double",
+)
+RS485_DEVICES = {"heidelberg_energy_control": 1, "janitza_umg604": 2}
+"""Profile id -> unit id on the shared RS485 line."""
+RS485_SETTINGS = {"baudrate": 19200, "parity": "N", "stopbits": 1, "bytesize": 8}
+"""Line settings of the demo bus: 19200 baud 8N1. A real Heidelberg bus runs 8E1, but Linux
+pseudo-terminals refuse parity settings (``tcsetattr`` fails with EINVAL) and pass bytes unchanged
+anyway, so both ends of the virtual line must open it without parity."""
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where a simulated device answers.
+
+    Attributes:
+        profile: the profile id (also the device name).
+        transport: ``tcp`` or ``rtu``.
+        unit_ids: the unit ids it answers on.
+        host / port: TCP endpoint (``None`` for RTU).
+        device: client-side serial device path (``None`` for TCP).
+        baudrate / parity / stopbits / bytesize: RTU line settings.
+    """
+
+    profile: str
+    transport: Literal["tcp", "rtu"]
+    unit_ids: tuple[int, ...]
+    host: str | None = None
+    port: int | None = None
+    device: str | None = None
+    baudrate: int = 19200
+    parity: Literal["N", "E", "O"] = "N"
+    stopbits: Literal[1, 2] = 1
+    bytesize: Literal[7, 8] = 8
+
+
+@dataclass
+class DemoSite:
+    """Start and stop the demo devices.
+
+    Args:
+        clock: time source of the physics (``SystemClock`` by default; a ``ScaledClock`` runs the
+            day faster, a ``FakeClock`` lets tests drive it).
+        config: the household; the default site otherwise.
+        host: address to listen on.
+        ports: profile id -> TCP port; missing or 0 = a free port.
+        refresh_s: real seconds between physics updates and register refreshes.
+    """
+
+    clock: Clock = field(default_factory=SystemClock)
+    config: SiteConfig | None = None
+    host: str = "127.0.0.1"
+    ports: dict[str, int] = field(default_factory=dict)
+    refresh_s: float = 0.5
+    physics: SitePhysics | None = None
+    devices: dict[str, SimulatedDevice] = field(default_factory=dict)
+    endpoints: dict[str, Endpoint] = field(default_factory=dict)
+    _servers: list[SimServer] = field(default_factory=list)
+    _line: VirtualSerialLine | None = None
+    _task: asyncio.Task[None] | None = None
+
+    async def start(self) -> dict[str, Endpoint]:
+        """Start every device; returns the endpoints by profile id."""
+        self.physics = physics = SitePhysics(self.clock, self.config)
+        models = physics.models()
+        profiles = all_profiles()
+        try:
+            for pid in TCP_DEVICES:
+                device = SimulatedDevice(profiles[pid], models[pid])
+                server = SimServer([device])
+                self._servers.append(server)
+                host, port = await server.start_tcp(self.host, self.ports.get(pid, 0))
+                self.devices[pid] = device
+                self.endpoints[pid] = Endpoint(
+                    pid, "tcp", tuple(sorted(device.unit_ids)), host=host, port=port
+                )
+            bus = [
+                SimulatedDevice(profiles[pid], models[pid], unit_id=unit)
+                for pid, unit in RS485_DEVICES.items()
+            ]
+            self._line = line = VirtualSerialLine()
+            line.open()
+            server = SimServer(bus)
+            self._servers.append(server)
+            await server.start_rtu(line.server_path, **RS485_SETTINGS)  # type: ignore[arg-type]
+            for device in bus:
+                self.devices[device.name] = device
+                self.endpoints[device.name] = Endpoint(
+                    device.name, "rtu", tuple(sorted(device.unit_ids)), device=line.client_path
+                )
+        except BaseException:
+            await self.stop()
+            raise
+        self._task = asyncio.create_task(self._run(), name="ampacity-demo-physics")
+        return dict(self.endpoints)
+
+    def tick(self) -> None:
+        """Advance the physics to the clock's time and refresh every device's registers."""
+        if self.physics is not None:
+            self.physics.update()
+        for server in self._servers:
+            server.refresh()
+
+    async def _run(self) -> None:
+        while True:
+            self.tick()
+            await asyncio.sleep(self.refresh_s)
+
+    async def stop(self) -> None:
+        """Stop the refresh task, the servers and the serial line."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for server in self._servers:
+            await server.stop()
+        self._servers.clear()
+        if self._line is not None:
+            self._line.close()
+            self._line = None
+
+    async def __aenter__(self) -> DemoSite:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()

@@ -1,0 +1,123 @@
+"""Sun position, clear-sky irradiance, a simple cloud model and PV array output. Pure functions.
+
+Solar position follows the NOAA low-accuracy formulas (fractional-year series for the declination
+and the equation of time; about 0.1° - plenty for a simulated roof). Clear-sky global horizontal
+irradiance is Haurwitz's model, ``GHI = 1098 W/m² · cos z · exp(-0.057 / cos z)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+
+def solar_elevation(when: datetime, lat_deg: float, lon_deg: float) -> float:
+    """Elevation of the sun above the horizon in degrees (negative at night).
+
+    Args:
+        when: the time (timezone-aware; naive = UTC).
+        lat_deg: latitude, degrees north.
+        lon_deg: longitude, degrees east.
+    """
+    utc = when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
+    day_of_year = utc.timetuple().tm_yday
+    hours = utc.hour + utc.minute / 60 + utc.second / 3600
+    gamma = 2 * math.pi / 365 * (day_of_year - 1 + (hours - 12) / 24)  # fractional year, rad
+    eq_time_min = 229.18 * (
+        0.000075
+        + 0.001868 * math.cos(gamma)
+        - 0.032077 * math.sin(gamma)
+        - 0.014615 * math.cos(2 * gamma)
+        - 0.040849 * math.sin(2 * gamma)
+    )
+    declination = (
+        0.006918
+        - 0.399912 * math.cos(gamma)
+        + 0.070257 * math.sin(gamma)
+        - 0.006758 * math.cos(2 * gamma)
+        + 0.000907 * math.sin(2 * gamma)
+        - 0.002697 * math.cos(3 * gamma)
+        + 0.00148 * math.sin(3 * gamma)
+    )
+    true_solar_min = hours * 60 + eq_time_min + 4 * lon_deg
+    hour_angle = math.radians(true_solar_min / 4 - 180)
+    lat = math.radians(lat_deg)
+    cos_zenith = math.sin(lat) * math.sin(declination) + math.cos(lat) * math.cos(
+        declination
+    ) * math.cos(hour_angle)
+    return math.degrees(math.asin(max(-1.0, min(1.0, cos_zenith))))
+
+
+def clear_sky_ghi(elevation_deg: float) -> float:
+    """Clear-sky global horizontal irradiance in W/m² (Haurwitz); 0 with the sun below."""
+    if elevation_deg <= 0:
+        return 0.0
+    cos_z = math.sin(math.radians(elevation_deg))
+    return 1098.0 * cos_z * math.exp(-0.057 / cos_z)
+
+
+def _hash01(seed: int, n: int) -> float:
+    """A reproducible pseudo-random number in [0, 1) for the integer ``n``."""
+    x = (n * 0x9E3779B1 + seed * 0x85EBCA77) & 0xFFFFFFFF
+    x ^= x >> 16
+    x = (x * 0x7FEB352D) & 0xFFFFFFFF
+    x ^= x >> 15
+    x = (x * 0x846CA68B) & 0xFFFFFFFF
+    x ^= x >> 16
+    return x / 2**32
+
+
+@dataclass(frozen=True, slots=True)
+class CloudModel:
+    """Clearness (share of clear-sky irradiance reaching the panels) varying smoothly in time.
+
+    Value noise: a random cloudiness per ``period_s`` slot, interpolated with a cosine, scaled
+    into ``[min_clearness, 1]`` and weighted by ``cloudiness`` (0 = always clear sky).
+
+    Attributes:
+        cloudiness: 0 (clear day) .. 1 (heavily overcast at times).
+        period_s: typical time between cloud changes, s.
+        min_clearness: clearness under the thickest cloud.
+        seed: makes the weather reproducible.
+    """
+
+    cloudiness: float = 0.3
+    period_s: float = 600.0
+    min_clearness: float = 0.2
+    seed: int = 1
+
+    def clearness(self, when: datetime) -> float:
+        """Share of the clear-sky irradiance (0..1) at ``when``."""
+        if self.cloudiness <= 0:
+            return 1.0
+        t = when.timestamp() / self.period_s
+        n = math.floor(t)
+        frac = t - n
+        a, b = _hash01(self.seed, n), _hash01(self.seed, n + 1)
+        w = (1 - math.cos(math.pi * frac)) / 2
+        cover = (a * (1 - w) + b * w) * self.cloudiness
+        return 1.0 - cover * (1.0 - self.min_clearness)
+
+
+@dataclass(frozen=True, slots=True)
+class PvArray:
+    """A PV array (horizontal-equivalent) behind one inverter.
+
+    Attributes:
+        peak_w: DC peak power at 1000 W/m², W.
+        lat_deg / lon_deg: location.
+        dc_losses: share lost before the inverter (soiling, wiring, temperature).
+        clouds: the sky.
+    """
+
+    peak_w: float
+    lat_deg: float
+    lon_deg: float
+    dc_losses: float = 0.1
+    clouds: CloudModel = CloudModel()
+
+    def dc_power(self, when: datetime) -> float:
+        """DC power the array offers at ``when``, W (≥ 0)."""
+        ghi = clear_sky_ghi(solar_elevation(when, self.lat_deg, self.lon_deg))
+        return self.peak_w * ghi / 1000.0 * self.clouds.clearness(when) * (1 - self.dc_losses)
