@@ -644,7 +644,8 @@ class ModbusDriver:
             )
             self._setpoints_changed.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._setpoints_changed.wait(), timeout=max(0.0, wait))
+                async with asyncio.timeout(max(0.0, wait)):
+                    await self._setpoints_changed.wait()
 
     async def _resend_all(self, link: ModbusLink) -> None:
         for sp in list(self._setpoints.values()):

@@ -222,7 +222,8 @@ class QueuedLink(ABC):
     async def _execute(self, request: _Request) -> ModbusPDU:
         client = await self._ensure_connected(request.where)
         try:
-            pdu = await asyncio.wait_for(request.call(client), timeout=self.timeout_s * 2 + 1.0)
+            async with asyncio.timeout(self.timeout_s * 2 + 1.0):  # pymodbus times out first
+                pdu = await request.call(client)
         except (TimeoutError, ModbusException) as exc:
             if isinstance(exc, ConnectionException) or not client.connected:
                 self._connection_failed()
@@ -256,7 +257,8 @@ class QueuedLink(ABC):
         self._disconnect()
         client = self._new_client()
         try:
-            ok = await asyncio.wait_for(client.connect(), timeout=self.timeout_s + 1.0)
+            async with asyncio.timeout(self.timeout_s + 1.0):
+                ok = await client.connect()
         except (TimeoutError, OSError, ModbusException) as exc:
             ok = False
             detail = f"{type(exc).__name__}: {exc}"

@@ -107,9 +107,19 @@ class Sink:
 
     def __init__(self) -> None:
         self.readings: list[Reading] = []
+        self.published_at: list[float] = []
+        """``time.monotonic()`` of each reading's publication, parallel to ``readings``."""
 
     def publish(self, readings: list[Reading]) -> None:
         self.readings.extend(readings)
+        self.published_at.extend([time.monotonic()] * len(readings))
+
+    def timed(self, asset_id: str, point: str) -> list[tuple[float, Reading]]:
+        return [
+            (t, r)
+            for t, r in zip(self.published_at, self.readings, strict=True)
+            if r.asset_id == asset_id and r.point == point
+        ]
 
     def history(self, asset_id: str, point: str) -> list[Reading]:
         return [r for r in self.readings if r.asset_id == asset_id and r.point == point]
