@@ -539,7 +539,10 @@ class SunSpecDriver:
             health.error_count += 1
             health.last_error = message
             pending.extend(binding.state.lost(now))
-        self._pending_readings.extend(pending)
+        if self._sink is not None and pending:
+            self._sink.publish(pending)  # at once, not after the other units' timeouts
+        else:
+            self._pending_readings.extend(pending)
         log.debug("%s: %s", self.device_id, message)
 
     def _flush(self, sink: ReadingSink, readings: list[Reading] | None = None) -> None:
