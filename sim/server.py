@@ -159,7 +159,7 @@ class _FaultHandler(ServerRequestHandler):
             self.server_send(response, self.last_addr)
         elif fault is Fault.GARBAGE:
             self.send(_garbage(pdu.transaction_id, pdu.dev_id, pdu.function_code, serial))
-        elif fault is Fault.DISCONNECT and self.transport is not None:
+        elif fault is Fault.DISCONNECT and isinstance(self.transport, asyncio.WriteTransport):
             self.transport.abort()
 
 

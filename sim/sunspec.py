@@ -504,25 +504,37 @@ class SunSpecSimulator:
     # --- writes ----------------------------------------------------------------------------
 
     def _write(self, unit: _Unit, address: int, words: list[int]) -> ExcCodes | None:
-        """Check and store a write; acts on model 123 (limit) at once."""
-        for model_id, (start, length) in unit.models.items():
-            end = start + 2 + length
-            if address < end and address + len(words) > start:
-                layout = _layout(model_id, length)
-                for i, word in enumerate(words):
-                    offset = address + i - start
-                    point = next((p for p in layout.values() if p.offset == offset), None)
-                    if point is None or not point.writable:
-                        return ExcCodes.ILLEGAL_ADDRESS
-                    if model_id == 123 and point.name == "WMaxLimPct":
-                        sf = self._get(unit, 123, "WMaxLimPct_SF") or 0
-                        if word * 10.0**sf > 100.0:
-                            return ExcCodes.ILLEGAL_VALUE
-                if model_id == 123:
-                    self._limit_written_at = self._clock()
+        """Check and store a write (only writable points of known models; a WMaxLimPct above
+        100 % is refused); acts on model 123 (the limit) at once."""
+        limit_written = False
+        for i, word in enumerate(words):
+            found = self._writable_point(unit, address + i)
+            if found is None:
+                return ExcCodes.ILLEGAL_ADDRESS
+            model_id, point = found
+            if model_id == 123:
+                limit_written = True
+                if point.name == "WMaxLimPct":
+                    sf = self._get(unit, 123, "WMaxLimPct_SF") or 0
+                    if word * 10.0**sf > 100.0:
+                        return ExcCodes.ILLEGAL_VALUE
+        if limit_written:
+            self._limit_written_at = self._clock()
         offset = address - unit.base
         unit.image[offset : offset + len(words)] = words
         self.refresh()
+        return None
+
+    def _writable_point(self, unit: _Unit, address: int) -> tuple[int, PointDef] | None:
+        for model_id, (start, length) in unit.models.items():
+            if start <= address < start + 2 + length:
+                for point in _layout(model_id, length).values():
+                    if (
+                        point.writable
+                        and point.offset <= address - start < point.offset + point.size
+                    ):
+                        return model_id, point
+                return None
         return None
 
     def _revert(self, now: float) -> None:
@@ -535,3 +547,44 @@ class SunSpecSimulator:
             if timeout and now - written_at > timeout:
                 self._put(unit, 123, "WMaxLim_Ena", 0)
                 self._limit_written_at = None
+
+
+async def serve(
+    port: int = 5020,
+    *,
+    float_models: bool = False,
+    pv_available_w: float = 6000.0,
+    load_w: float = 1500.0,
+) -> None:
+    """Serve a simulated Fronius Symo with smart meter on 127.0.0.1 until cancelled."""
+    import asyncio
+
+    sim = SunSpecSimulator.fronius_symo(
+        ConstantSource(pv_available_w, load_w), float_models=float_models, port=port
+    )
+    await sim.start()
+    print(f"SunSpec simulator (Fronius Symo, units 1 and 240) on 127.0.0.1:{sim.port}")
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await sim.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m ampacity.sim.sunspec [--port 5020] [--float] [--pv W] [--load W]``."""
+    import argparse
+    import asyncio
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, default=5020)
+    parser.add_argument("--float", dest="float_models", action="store_true")
+    parser.add_argument("--pv", type=float, default=6000.0, help="PV power available, W")
+    parser.add_argument("--load", type=float, default=1500.0, help="site load, W")
+    args = parser.parse_args(argv)
+    asyncio.run(
+        serve(args.port, float_models=args.float_models, pv_available_w=args.pv, load_w=args.load)
+    )
+
+
+if __name__ == "__main__":
+    main()
