@@ -21,6 +21,7 @@ for ``meter_sign=1`` (Fronius), + = export for ``meter_sign=-1`` (SolarEdge).
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -557,8 +558,6 @@ async def serve(
     load_w: float = 1500.0,
 ) -> None:
     """Serve a simulated Fronius Symo with smart meter on 127.0.0.1 until cancelled."""
-    import asyncio
-
     sim = SunSpecSimulator.fronius_symo(
         ConstantSource(pv_available_w, load_w), float_models=float_models, port=port
     )
@@ -573,7 +572,6 @@ async def serve(
 def main(argv: Sequence[str] | None = None) -> None:
     """``python -m ampacity.sim.sunspec [--port 5020] [--float] [--pv W] [--load W]``."""
     import argparse
-    import asyncio
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--port", type=int, default=5020)

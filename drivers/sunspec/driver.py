@@ -75,6 +75,8 @@ LinkFactory = Callable[[], ModbusLink | Awaitable[ModbusLink]]
 """Makes a new link (after a failure the driver closes the old one and asks for a new one)."""
 
 _IO_ERRORS = (ModbusIOError, TimeoutError, OSError)
+PENDING_RETRY_S = 30.0
+"""How often a declared unit id that did not answer discovery is tried again, s."""
 _ROLE_VALUES = {name: value for value, name in METER_ROLES.items()}
 
 
@@ -175,6 +177,7 @@ class SunSpecDriver:
         self._fixed = False
         self._chains: dict[int, Chain] = {}
         self._pending_units: set[int] = set()
+        self._next_pending_check = 0.0
         self._blocks: dict[ModelInstance, ModelBlock] = {}
         self._identification: dict[str, dict[str, str]] = {}
         self._check_chains = False
@@ -446,6 +449,9 @@ class SunSpecDriver:
         loop = asyncio.get_running_loop()
         started = loop.time()
         link = await self._get_link()
+        if self._pending_units and started >= self._next_pending_check:
+            self._next_pending_check = started + PENDING_RETRY_S
+            self._check_chains = True
         if self._check_chains:
             await self._recheck(link)
         readings: list[Reading] = []

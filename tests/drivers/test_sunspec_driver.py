@@ -406,3 +406,35 @@ async def test_simulator_reverts_a_limit_that_is_not_refreshed(source: ConstantS
     now[0] = 11.0
     sim.refresh()
     assert sim.limit_w == 8200.0
+
+
+async def test_meter_unit_that_did_not_answer_is_tried_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ampacity.drivers.sunspec import driver as driver_module
+
+    monkeypatch.setattr(driver_module, "PENDING_RETRY_S", 0.1)
+    inverter = Chain([(1, 65), 103, 120, 123])
+    inverter.put(103, "W", 1000)
+    inverter.put(103, "W_SF", 0)
+    link = MemoryLink({1: inverter.regs})  # unit 240 times out
+    driver = SunSpecDriver("pv1", link, profile=fronius(), poll_s=0.05)
+    assets = await driver.discover(timeout_s=1)
+    assert [a.asset_id for a in assets] == ["pv1-inverter", "pv1-meter"]
+    sink = Sink()
+    task = asyncio.create_task(driver.run(sink))
+    key = "pv1-meter.ActivePower"
+    try:
+        await wait_for(lambda: key in sink.latest)
+        assert sink.latest[key].quality is Quality.BAD_COMMUNICATION_ERROR
+        meter = Chain([(1, 65), 203])
+        meter.put(203, "W", 321)
+        meter.put(203, "W_SF", 0)
+        link.units[240] = meter.regs
+        await wait_for(lambda: sink.latest[key].quality is Quality.GOOD, 3.0)
+        assert sink.latest[key].value == 321.0
+        assert sink.latest["pv1-inverter.ActivePower"].value == 1000.0
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
