@@ -164,7 +164,13 @@ class ModbusDriver:
 
     @classmethod
     def from_profile_id(
-        cls, profile_id: str, config: ModbusDeviceConfig, **kwargs: object
+        cls,
+        profile_id: str,
+        config: ModbusDeviceConfig,
+        *,
+        registry: LinkRegistry | None = None,
+        link: ModbusLink | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> ModbusDriver:
         """Build from a shipped profile (``drivers/profiles/<id>.yaml``).
 
@@ -176,7 +182,7 @@ class ModbusDriver:
             raise KeyError(
                 f"no Modbus profile {profile_id!r}; known: {', '.join(sorted(profiles))}"
             )
-        return cls(profiles[profile_id], config, **kwargs)  # type: ignore[arg-type]
+        return cls(profiles[profile_id], config, registry=registry, link=link, clock=clock)
 
     # --- Driver --------------------------------------------------------------------------------
 
@@ -355,8 +361,12 @@ class ModbusDriver:
             now = self.clock.monotonic()
             due = [p for p in self._points.values() if self._is_due(p, now)]
             if due:
-                await self._poll(link, due)
-                await self._after_poll(link)
+                try:
+                    await self._poll(link, due)
+                    await self._after_poll(link)
+                except Exception as exc:  # a bug must not end the driver; it is counted
+                    log.exception("%s: poll failed", self.device_id)
+                    self._count_error(exc)
             await self.clock.sleep(self._next_wake() - self.clock.monotonic())
 
     def _is_due(self, p: _Point, now: float) -> bool:

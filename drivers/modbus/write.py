@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from itertools import pairwise
 
 from ampacity.assets import DataType, OutOfRangeError, PointSpec, PointValue, WriteError
 from ampacity.drivers.codec import CodecError, WireType, decode, encode
@@ -271,11 +272,16 @@ def _written(
 
 
 def _merge(segments: list[Segment], write: WriteSpec) -> tuple[Segment, ...]:
-    """Join register writes that follow each other in address (not with FC6)."""
+    """Join register writes into as few FC16 requests as possible (none with FC6): all of them
+    into one when together they cover one contiguous range, else neighbours in write order."""
     if write.use_single_register_write:
         return tuple(
             (address + i, (word,)) for address, words in segments for i, word in enumerate(words)
         )
+    ordered = sorted(segments)
+    if len(ordered) > 1 and all(a + len(w) == b for (a, w), (b, _) in pairwise(ordered)):
+        # together one contiguous range (e.g. SMA: setpoint 40149, mode 40151): one request
+        return ((ordered[0][0], tuple(word for _, words in ordered for word in words)),)
     merged: list[Segment] = []
     for address, words in segments:
         if merged and merged[-1][0] + len(merged[-1][1]) == address:

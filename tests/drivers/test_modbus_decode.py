@@ -213,3 +213,28 @@ def test_percent_of_sign_before_steps_and_single_register():
     )
     assert prepared.single_register
     assert prepared.segments == ((1, (7,)), (5, (1,)), (6, (4464,)))
+
+
+def test_before_steps_and_setpoint_that_form_one_range_go_in_one_request():
+    setpoint = BAT.point("BatteryPowerSetpoint")
+    sma_like = pm(
+        address=None,
+        write={
+            "address": 40149,
+            "type": "s32",
+            "before": [{"address": 40151, "type": "u32", "value": 802}],
+        },
+    )
+    prepared = prepare_write(sma_like, setpoint, -1500, BIG, 3)
+    assert prepared.segments == ((40149, (*encode(-1500, WireType.S32), 0, 802)),)
+    apart = pm(address=None, write={"address": 10, "before": [{"address": 20, "value": 1}]})
+    assert prepare_write(apart, setpoint, 5, BIG, 1).segments == ((20, (1,)), (10, (5,)))
+
+
+def test_coil_setpoint_without_before_steps():
+    contact = pm(
+        address=None, function="coil", type="bool", write={"address": 3, "function": "coil"}
+    )
+    sg = spec_for(AssetKind.HEAT_PUMP).point("SgReadyState")
+    prepared = prepare_write(contact, sg, True, BIG, 1)
+    assert (prepared.segments, prepared.coil) == ((), (3, True))

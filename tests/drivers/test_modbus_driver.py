@@ -517,3 +517,28 @@ async def test_setpoints_are_resent_after_reconnect(registry):
         )
         assert back.value == 14.0
     await server.stop()
+
+
+async def test_a_dead_device_does_not_slow_down_another(registry):
+    dead = await TestServer({1: pv_unit()}).start()
+    dead.muted = True  # accepts the connection, never answers
+    live = await TestServer({1: pv_unit()}).start()
+    slow_timeout = profile(PV.assets[0].model_dump()["points"], transport={"timeout_s": 1.0})
+    hung = ModbusDriver(slow_timeout, tcp_config("hung", dead.port), registry=registry)
+    fine = ModbusDriver(PV, tcp_config("fine", live.port), registry=registry)
+    try:
+        async with running(hung, fine) as sink:
+            await sink.wait_for("fine", "VoltageL1", good)
+            start = len(sink.history("fine", "VoltageL1"))
+            await asyncio.sleep(0.3)
+            assert len(sink.history("fine", "VoltageL1")) - start >= 4  # still every 50 ms
+            hung_value = await sink.wait_for("hung", "VoltageL1", lambda r: True, within=0.5)
+            assert hung_value.quality is Quality.BAD_COMMUNICATION_ERROR
+    finally:
+        await dead.stop()
+        await live.stop()
+
+
+async def test_from_profile_id_uses_the_shipped_profiles():
+    with pytest.raises(KeyError, match="no Modbus profile"):
+        ModbusDriver.from_profile_id("no_such_device", tcp_config("x", 502))

@@ -82,3 +82,32 @@ def test_slice_gives_each_item_its_registers():
     data = [100, 101, 102, 103]
     assert block.slice(block.items[0], data) == [100, 101]
     assert block.slice(block.items[1], data) == [103]
+
+
+def test_every_shipped_modbus_profile_builds_a_driver_and_a_valid_plan():
+    from ampacity.drivers.modbus import ModbusDeviceConfig, ModbusDriver, TcpEndpoint
+    from ampacity.drivers.profile import all_profiles
+
+    for profile in all_profiles().values():
+        if profile.protocol != "modbus":
+            continue
+        driver = ModbusDriver(profile, ModbusDeviceConfig("dev", tcp=TcpEndpoint("192.0.2.1")))
+        assert driver.assets, profile.id
+        for info in driver.assets:
+            assert info.identification["DeviceProfile"] == profile.id
+            assert set(info.ranges) <= set(info.points)
+        items = [
+            ReadItem(
+                PointRef(a.key, name),
+                1,
+                p.function or profile.transport.default_function,
+                p.address,
+                p.word_count,
+            )
+            for a in profile.assets
+            for name, p in a.points.items()
+            if p.address is not None
+        ]
+        t = profile.transport
+        for block in plan_blocks(items, max_registers=t.max_registers_per_read, max_gap=t.max_gap):
+            assert block.count <= t.max_registers_per_read or block.function.is_bit, profile.id
