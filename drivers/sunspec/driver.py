@@ -341,23 +341,23 @@ class SunSpecDriver:
                     raise
                 log.warning("%s: unit %s did not answer: %s", self.device_id, unit, exc)
                 pending.add(unit)
-        self._chains = chains
         self._pending_units = pending
-        await self._build(link, absent)
+        await self._build(link, chains, absent)
 
     async def _discover_unit(self, link: ModbusLink, unit: int) -> Chain:
         async with asyncio.timeout(self._timeout * 20):
             return await discover_chain(link, unit, self._options.base_addresses)
 
-    async def _build(self, link: ModbusLink, absent: set[int]) -> None:
+    async def _build(self, link: ModbusLink, chains: dict[int, Chain], absent: set[int]) -> None:
         """Turn the chains into bindings (new assets before ``discover`` returned; otherwise
-        onto the fixed assets by key) and read identification and first values."""
+        onto the fixed assets by key) and read identification and first values. The chains
+        become the driver's only when all of that worked."""
         plans: list[AssetPlan] = []
-        for chain in self._chains.values():
+        for chain in chains.values():
             plans.extend(plan_assets(chain))
         assign_keys(plans, self._declared)
         blocks: dict[ModelInstance, ModelBlock] = {}
-        for unit in self._chains:
+        for unit in chains:
             instances = {i for p in plans if p.unit_id == unit for i in p.sources.values()}
             instances |= {p.common for p in plans if p.unit_id == unit and p.common is not None}
             blocks.update(await read_blocks(link, unit, instances, self._timeout))
@@ -365,6 +365,7 @@ class SunSpecDriver:
         self._identification = {
             p.key: identification(blocks[p.common]) for p in plans if p.common is not None
         }
+        self._chains = dict(chains)
         if self._fixed:
             self._rebind(plans)
             return
@@ -392,6 +393,10 @@ class SunSpecDriver:
 
     def _rebind(self, plans: list[AssetPlan]) -> None:
         by_key = {b.key: b for b in self._bindings}
+        planned = {p.key for p in plans}
+        for binding in self._bindings:
+            if binding.unit_id in self._chains and binding.key not in planned:
+                binding.plan = None  # gone from the chain: reported "not discovered"
         for plan in plans:
             binding = by_key.get(plan.key)
             if binding is None or binding.kind is not plan.kind:
@@ -489,6 +494,8 @@ class SunSpecDriver:
     async def _recheck(self, link: ModbusLink) -> None:
         """After a reconnect: re-walk the chains, rebuild if one changed, re-read identity."""
         changed = False
+        chains = dict(self._chains)
+        found: set[int] = set()
         for unit in list(self._chains) + sorted(self._pending_units):
             try:
                 chain = await self._discover_unit(link, unit)
@@ -498,13 +505,14 @@ class SunSpecDriver:
                 if unit == self._main_unit:
                     raise
                 continue
-            if self._chains.get(unit) is None or chain.signature != self._chains[unit].signature:
+            if unit not in chains or chain.signature != chains[unit].signature:
                 log.info("%s: unit %s model chain changed: %s", self.device_id, unit, chain.ids())
                 changed = True
-            self._chains[unit] = chain
-            self._pending_units.discard(unit)
+            chains[unit] = chain
+            found.add(unit)
         if changed:
-            await self._build(link, set())
+            await self._build(link, chains, set())
+            self._pending_units -= found
         else:
             for binding in self._bindings:
                 plan = binding.plan
