@@ -394,9 +394,9 @@ class SunSpecDriver:
     def _rebind(self, plans: list[AssetPlan]) -> None:
         by_key = {b.key: b for b in self._bindings}
         planned = {p.key for p in plans}
-        for binding in self._bindings:
-            if binding.unit_id in self._chains and binding.key not in planned:
-                binding.plan = None  # gone from the chain: reported "not discovered"
+        for gone in self._bindings:
+            if gone.unit_id in self._chains and gone.key not in planned:
+                gone.plan = None  # gone from the chain: reported "not discovered"
         for plan in plans:
             binding = by_key.get(plan.key)
             if binding is None or binding.kind is not plan.kind:
