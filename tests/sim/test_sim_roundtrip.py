@@ -1,4 +1,4 @@
-"""Model value -> simulated registers -> plain pymodbus client -> codec per profile -> same value."""
+"""Model value -> simulated registers -> plain pymodbus client -> codec per profile -> same."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ DEMO = (
 
 
 def _same(expected: PointValue, got: PointValue) -> bool:
-    if isinstance(expected, bool) or isinstance(expected, str) or expected is None:
+    if isinstance(expected, bool | str) or expected is None:
         return expected == got
     assert isinstance(expected, int | float) and isinstance(got, int | float)
     return math.isclose(float(expected), float(got), rel_tol=1e-6, abs_tol=1e-9)
