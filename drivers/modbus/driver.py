@@ -126,7 +126,7 @@ class ModbusDriver:
     Example::
 
         driver = ModbusDriver.from_profile_id(
-            "alfen_eve", ModbusDeviceConfig("wallbox", tcp=TcpEndpoint("192.0.2.10"))
+            "alfen_eve_double", ModbusDeviceConfig("wallbox", tcp=TcpEndpoint("192.0.2.10"))
         )
         await driver.run(sink)   # until cancelled
     """
@@ -151,7 +151,6 @@ class ModbusDriver:
         self._timeout_s = config.timeout_s or profile.transport.timeout_s
         self._default_poll = config.poll_s or profile.poll_s
         self._assets: dict[str, _Asset] = {}
-        self._by_key: dict[str, _Asset] = {}
         self._points: dict[PointRef, _Point] = {}
         self._breaks: dict[BreakKey, set[int]] = {}
         self._setpoints: dict[PointRef, _Setpoint] = {}
@@ -231,7 +230,7 @@ class ModbusDriver:
         if write.percent_of is not None:
             ref_state = asset.points.get(write.percent_of)
             reference = self._usable_value(ref_state)
-        unit_id = self._unit_for(asset.map, state.mapping, write_spec=True)
+        unit_id = self._unit_for(asset.map, state.mapping)
         prepared = prepare_write(
             state.mapping,
             state.spec,
@@ -296,7 +295,6 @@ class ModbusDriver:
             if asset_id in self._assets:
                 raise ValueError(f"device {self.device_id}: asset id {asset_id!r} twice")
             self._assets[asset_id] = asset
-            self._by_key[amap.key] = asset
 
     def _add_point(self, asset: _Asset, path: str, pmap: PointMap, spec: PointSpec) -> None:
         ref = PointRef(asset.map.key, path)
@@ -316,8 +314,8 @@ class ModbusDriver:
         asset.points[path] = state
         self._points[ref] = state
 
-    def _unit_for(self, amap: AssetMap, pmap: PointMap, *, write_spec: bool = False) -> int:
-        del write_spec  # writes go to the point's unit, like its reads
+    def _unit_for(self, amap: AssetMap, pmap: PointMap) -> int:
+        """Unit id of a point (reads and writes): point, else asset, else config, else profile."""
         if pmap.unit_id is not None:
             return pmap.unit_id
         if amap.unit_id is not None:
