@@ -267,10 +267,7 @@ class SunSpecDriver:
         low, high = (
             binding.info.ranges.get(point)
             or SPECS[binding.kind].point(point).value_range
-            or (
-                -math.inf,
-                math.inf,
-            )
+            or (-math.inf, math.inf)
         )
         if not math.isfinite(number) or not low <= number <= high:
             raise OutOfRangeError(f"{asset_id}.{point}: {value} outside [{low}, {high}]")
@@ -400,10 +397,8 @@ class SunSpecDriver:
         for plan in plans:
             binding = by_key.get(plan.key)
             if binding is None or binding.kind is not plan.kind:
-                log.warning(
-                    "%s: discovered %s %r is not in the address space (restart to add it)",
-                    self.device_id, plan.kind.value, plan.key,
-                )  # fmt: skip
+                what = f"{plan.kind.value} {plan.key!r}"
+                log.warning("%s: discovered %s is not in the address space", self.device_id, what)
                 continue
             binding.plan = plan
             missing = set(binding.info.points) - set(plan.points)
@@ -604,9 +599,8 @@ class SunSpecDriver:
         setpoint = limit_plan(
             plan.sources["controls"], blocks["controls"], base, value, self._options.revert_s
         )
-        return await self._apply(
-            link, plan, setpoint, "ActivePowerLimit", ("controls",)
-        ), setpoint.holds
+        result = await self._apply(link, plan, setpoint, "ActivePowerLimit", ("controls",))
+        return result, setpoint.holds
 
     async def _write_battery(
         self, link: ModbusLink, plan: AssetPlan, value: float
@@ -615,13 +609,11 @@ class SunSpecDriver:
         charge, discharge = charge_base_w(blocks)
         if not charge or not discharge or "storage" not in blocks:
             raise ValueError("WChaMax (model 124) not readable")
-        setpoint = battery_plan(
-            plan.sources["storage"], blocks["storage"], charge, discharge, value,
-            self._options.revert_s,
-        )  # fmt: skip
-        return await self._apply(
-            link, plan, setpoint, "BatteryPowerSetpoint", ("storage",)
-        ), setpoint.holds
+        storage = plan.sources["storage"]
+        revert = self._options.revert_s
+        setpoint = battery_plan(storage, blocks["storage"], charge, discharge, value, revert)
+        result = await self._apply(link, plan, setpoint, "BatteryPowerSetpoint", ("storage",))
+        return result, setpoint.holds
 
     async def _apply(
         self,

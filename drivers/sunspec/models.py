@@ -9,7 +9,7 @@ fits into ``L``.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -117,10 +117,7 @@ class ModelDef:
             start = self.fixed_len + index * self.group_len
             for point in self.group_points:
                 name = f"{self.group_name}[{index + 1}].{point.name}"
-                result[name] = PointDef(
-                    name, start + point.offset, point.type, point.size, point.sf,
-                    point.units, point.mandatory, point.writable,
-                )  # fmt: skip
+                result[name] = replace(point, name=name, offset=start + point.offset)
         return result
 
 
