@@ -1,0 +1,73 @@
+"""Schema versions and how to get from one to the next.
+
+Each migration runs once, in order, inside one transaction, and bumps ``schema_version`` in
+``ampacity_meta``. Add new steps at the end; never edit a released one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine, select, text
+
+from . import schema
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    apply: Callable[[Connection, bool], None]
+    """Called with the connection and whether TimescaleDB is in use."""
+
+
+def _initial(conn: Connection, timescale: bool) -> None:
+    schema.metadata.create_all(
+        conn, tables=[schema.series, schema.samples, schema.rollups, schema.events]
+    )
+    if timescale:
+        # Integer time: chunks of one week of microseconds.
+        conn.execute(
+            text(
+                "SELECT create_hypertable('samples', 't', chunk_time_interval => 604800000000, "
+                "if_not_exists => TRUE, migrate_data => TRUE)"
+            )
+        )
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "series, samples, rollups, events", _initial),
+)
+LATEST = MIGRATIONS[-1].version
+
+
+def schema_version(conn: Connection) -> int:
+    row = conn.execute(
+        select(schema.meta.c.value).where(schema.meta.c.key == "schema_version")
+    ).first()
+    return int(row[0]) if row else 0
+
+
+def migrate(engine: Engine, timescale: bool) -> int:
+    """Bring the store to ``LATEST``; returns the version found before.
+
+    Raises:
+        RuntimeError: the store was written by a newer Ampacity.
+    """
+    schema.metadata.create_all(engine, tables=[schema.meta])
+    with engine.begin() as conn:
+        found = schema_version(conn)
+        if found > LATEST:
+            raise RuntimeError(f"history store has schema {found}, this Ampacity knows {LATEST}")
+        for step in MIGRATIONS:
+            if step.version <= found:
+                continue
+            log.info("history store: migration %d (%s)", step.version, step.description)
+            step.apply(conn, timescale)
+            conn.execute(schema.meta.delete().where(schema.meta.c.key == "schema_version"))
+            conn.execute(schema.meta.insert().values(key="schema_version", value=str(step.version)))
+    return found

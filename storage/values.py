@@ -1,0 +1,47 @@
+"""Values the query layer returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class HistValue:
+    """One historical (raw or computed) value.
+
+    Attributes:
+        t_us: its timestamp (µs since the epoch, UTC).
+        value: a float for numeric points, a str for text points, ``None`` when there is none.
+        status: the 32-bit OPC UA StatusCode, with historian info bits for computed values.
+    """
+
+    t_us: int
+    value: float | str | None
+    status: int
+
+
+@dataclass(frozen=True, slots=True)
+class RawPage:
+    """A page of raw values; ``next_t`` is where the next page starts (``None``: no more)."""
+
+    values: list[HistValue]
+    next_t: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """A stored event (the ``events`` row)."""
+
+    id: int
+    eid: str
+    t_us: int
+    kind: str
+    source: str
+    severity: int
+    message: str
+    user_name: str | None
+    old_value: str | None
+    new_value: str | None
+    status: int | None
+    extra: dict[str, Any]
