@@ -118,7 +118,8 @@ def _to_model(
     if point.enum is not None:
         for raw, mapped in point.enum.items():
             if _matches(raw, value, pattern):
-                return Decoded(mapped, Quality.GOOD)
+                typed = float(mapped) if spec.data_type is DataType.DOUBLE else mapped
+                return Decoded(typed, Quality.GOOD)
         return Decoded(None, Quality.BAD_OUT_OF_RANGE)
     if spec.data_type is DataType.BOOLEAN:
         if isinstance(value, str):

@@ -542,3 +542,65 @@ async def test_a_dead_device_does_not_slow_down_another(registry):
 async def test_from_profile_id_uses_the_shipped_profiles():
     with pytest.raises(KeyError, match="no Modbus profile"):
         ModbusDriver.from_profile_id("no_such_device", tcp_config("x", 502))
+
+
+async def test_discrete_inputs_and_coils_are_read_as_bits(registry):
+    receiver = profile(
+        {
+            **{
+                f"Contact{n}": {"address": 10 + n, "function": "discrete_input", "type": "bool"}
+                for n in range(1, 5)
+            },
+            "ActiveLimit": {
+                "address": 0,
+                "function": "coil",
+                "type": "bool",
+                "enum": {0: 100, 1: 60},
+            },
+        },
+        kind="RippleControlReceiver",
+    )
+    unit = Unit(
+        discrete={11: False, 12: True, 13: False, 14: True},
+        coils={0: True},
+    )
+    server = await TestServer({1: unit}).start()
+    driver = ModbusDriver(receiver, tcp_config("rcr", server.port), registry=registry)
+    try:
+        async with running(driver) as sink:
+            assert (await sink.wait_for("rcr", "Contact4", good)).value is True
+            assert [sink.latest("rcr", f"Contact{n}").value for n in range(1, 5)] == [
+                False,
+                True,
+                False,
+                True,
+            ]
+            limit = sink.latest("rcr", "ActiveLimit").value
+            assert isinstance(limit, float) and limit == 60.0  # % via the enum map
+            unit.discrete[11] = True
+            assert (
+                await sink.wait_for("rcr", "Contact1", lambda r: r.value is True)
+            ).quality.is_good
+        assert {(r.function, r.address, r.count) for r in server.reads()} == {(2, 11, 4), (1, 0, 1)}
+    finally:
+        await server.stop()
+
+
+async def test_a_refused_register_does_not_disconnect_the_device(registry):
+    server = await TestServer({1: pv_unit()}).start()
+    driver = ModbusDriver(PV, tcp_config("pv", server.port), registry=registry)
+    try:
+        async with running(driver) as sink:
+            await sink.wait_for("pv", "VoltageL1", good)
+            del server.units[1].holding[30]  # OperatingState now refused (illegal address)
+            state = await sink.wait_for(
+                "pv", "OperatingState", lambda r: r.quality is Quality.BAD_COMMUNICATION_ERROR
+            )
+            assert state.value is None
+            volts = await sink.wait_for("pv", "VoltageL1", good)
+            assert volts.value == 230.5
+            assert sink.latest("pv", "Health.Connected").value is True
+            assert "illegal data address" in sink.latest("pv", "Health.LastError").value
+            assert "address 30" in sink.latest("pv", "Health.LastError").value
+    finally:
+        await server.stop()
