@@ -1,13 +1,24 @@
 """Modbus TCP/RTU: shared links with one request queue each, and the generic profile engine.
 
-Build a driver from a profile and a device config::
+Build a driver from a profile and a device config; the server keeps one ``LinkRegistry`` for the
+site (so drivers of one ``host:port`` or one RS485 bus share a connection) and closes it with
+``await registry.aclose()`` at shutdown::
 
-    from ampacity.drivers.modbus import ModbusDeviceConfig, ModbusDriver, SerialBus, TcpEndpoint
+    from ampacity.drivers.modbus import (
+        LinkRegistry, ModbusDeviceConfig, ModbusDriver, SerialBus, TcpEndpoint)
 
-    tcp = ModbusDriver.from_profile_id("some_profile", ModbusDeviceConfig(
-        "inverter", tcp=TcpEndpoint("192.0.2.10", 502)))
-    rtu = ModbusDriver(profile, ModbusDeviceConfig(
-        "meter", serial=SerialBus("/dev/ttyUSB0", baudrate=9600), unit_id=2))
+    links = LinkRegistry()
+    inverter = ModbusDriver.from_profile_id(
+        "sma_sunny_tripower",
+        ModbusDeviceConfig("inverter", tcp=TcpEndpoint("192.0.2.10", 502)),
+        registry=links,
+    )
+    meter = ModbusDriver(
+        profile,  # a drivers.profile.Profile
+        ModbusDeviceConfig("meter", serial=SerialBus("/dev/ttyUSB0", baudrate=9600), unit_id=2),
+        registry=links,
+    )
+    # inverter.assets -> AssetInfo; await inverter.run(sink); await inverter.write(id, point, v)
 """
 
 from .backoff import Backoff, Clock, SystemClock
