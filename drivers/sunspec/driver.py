@@ -1,11 +1,16 @@
 """``SunSpecDriver``: one SunSpec device (one Modbus connection, one or more unit ids).
 
-Life cycle, as the server uses it::
+Life cycle, as the server uses it (for every device whose profile says ``protocol: sunspec``)::
 
-    driver = SunSpecDriver("pv1", link, profile=all_profiles()["fronius_symo"])
+    config = ModbusDeviceConfig("pv1", tcp=TcpEndpoint("192.0.2.20"))    # as for the engine
+    driver = SunSpecDriver.from_device_config(all_profiles()["fronius_symo"], config,
+                                              registry=registry, meter_role="grid")
     assets = await driver.discover(timeout_s=10)   # never raises for device faults
     ...build the address space from ``assets``...
     await driver.run(sink)                          # until cancelled
+    await driver.close()                            # gives the shared link back
+
+or with any ``ModbusLink``: ``SunSpecDriver("pv1", link, profile=profile)``.
 
 ``discover`` walks the model chain of every unit id the profile names (the inverter's unit, a
 Fronius smart meter's 240). If the device does not answer in time, ``assets`` falls back to the
@@ -34,6 +39,7 @@ import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 from ampacity.assets import (
     SPECS,
@@ -48,6 +54,9 @@ from ampacity.assets import (
 )
 from ampacity.assets.kinds import METER_ROLES
 from ampacity.drivers.base import AssetInfo
+from ampacity.drivers.modbus.config import ModbusDeviceConfig
+from ampacity.drivers.modbus.registry import DEFAULT_REGISTRY, LinkRegistry
+from ampacity.drivers.modbus.rtu import SerialSettings
 from ampacity.drivers.modbus.transport import ModbusExceptionResponse, ModbusIOError, ModbusLink
 from ampacity.drivers.profile import Profile, SunSpecOptions
 
@@ -184,6 +193,51 @@ class SunSpecDriver:
         self._held: dict[tuple[str, str], tuple[float, float]] = {}
         self._sink: ReadingSink | None = None
         self._pending_readings: list[Reading] = []
+        self._release_link: Callable[[], Awaitable[None]] | None = None
+
+    @classmethod
+    def from_device_config(
+        cls,
+        profile: Profile,
+        config: ModbusDeviceConfig,
+        *,
+        registry: LinkRegistry | None = None,
+        meter_role: str = "grid",
+    ) -> SunSpecDriver:
+        """A driver on the shared link of ``config``'s TCP endpoint or RS485 bus (the Modbus
+        engine's ``LinkRegistry``); ``close`` gives the link back to the registry."""
+        registry = registry or DEFAULT_REGISTRY
+        t = profile.transport
+        timeout_s = config.timeout_s or t.timeout_s
+        link: ModbusLink
+        if config.tcp is not None:
+            link = registry.tcp(config.tcp.host, config.tcp.port or t.port, timeout_s=timeout_s)
+        else:
+            bus = config.serial
+            assert bus is not None
+            settings = SerialSettings(
+                baudrate=bus.baudrate or t.serial.baudrate,
+                parity=bus.parity or t.serial.parity,
+                stopbits=bus.stopbits or t.serial.stopbits,
+                bytesize=bus.bytesize or t.serial.bytesize,
+            )
+            gap_ms = bus.inter_frame_gap_ms
+            gap_ms = t.inter_frame_gap_ms if gap_ms is None else gap_ms
+            link = registry.rtu(
+                bus.device, settings, inter_frame_gap_s=gap_ms / 1000, timeout_s=timeout_s
+            )
+        driver = cls(
+            config.device_id,
+            link,
+            profile=profile,
+            unit_id=config.unit_id,
+            asset_ids=config.asset_ids,
+            poll_s=config.poll_s,
+            meter_role=meter_role,
+            request_timeout_s=config.timeout_s,
+        )
+        driver._release_link = partial(registry.release, link)  # type: ignore[arg-type]
+        return driver
 
     # --- public interface ------------------------------------------------------------------
 
@@ -315,8 +369,11 @@ class SunSpecDriver:
             raise WriteError(f"{self._endpoint()}: releasing {asset_id}.{point}: {exc}") from exc
 
     async def close(self) -> None:
-        """Close a link the driver made from its factory."""
+        """Close a link the driver made from its factory, or give a registry's link back."""
         await self._drop_link()
+        if self._release_link is not None:
+            release, self._release_link = self._release_link, None
+            await release()
 
     # --- discovery -------------------------------------------------------------------------
 

@@ -438,3 +438,24 @@ async def test_meter_unit_that_did_not_answer_is_tried_again(
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+async def test_from_device_config_uses_the_shared_link(symo: SunSpecSimulator) -> None:
+    from ampacity.drivers.modbus.config import ModbusDeviceConfig, TcpEndpoint
+    from ampacity.drivers.modbus.registry import LinkRegistry
+
+    registry = LinkRegistry(backoff_initial_s=0.05, backoff_cap_s=0.2)
+    config = ModbusDeviceConfig(
+        "roof",
+        tcp=TcpEndpoint("127.0.0.1", symo.port),
+        asset_ids={"meter": "grid"},
+        poll_s=POLL_S,
+        timeout_s=POLL_S,
+    )
+    driver = SunSpecDriver.from_device_config(fronius(), config, registry=registry)
+    assets = await driver.discover(timeout_s=5)
+    assert [a.asset_id for a in assets] == ["roof-inverter", "grid"]
+    sink = await poll_once(driver, "grid.ActivePower")
+    assert sink.latest["grid.ActivePower"].value == -4500.0
+    await driver.close()
+    await registry.aclose()
