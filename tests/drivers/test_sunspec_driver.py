@@ -87,8 +87,10 @@ async def test_fronius_int_chain_discovered_and_read(symo: SunSpecSimulator, lin
     assert "pv1-inverter.Health.LastGood" in got
 
 
-@pytest.mark.parametrize(("base", "float_models"), [(0, True), (50000, True), (40000, True)])
-async def test_float_chain_at_other_base_addresses(
+@pytest.mark.parametrize(
+    ("base", "float_models"), [(0, True), (50000, True), (40000, True), (0, False), (50000, False)]
+)
+async def test_int_and_float_chains_at_every_base_address(
     base: int, float_models: bool, source: ConstantSource
 ) -> None:
     sim = SunSpecSimulator.fronius_symo(source, float_models=float_models, base=base)
@@ -98,8 +100,9 @@ async def test_float_chain_at_other_base_addresses(
         driver = SunSpecDriver("pv1", link, profile=fronius(), poll_s=POLL_S)
         await driver.discover(timeout_s=5)
         assert driver.chains[1].base == base
-        assert driver.chains[1].ids() == (1, 113, 120, 123, 160)
-        assert driver.chains[240].ids() == (1, 213)
+        inverter, meter = (113, 213) if float_models else (103, 203)
+        assert driver.chains[1].ids() == (1, inverter, 120, 123, 160)
+        assert driver.chains[240].ids() == (1, meter)
         sink = await poll_once(driver, "pv1-meter.ActivePower")
         assert sink.latest["pv1-inverter.ActivePower"].value == 6000.0
         assert sink.latest["pv1-meter.ActivePower"].value == -4500.0
