@@ -98,35 +98,35 @@ class QueuedLink(ABC):
 
     async def read_holding_registers(self, unit_id: int, address: int, count: int) -> list[int]:
         _check_count(count, MAX_READ_REGISTERS)
+        where = self._where(unit_id, "read holding registers (FC3)", address, count)
         pdu = await self._submit(
-            self._where(unit_id, "read holding registers (FC3)", address, count),
-            lambda c: c.read_holding_registers(address, count=count, device_id=unit_id),
+            where, lambda c: c.read_holding_registers(address, count=count, device_id=unit_id)
         )
-        return self._registers(pdu, count, unit_id, "FC3", address)
+        return _registers(pdu, count, where)
 
     async def read_input_registers(self, unit_id: int, address: int, count: int) -> list[int]:
         _check_count(count, MAX_READ_REGISTERS)
+        where = self._where(unit_id, "read input registers (FC4)", address, count)
         pdu = await self._submit(
-            self._where(unit_id, "read input registers (FC4)", address, count),
-            lambda c: c.read_input_registers(address, count=count, device_id=unit_id),
+            where, lambda c: c.read_input_registers(address, count=count, device_id=unit_id)
         )
-        return self._registers(pdu, count, unit_id, "FC4", address)
+        return _registers(pdu, count, where)
 
     async def read_coils(self, unit_id: int, address: int, count: int) -> list[bool]:
         _check_count(count, MAX_READ_BITS)
+        where = self._where(unit_id, "read coils (FC1)", address, count)
         pdu = await self._submit(
-            self._where(unit_id, "read coils (FC1)", address, count),
-            lambda c: c.read_coils(address, count=count, device_id=unit_id),
+            where, lambda c: c.read_coils(address, count=count, device_id=unit_id)
         )
-        return self._bits(pdu, count, unit_id, "FC1", address)
+        return _bits(pdu, count, where)
 
     async def read_discrete_inputs(self, unit_id: int, address: int, count: int) -> list[bool]:
         _check_count(count, MAX_READ_BITS)
+        where = self._where(unit_id, "read discrete inputs (FC2)", address, count)
         pdu = await self._submit(
-            self._where(unit_id, "read discrete inputs (FC2)", address, count),
-            lambda c: c.read_discrete_inputs(address, count=count, device_id=unit_id),
+            where, lambda c: c.read_discrete_inputs(address, count=count, device_id=unit_id)
         )
-        return self._bits(pdu, count, unit_id, "FC2", address)
+        return _bits(pdu, count, where)
 
     async def write_registers(self, unit_id: int, address: int, values: list[int]) -> None:
         words = list(values)
@@ -283,29 +283,21 @@ class QueuedLink(ABC):
             self._client.close()
             self._client = None
 
-    # --- reply checks ------------------------------------------------------------------------
 
-    def _registers(
-        self, pdu: ModbusPDU, count: int, unit_id: int, function: str, address: int
-    ) -> list[int]:
-        registers = list(pdu.registers)
-        if len(registers) != count:
-            raise ModbusIOError(
-                f"{self._where(unit_id, function, address, count)}: malformed reply, "
-                f"{len(registers)} registers instead of {count}"
-            )
-        return registers
+def _registers(pdu: ModbusPDU, count: int, where: str) -> list[int]:
+    registers = list(pdu.registers)
+    if len(registers) != count:
+        raise ModbusIOError(
+            f"{where}: malformed reply, {len(registers)} registers instead of {count}"
+        )
+    return registers
 
-    def _bits(
-        self, pdu: ModbusPDU, count: int, unit_id: int, function: str, address: int
-    ) -> list[bool]:
-        bits = list(pdu.bits)
-        if len(bits) < count:
-            raise ModbusIOError(
-                f"{self._where(unit_id, function, address, count)}: malformed reply, "
-                f"{len(bits)} bits instead of {count}"
-            )
-        return [bool(b) for b in bits[:count]]
+
+def _bits(pdu: ModbusPDU, count: int, where: str) -> list[bool]:
+    bits = list(pdu.bits)
+    if len(bits) < count:
+        raise ModbusIOError(f"{where}: malformed reply, {len(bits)} bits instead of {count}")
+    return [bool(b) for b in bits[:count]]
 
 
 def _check_count(count: int, limit: int) -> None:

@@ -17,6 +17,7 @@ from ampacity.drivers.modbus import (
     ModbusDriver,
     ModbusExceptionResponse,
     ModbusIOError,
+    QueuedLink,
     SerialBus,
     TcpLink,
 )
@@ -207,3 +208,38 @@ async def test_rs485_bus_with_two_unit_ids_over_a_pty_pair():
         await registry.aclose()
         await server.stop()
         bridge.close()
+
+
+class _ShortReplyClient:
+    """A client whose device answers FC3 with one register too few."""
+
+    connected = True
+
+    async def connect(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        pass
+
+    async def read_holding_registers(self, address, *, count, device_id):
+        from pymodbus.pdu.register_message import ReadHoldingRegistersResponse
+
+        return ReadHoldingRegistersResponse(registers=[0] * (count - 1), dev_id=device_id)
+
+
+class _ShortReplyLink(QueuedLink):
+    def _new_client(self):
+        return _ShortReplyClient()
+
+
+async def test_malformed_reply_is_a_located_io_error():
+    link = _ShortReplyLink("198.51.100.7:502", timeout_s=0.2)
+    try:
+        with pytest.raises(ModbusIOError) as bad:
+            await link.read_holding_registers(4, 100, 3)
+        assert str(bad.value) == (
+            "198.51.100.7:502 unit 4 read holding registers (FC3) address 100..102: "
+            "malformed reply, 2 registers instead of 3"
+        )
+    finally:
+        await link.close()
