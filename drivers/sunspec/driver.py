@@ -517,7 +517,8 @@ class SunSpecDriver:
             bindings = [b for b in self._bindings if b.unit_id == unit]
             planned = [b for b in bindings if b.plan is not None]
             if not planned:
-                self._fail(bindings, f"{self._endpoint()} unit {unit}: not discovered")
+                message = f"{self._endpoint()} unit {unit}: not discovered"
+                self._fail(bindings, message, request=False)
                 continue
             instances = {i for b in planned if b.plan for i in b.plan.sources.values()}
             now = _utcnow()
@@ -596,13 +597,14 @@ class SunSpecDriver:
                 out[role] = block
         return out
 
-    def _fail(self, bindings: list[_Binding], message: str) -> None:
+    def _fail(self, bindings: list[_Binding], message: str, *, request: bool = True) -> None:
+        """Mark the assets failed (``request``: a request failed, count it)."""
         now = _utcnow()
         pending: list[Reading] = []
         for binding in bindings:
             health = binding.state.health
             health.connected = False
-            health.error_count += 1
+            health.error_count += int(request)
             health.last_error = message
             pending.extend(binding.state.lost(now))
         if self._sink is not None and pending:
