@@ -462,3 +462,22 @@ async def test_from_device_config_uses_the_shared_link(symo: SunSpecSimulator) -
     assert sink.latest["grid.ActivePower"].value == -4500.0
     await driver.close()
     await registry.aclose()
+
+
+async def test_device_switched_off_and_on_again(symo: SunSpecSimulator, link: TcpLink) -> None:
+    driver = SunSpecDriver("pv1", link, profile=fronius(), poll_s=POLL_S)
+    await driver.discover(timeout_s=5)
+    sink = Sink()
+    task = asyncio.create_task(driver.run(sink))
+    key = "pv1-meter.EnergyExported"
+    try:
+        await wait_for(lambda: key in sink.latest)
+        await symo.stop()  # connection refused from now on
+        await wait_for(lambda: sink.latest[key].quality is Quality.UNCERTAIN_LAST_USABLE, 1.0)
+        await symo.start()  # same port
+        await wait_for(lambda: sink.latest[key].quality is Quality.GOOD, 5.0)
+        assert sink.latest["pv1-meter.Health.Connected"].value is True
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
