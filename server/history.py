@@ -1,0 +1,693 @@
+"""OPC UA Historical Access served from the historian (OPC UA Part 11 and Part 13).
+
+``enable_history`` installs ``HistorianHistoryManager`` as the server's history manager (asyncua's
+own only knows ReadRaw and ReadEvent) and marks the given variables historized. HistoryRead then
+serves, for string NodeIds ``ns=<site>;s=<asset-id>.<Point>``:
+
+* ReadRaw (``ReadRawModifiedDetails``, not modified): bounds, ``NumValuesPerNode``,
+  continuation points (stateless: they carry the position of the next value);
+* ReadProcessed: Average, TimeAverage, Minimum, Maximum, Range, Count, Start, End, Delta,
+  Interpolative (``ampacity.storage.aggregates`` has the semantics);
+* ReadAtTime (simple bounds);
+* ReadEvent on the Server object (every event) or on a registered event source (its events and
+  those of the nodes below it): audit of writes and method calls, device and system events.
+
+``install_audit`` records an audit event for every client write and method call.
+The historian's lifecycle stays with the caller: stopping the OPC UA server does not stop it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import struct
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ampacity.assets import DataType
+from ampacity.storage import (
+    Aggregate,
+    EventKind,
+    EventRecord,
+    Historian,
+    HistorianUnavailable,
+    HistValue,
+    SeriesInfo,
+    from_us,
+    to_us,
+)
+from asyncua import Node, Server, ua
+from asyncua.common.instantiate_util import instantiate
+from asyncua.server.history import HistoryManager, HistoryStorageInterface
+
+log = logging.getLogger(__name__)
+
+AGGREGATES: dict[int, Aggregate] = {
+    ua.ObjectIds.AggregateFunction_Average: Aggregate.AVERAGE,
+    ua.ObjectIds.AggregateFunction_TimeAverage: Aggregate.TIME_AVERAGE,
+    ua.ObjectIds.AggregateFunction_Minimum: Aggregate.MINIMUM,
+    ua.ObjectIds.AggregateFunction_Maximum: Aggregate.MAXIMUM,
+    ua.ObjectIds.AggregateFunction_Range: Aggregate.RANGE,
+    ua.ObjectIds.AggregateFunction_Count: Aggregate.COUNT,
+    ua.ObjectIds.AggregateFunction_Start: Aggregate.START,
+    ua.ObjectIds.AggregateFunction_End: Aggregate.END,
+    ua.ObjectIds.AggregateFunction_Delta: Aggregate.DELTA,
+    ua.ObjectIds.AggregateFunction_Interpolative: Aggregate.INTERPOLATIVE,
+}
+"""OPC UA aggregate function NodeIds (ns=0) → storage aggregates."""
+
+EVENT_TYPES: dict[str, int] = {
+    EventKind.AUDIT_WRITE.value: ua.ObjectIds.AuditWriteUpdateEventType,
+    EventKind.AUDIT_CALL.value: ua.ObjectIds.AuditUpdateMethodEventType,
+    EventKind.DEVICE_CONNECTED.value: ua.ObjectIds.SystemEventType,
+    EventKind.DEVICE_LOST.value: ua.ObjectIds.DeviceFailureEventType,
+    EventKind.CONFIG_LOADED.value: ua.ObjectIds.SystemEventType,
+    EventKind.SYSTEM.value: ua.ObjectIds.SystemEventType,
+}
+
+VARIANT_TYPES: dict[str, ua.VariantType] = {
+    DataType.DOUBLE.value: ua.VariantType.Double,
+    DataType.BOOLEAN.value: ua.VariantType.Boolean,
+    DataType.INT32.value: ua.VariantType.Int32,
+    DataType.UINT32.value: ua.VariantType.UInt32,
+    DataType.STRING.value: ua.VariantType.String,
+    DataType.DATETIME.value: ua.VariantType.DateTime,
+}
+
+_UNSET_BEFORE = datetime(1601, 1, 2, tzinfo=UTC)
+"""A DateTime at the OPC UA minimum means "not specified"."""
+_CP_MAGIC = b"AMH1"
+
+
+def _given(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return None if moment < _UNSET_BEFORE else moment
+
+
+# --- continuation points ------------------------------------------------------------------------
+
+
+def _pack_cp(kind: str, key: str, state: list[Any]) -> bytes:
+    """A stateless continuation point: what to resume, for whom."""
+    body = json.dumps([kind, key, state], separators=(",", ":")).encode()
+    return _CP_MAGIC + struct.pack("<I", len(body)) + body
+
+
+def _unpack_cp(raw: bytes, kind: str, key: str) -> list[Any]:
+    """The state of a continuation point issued for ``kind`` and ``key``.
+
+    Raises:
+        ValueError: not one of ours, or for another node / request kind.
+    """
+    if not raw.startswith(_CP_MAGIC):
+        raise ValueError("foreign continuation point")
+    (length,) = struct.unpack_from("<I", raw, 4)
+    found_kind, found_key, state = json.loads(raw[8 : 8 + length])
+    if found_kind != kind or found_key != key:
+        raise ValueError("continuation point of another request")
+    return list(state)
+
+
+# --- values -------------------------------------------------------------------------------------
+
+
+def _variant(value: float | str | None, data_type: str | None) -> ua.Variant:
+    if value is None:
+        return ua.Variant(None, ua.VariantType.Null)
+    vtype = VARIANT_TYPES.get(data_type or "", ua.VariantType.Double)
+    if isinstance(value, str):
+        if vtype is ua.VariantType.DateTime:
+            return ua.Variant(datetime.fromisoformat(value), vtype)
+        return ua.Variant(value, ua.VariantType.String)
+    if vtype is ua.VariantType.Boolean:
+        return ua.Variant(bool(value), vtype)
+    if vtype in (ua.VariantType.Int32, ua.VariantType.UInt32):
+        return ua.Variant(int(value), vtype)
+    return ua.Variant(float(value), ua.VariantType.Double)
+
+
+def to_data_value(
+    value: HistValue, data_type: str | None, timestamps: ua.TimestampsToReturn
+) -> ua.DataValue:
+    """A stored or computed value as a DataValue (``data_type``: the point's ``DataType``
+    value; ``None`` for computed doubles)."""
+    moment = from_us(value.t_us)
+    dv = ua.DataValue(
+        Value=_variant(value.value, data_type),
+        StatusCode=ua.StatusCode(value.status),
+    )
+    if timestamps in (ua.TimestampsToReturn.Source, ua.TimestampsToReturn.Both):
+        dv.SourceTimestamp = moment
+    if timestamps in (ua.TimestampsToReturn.Server, ua.TimestampsToReturn.Both):
+        dv.ServerTimestamp = moment
+    return dv
+
+
+def _json_variant(raw: str | None) -> ua.Variant:
+    if raw is None:
+        return ua.Variant(None, ua.VariantType.Null)
+    value = json.loads(raw)
+    if isinstance(value, bool):
+        return ua.Variant(value, ua.VariantType.Boolean)
+    if isinstance(value, int | float):
+        return ua.Variant(float(value), ua.VariantType.Double)
+    if isinstance(value, list):
+        return ua.Variant([str(v) for v in value], ua.VariantType.String)
+    return ua.Variant(str(value), ua.VariantType.String)
+
+
+class EventFields:
+    """An event record's fields by BrowseName, as the select clauses of an EventFilter ask."""
+
+    def __init__(self, record: EventRecord, site_ns: int, server_uri: str) -> None:
+        self.record = record
+        self.site_ns = site_ns
+        self.server_uri = server_uri
+
+    def value(self, name: str) -> ua.Variant:
+        r = self.record
+        moment = from_us(r.t_us)
+        status = r.status if r.status is not None else 0
+        fields: dict[str, ua.Variant] = {
+            "EventId": ua.Variant(bytes.fromhex(r.eid), ua.VariantType.ByteString),
+            "EventType": ua.Variant(
+                ua.NodeId(EVENT_TYPES.get(r.kind, ua.ObjectIds.BaseEventType)),
+                ua.VariantType.NodeId,
+            ),
+            "SourceNode": ua.Variant(ua.NodeId(r.source, self.site_ns), ua.VariantType.NodeId),
+            "SourceName": ua.Variant(r.source, ua.VariantType.String),
+            "Time": ua.Variant(moment, ua.VariantType.DateTime),
+            "ReceiveTime": ua.Variant(moment, ua.VariantType.DateTime),
+            "Message": ua.Variant(ua.LocalizedText(r.message), ua.VariantType.LocalizedText),
+            "Severity": ua.Variant(r.severity, ua.VariantType.UInt16),
+            "ActionTimeStamp": ua.Variant(moment, ua.VariantType.DateTime),
+            "Status": ua.Variant(status < 0x40000000, ua.VariantType.Boolean),
+            "StatusCodeId": ua.Variant(ua.StatusCode(status), ua.VariantType.StatusCode),
+            "ServerId": ua.Variant(self.server_uri, ua.VariantType.String),
+            "ClientUserId": ua.Variant(r.user_name or "", ua.VariantType.String),
+            "ClientAuditEntryId": ua.Variant(r.eid, ua.VariantType.String),
+            "AttributeId": ua.Variant(ua.AttributeIds.Value, ua.VariantType.UInt32),
+            "IndexRange": ua.Variant("", ua.VariantType.String),
+            "OldValue": _json_variant(r.old_value),
+            "NewValue": _json_variant(r.new_value),
+            "MethodId": ua.Variant(ua.NodeId(r.source, self.site_ns), ua.VariantType.NodeId),
+            "InputArguments": _json_variant(r.new_value),
+        }
+        return fields.get(name, ua.Variant(None, ua.VariantType.Null))
+
+    def to_field_list(self, select: list[ua.SimpleAttributeOperand]) -> ua.HistoryEventFieldList:
+        out = ua.HistoryEventFieldList()
+        for clause in select:
+            if clause.BrowsePath:
+                name = clause.BrowsePath[-1].Name
+            elif clause.AttributeId == ua.AttributeIds.NodeId:
+                name = "EventType"
+            else:
+                name = ""
+            out.EventFields.append(self.value(name))
+        return out
+
+
+def _result(code: int) -> ua.HistoryReadResult:
+    result = ua.HistoryReadResult()
+    result.StatusCode = ua.StatusCode(code)
+    return result
+
+
+class HistorianStorage(HistoryStorageInterface):  # type: ignore[misc]
+    """asyncua's storage interface over the historian (for asyncua's own ReadRaw/ReadEvent
+    paths and ``Server.historize_node_data_change``); keys are string NodeId identifiers."""
+
+    def __init__(self, historian: Historian) -> None:
+        super().__init__(historian.config.max_values_per_read)
+        self.historian = historian
+
+    async def init(self) -> None:
+        return None
+
+    async def new_historized_node(self, node_id: Any, period: Any, count: int = 0) -> None:
+        return None
+
+    async def save_node_value(self, node_id: Any, datavalue: Any) -> None:
+        status = datavalue.StatusCode.value if datavalue.StatusCode is not None else 0
+        self.historian.record(
+            str(node_id.Identifier),
+            datavalue.Value.Value if datavalue.Value is not None else None,
+            status,
+            datavalue.SourceTimestamp,
+            datavalue.ServerTimestamp,
+        )
+
+    async def read_node_history(
+        self, node_id: Any, start: datetime | None, end: datetime | None, nb_values: int
+    ) -> tuple[list[Any], datetime | None]:
+        key = str(node_id.Identifier)
+        page = await self.historian.read_raw(key, _given(start), _given(end), nb_values or None)
+        series = self.historian.series(key)
+        dtype = series.info.data_type if series else None
+        values = [to_data_value(v, dtype, ua.TimestampsToReturn.Both) for v in page.values]
+        return values, from_us(page.next_t) if page.next_t is not None else None
+
+    async def new_historized_event(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    async def save_event(self, event: Any) -> None:
+        return None
+
+    async def read_event_history(self, *args: Any, **kwargs: Any) -> tuple[list[Any], None]:
+        return [], None
+
+    async def stop(self) -> None:
+        return None  # the historian's owner stops it
+
+
+class HistorianHistoryManager(HistoryManager):  # type: ignore[misc]
+    """HistoryRead for historized variables and event notifiers, from the historian."""
+
+    def __init__(self, server: Server, historian: Historian, site_ns: int) -> None:
+        super().__init__(server.iserver)
+        self.server = server
+        self.historian = historian
+        self.site_ns = site_ns
+        self.storage = HistorianStorage(historian)
+        self.variables: dict[ua.NodeId, str] = {}
+        """Historized variable NodeIds → series keys."""
+        self.event_sources: dict[ua.NodeId, str | None] = {
+            ua.NodeId(ua.ObjectIds.Server): None
+        }
+        """Event notifier NodeIds → source key (its events and those below); ``None``: all."""
+        self._info: dict[str, SeriesInfo | None] = {}
+        self.server_uri = ""
+
+    async def _series(self, key: str) -> SeriesInfo | None:
+        handle = self.historian.series(key)
+        if handle is not None:
+            return handle.info
+        if key not in self._info:
+            self._info[key] = await self.historian.series_info(key)
+        return self._info[key]
+
+    async def read_history(self, params: ua.HistoryReadParameters) -> list[ua.HistoryReadResult]:
+        details = params.HistoryReadDetails
+        results = []
+        if isinstance(details, ua.ReadProcessedDetails) and len(details.AggregateType) != len(
+            params.NodesToRead
+        ):
+            return [_result(ua.StatusCodes.BadAggregateListMismatch) for _ in params.NodesToRead]
+        for index, rv in enumerate(params.NodesToRead):
+            if params.ReleaseContinuationPoints:
+                results.append(_result(ua.StatusCodes.Good))
+                continue
+            try:
+                results.append(await self._read_one(details, rv, params.TimestampsToReturn, index))
+            except HistorianUnavailable as exc:
+                log.warning("HistoryRead: %s", exc)
+                results.append(_result(ua.StatusCodes.BadHistoryOperationUnsupported))
+            except ValueError as exc:
+                log.info("HistoryRead: %s", exc)
+                results.append(_result(ua.StatusCodes.BadContinuationPointInvalid))
+        return results
+
+    async def _read_one(
+        self, details: Any, rv: ua.HistoryReadValueId, ttr: Any, index: int
+    ) -> ua.HistoryReadResult:
+        if isinstance(details, ua.ReadEventDetails):
+            if rv.NodeId not in self.event_sources:
+                return _result(ua.StatusCodes.BadHistoryOperationUnsupported)
+            return await self._read_events(details, rv, self.event_sources[rv.NodeId])
+        key = self.variables.get(rv.NodeId)
+        if key is None:
+            return _result(ua.StatusCodes.BadHistoryOperationUnsupported)
+        if ttr == ua.TimestampsToReturn.Neither:
+            return _result(ua.StatusCodes.BadTimestampsToReturnInvalid)
+        if isinstance(details, ua.ReadRawModifiedDetails):
+            if details.IsReadModified:
+                return _result(ua.StatusCodes.BadHistoryOperationUnsupported)
+            return await self._read_raw(details, rv, key, ttr)
+        if isinstance(details, ua.ReadProcessedDetails):
+            return await self._read_processed(details, rv, key, ttr, details.AggregateType[index])
+        if isinstance(details, ua.ReadAtTimeDetails):
+            return await self._read_at_time(details, key, ttr)
+        return _result(ua.StatusCodes.BadHistoryOperationUnsupported)
+
+    async def _read_raw(
+        self, details: ua.ReadRawModifiedDetails, rv: ua.HistoryReadValueId, key: str, ttr: Any
+    ) -> ua.HistoryReadResult:
+        start, end = _given(details.StartTime), _given(details.EndTime)
+        limit = details.NumValuesPerNode or None
+        if start is None and end is None:
+            return _result(ua.StatusCodes.BadInvalidTimestampArgument)
+        if (start is None or end is None) and not limit:
+            return _result(ua.StatusCodes.BadInvalidTimestampArgument)
+        resume = None
+        if rv.ContinuationPoint:
+            (resume,) = _unpack_cp(rv.ContinuationPoint, "raw", key)
+        page = await self.historian.read_raw(
+            key, start, end, limit, bool(details.ReturnBounds), resume
+        )
+        info = await self._series(key)
+        result = ua.HistoryReadResult()
+        result.HistoryData = ua.HistoryData()
+        dtype = info.data_type if info else None
+        result.HistoryData.DataValues = [to_data_value(v, dtype, ttr) for v in page.values]
+        if page.next_t is not None:
+            result.ContinuationPoint = _pack_cp("raw", key, [page.next_t])
+            result.StatusCode = ua.StatusCode(ua.StatusCodes.Good)
+        elif not page.values:
+            result.StatusCode = ua.StatusCode(ua.StatusCodes.GoodNoData)
+        return result
+
+    async def _read_processed(
+        self,
+        details: ua.ReadProcessedDetails,
+        rv: ua.HistoryReadValueId,
+        key: str,
+        ttr: Any,
+        aggregate_id: ua.NodeId,
+    ) -> ua.HistoryReadResult:
+        aggregate = AGGREGATES.get(aggregate_id.Identifier) if aggregate_id.NamespaceIndex == 0 else None
+        if aggregate is None:
+            return _result(ua.StatusCodes.BadAggregateNotSupported)
+        start, end = _given(details.StartTime), _given(details.EndTime)
+        if start is None or end is None or start == end:
+            return _result(ua.StatusCodes.BadInvalidTimestampArgument)
+        reverse = start > end
+        lo, hi = (end, start) if reverse else (start, end)
+        interval = timedelta(milliseconds=details.ProcessingInterval) or (hi - lo)
+        if rv.ContinuationPoint:
+            (lo_us,) = _unpack_cp(rv.ContinuationPoint, "processed", key)
+            lo = from_us(lo_us)
+        max_intervals = self.historian.config.max_values_per_read
+        page_end = min(hi, lo + interval * max_intervals)
+        values = await self.historian.read_processed(key, lo, page_end, interval, aggregate)
+        info = await self._series(key)
+        raw_type = aggregate in (Aggregate.START, Aggregate.END, Aggregate.INTERPOLATIVE)
+        dtype = info.data_type if info and raw_type else None
+        if aggregate is Aggregate.COUNT:
+            dtype = DataType.UINT32.value
+        result = ua.HistoryReadResult()
+        result.HistoryData = ua.HistoryData()
+        out = [to_data_value(v, dtype, ttr) for v in values]
+        result.HistoryData.DataValues = list(reversed(out)) if reverse else out
+        if page_end < hi:
+            result.ContinuationPoint = _pack_cp("processed", key, [to_us(page_end)])
+        return result
+
+    async def _read_at_time(
+        self, details: ua.ReadAtTimeDetails, key: str, ttr: Any
+    ) -> ua.HistoryReadResult:
+        times = [_given(t) for t in details.ReqTimes]
+        if not times or any(t is None for t in times):
+            return _result(ua.StatusCodes.BadInvalidTimestampArgument)
+        values = await self.historian.read_at_time(key, [t for t in times if t is not None])
+        info = await self._series(key)
+        result = ua.HistoryReadResult()
+        result.HistoryData = ua.HistoryData()
+        dtype = info.data_type if info else None
+        result.HistoryData.DataValues = [to_data_value(v, dtype, ttr) for v in values]
+        return result
+
+    async def _read_events(
+        self, details: ua.ReadEventDetails, rv: ua.HistoryReadValueId, source: str | None
+    ) -> ua.HistoryReadResult:
+        start, end = _given(details.StartTime), _given(details.EndTime)
+        if start is None and end is None:
+            return _result(ua.StatusCodes.BadInvalidTimestampArgument)
+        limit = details.NumValuesPerNode or None
+        cp_key = source or ""
+        resume = None
+        if rv.ContinuationPoint:
+            t_us, eid = _unpack_cp(rv.ContinuationPoint, "events", cp_key)
+            resume = (int(t_us), int(eid))
+        records, more = await self.historian.read_events(source, start, end, limit, resume)
+        select = list(details.Filter.SelectClauses) if details.Filter else []
+        result = ua.HistoryReadResult()
+        result.HistoryData = ua.HistoryEvent()
+        result.HistoryData.Events = [
+            EventFields(r, self.site_ns, self.server_uri).to_field_list(select) for r in records
+        ]
+        if more is not None:
+            result.ContinuationPoint = _pack_cp("events", cp_key, list(more))
+        elif not records:
+            result.StatusCode = ua.StatusCode(ua.StatusCodes.GoodNoData)
+        return result
+
+
+# --- marking nodes ------------------------------------------------------------------------------
+
+
+async def mark_historized(
+    node: Node, info: SeriesInfo, min_interval_s: float = 0.0, max_interval_s: float = 0.0
+) -> Node:
+    """Make ``node`` a historized variable in the address space.
+
+    Sets ``Historizing``, the ``HistoryRead`` bit of AccessLevel and UserAccessLevel, and adds a
+    ``HA Configuration`` object (HistoricalDataConfigurationType, referenced with
+    HasHistoricalConfiguration) with Stepped, Definition, MinTimeInterval, MaxTimeInterval and
+    the AggregateConfiguration the server computes with. Returns the configuration object.
+    """
+    await node.write_attribute(
+        ua.AttributeIds.Historizing, ua.DataValue(ua.Variant(True, ua.VariantType.Boolean))
+    )
+    await node.set_attr_bit(ua.AttributeIds.AccessLevel, ua.AccessLevel.HistoryRead)
+    await node.set_attr_bit(ua.AttributeIds.UserAccessLevel, ua.AccessLevel.HistoryRead)
+    nid = node.nodeid
+    config_id = (
+        ua.NodeId(f"{nid.Identifier}.HAConfiguration", nid.NamespaceIndex)
+        if isinstance(nid.Identifier, str)
+        else ua.NodeId(NamespaceIndex=nid.NamespaceIndex)
+    )
+    config_type = Node(node.session, ua.NodeId(ua.ObjectIds.HistoricalDataConfigurationType))
+    created = await instantiate(
+        node,
+        config_type,
+        nodeid=config_id,
+        bname=ua.QualifiedName("HA Configuration", 0),
+        idx=nid.NamespaceIndex,
+        instantiate_optional=False,
+    )
+    config = created[0]
+    await node.delete_reference(config, ua.ObjectIds.HasComponent, forward=True, bidirectional=True)
+    await node.add_reference(config, ua.ObjectIds.HasHistoricalConfiguration, forward=True)
+    values: dict[str, ua.Variant] = {
+        "Stepped": ua.Variant(info.stepped, ua.VariantType.Boolean),
+        "Definition": ua.Variant(
+            f"Ampacity historian, series {info.key}: recorded on change per policy",
+            ua.VariantType.String,
+        ),
+        "MinTimeInterval": ua.Variant(min_interval_s * 1000.0, ua.VariantType.Double),
+        "MaxTimeInterval": ua.Variant(max_interval_s * 1000.0, ua.VariantType.Double),
+    }
+    for name, variant in values.items():
+        child = await _child_or_property(config, name, variant)
+        await child.write_value(variant)
+    aggregate_config = await config.get_child(["0:AggregateConfiguration"])
+    for name, variant in {
+        "TreatUncertainAsBad": ua.Variant(True, ua.VariantType.Boolean),
+        "PercentDataBad": ua.Variant(100, ua.VariantType.Byte),
+        "PercentDataGood": ua.Variant(100, ua.VariantType.Byte),
+        "UseSlopedExtrapolation": ua.Variant(False, ua.VariantType.Boolean),
+    }.items():
+        await (await aggregate_config.get_child([f"0:{name}"])).write_value(variant)
+    return config
+
+
+async def _child_or_property(parent: Node, name: str, variant: ua.Variant) -> Node:
+    try:
+        return await parent.get_child([f"0:{name}"])
+    except ua.UaError:
+        return await parent.add_property(
+            ua.NodeId(f"{parent.nodeid.Identifier}.{name}", parent.nodeid.NamespaceIndex)
+            if isinstance(parent.nodeid.Identifier, str)
+            else parent.nodeid.NamespaceIndex,
+            ua.QualifiedName(name, 0),
+            variant,
+        )
+
+
+async def _set_capabilities(server: Server, historian: Historian) -> None:
+    caps: dict[int, ua.Variant] = {
+        ua.ObjectIds.HistoryServerCapabilities_AccessHistoryDataCapability: ua.Variant(
+            True, ua.VariantType.Boolean
+        ),
+        ua.ObjectIds.HistoryServerCapabilities_AccessHistoryEventsCapability: ua.Variant(
+            True, ua.VariantType.Boolean
+        ),
+        ua.ObjectIds.HistoryServerCapabilities_MaxReturnDataValues: ua.Variant(
+            historian.config.max_values_per_read, ua.VariantType.UInt32
+        ),
+        ua.ObjectIds.HistoryServerCapabilities_MaxReturnEventValues: ua.Variant(
+            historian.config.max_values_per_read, ua.VariantType.UInt32
+        ),
+    }
+    for node_id, variant in caps.items():
+        try:
+            await server.get_node(ua.NodeId(node_id)).write_value(variant)
+        except Exception:  # optional nodes: absent in some asyncua nodesets
+            log.debug("cannot set history capability %s", node_id)
+    folder = server.get_node(ua.NodeId(ua.ObjectIds.HistoryServerCapabilities_AggregateFunctions))
+    try:
+        present = {n.nodeid for n in await folder.get_children()}
+        for aggregate_id in AGGREGATES:
+            target = ua.NodeId(aggregate_id)
+            if target not in present:
+                await folder.add_reference(target, ua.ObjectIds.Organizes, forward=True)
+    except Exception:
+        log.debug("cannot list aggregate functions")
+
+
+async def enable_history(
+    server: Server,
+    historian: Historian,
+    nodes: Mapping[str, Node],
+    site_ns: int,
+    event_sources: Mapping[str, Node] | None = None,
+) -> HistorianHistoryManager:
+    """Serve HistoryRead from ``historian`` and mark ``nodes`` historized.
+
+    Args:
+        server: an initialised asyncua server (before or after ``start()``).
+        historian: the historian; its lifecycle stays with the caller.
+        nodes: series key (``<asset-id>.<Point>``, registered with the historian) → variable.
+            Keys not registered with the historian are skipped with a warning.
+        site_ns: namespace index of the site's instance nodes (event SourceNodes are
+            ``ns=site_ns;s=<source key>``).
+        event_sources: key → object node whose event history is served (events of that key and
+            the keys below it); the Server object always serves every event.
+
+    Returns:
+        the installed history manager (call ``add_variable`` for variables added later).
+    """
+    manager = HistorianHistoryManager(server, historian, site_ns)
+    manager.server_uri = server.get_application_uri() if hasattr(server, "get_application_uri") else ""
+    server.iserver.history_manager = manager
+    for key, node in nodes.items():
+        await manager.add_variable(key, node)
+    server_node = server.get_node(ua.NodeId(ua.ObjectIds.Server))
+    await server_node.set_attr_bit(ua.AttributeIds.EventNotifier, ua.EventNotifier.HistoryRead)
+    for key, node in (event_sources or {}).items():
+        await node.set_attr_bit(ua.AttributeIds.EventNotifier, ua.EventNotifier.HistoryRead)
+        manager.event_sources[node.nodeid] = key
+    await _set_capabilities(server, historian)
+    return manager
+
+
+async def _add_variable(self: HistorianHistoryManager, key: str, node: Node) -> None:
+    handle = self.historian.series(key)
+    if handle is None:
+        log.warning("not historized: %s is not registered with the historian", key)
+        return
+    policy = handle.policy
+    await mark_historized(
+        node,
+        handle.info,
+        max_interval_s=policy.max_gap_s or (policy.interval_s if policy.mode.value == "interval" else 0.0),
+    )
+    self.variables[node.nodeid] = key
+
+
+HistorianHistoryManager.add_variable = _add_variable  # type: ignore[attr-defined]
+
+
+# --- audit --------------------------------------------------------------------------------------
+
+
+def _user_name(user: Any) -> str:
+    name = getattr(user, "name", None)
+    role = getattr(getattr(user, "role", None), "name", "")
+    return str(name) if name else (role.lower() or "anonymous")
+
+
+def _plain(variant: Any) -> Any:
+    value = getattr(variant, "Value", variant)
+    if isinstance(value, datetime | bytes):
+        return str(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, int | float | str | bool) or value is None:
+        return value
+    return str(value)
+
+
+def install_audit(server: Server, historian: Historian, site_ns: int) -> None:
+    """Record an audit event for every client write (Value attribute) and method call.
+
+    Writes: who (session user), what (the node's key), old value, new value, result. Method
+    calls: who, the method's key, the input arguments, the result.
+    """
+    from asyncua.common.callback import CallbackType
+
+    aspace = server.iserver.aspace
+    old_values: dict[int, list[Any]] = {}
+
+    def _key(node_id: ua.NodeId) -> str:
+        return (
+            str(node_id.Identifier)
+            if node_id.NamespaceIndex == site_ns
+            else node_id.to_string()
+        )
+
+    async def pre_write(event: Any, _dispatcher: Any) -> None:
+        if not event.is_external:
+            return
+        olds = []
+        for item in event.request_params.NodesToWrite:
+            try:
+                dv = aspace.read_attribute_value(item.NodeId, item.AttributeId)
+                olds.append(_plain(dv.Value))
+            except Exception:
+                olds.append(None)
+        old_values[id(event.request_params)] = olds
+
+    async def post_write(event: Any, _dispatcher: Any) -> None:
+        if not event.is_external:
+            return
+        olds = old_values.pop(id(event.request_params), [])
+        for i, item in enumerate(event.request_params.NodesToWrite):
+            result = event.response_params[i] if event.response_params else None
+            code = result.value if result is not None else 0
+            key = _key(item.NodeId)
+            historian.record_event(
+                EventKind.AUDIT_WRITE,
+                key,
+                f"write {key}: {'ok' if code < 0x40000000 else ua.StatusCode(code).name}",
+                user=_user_name(event.user),
+                old_value=olds[i] if i < len(olds) else None,
+                new_value=_plain(item.Value.Value),
+                status=code,
+            )
+
+    server.subscribe_server_callback(CallbackType.PreWrite, pre_write)
+    server.subscribe_server_callback(CallbackType.PostWrite, post_write)
+
+    iserver = server.iserver
+    create_session = iserver.create_session
+
+    def create_audited_session(*args: Any, **kwargs: Any) -> Any:
+        session = create_session(*args, **kwargs)
+        call = session.call
+
+        async def audited_call(params: list[Any]) -> list[Any]:
+            results = await call(params)
+            for request, result in zip(params, results, strict=False):
+                key = _key(request.MethodId)
+                code = result.StatusCode.value
+                historian.record_event(
+                    EventKind.AUDIT_CALL,
+                    key,
+                    f"call {key}: {'ok' if code < 0x40000000 else result.StatusCode.name}",
+                    user=_user_name(session.user),
+                    new_value=[_plain(a) for a in request.InputArguments],
+                    status=code,
+                    extra={"object": _key(request.ObjectId)},
+                )
+            return results
+
+        session.call = audited_call
+        return session
+
+    iserver.create_session = create_audited_session
