@@ -56,13 +56,13 @@ from ampacity.assets.kinds import METER_ROLES
 from ampacity.drivers.base import AssetInfo
 from ampacity.drivers.modbus.config import ModbusDeviceConfig
 from ampacity.drivers.modbus.registry import DEFAULT_REGISTRY, LinkRegistry
-from ampacity.drivers.modbus.rtu import SerialSettings
 from ampacity.drivers.modbus.transport import ModbusExceptionResponse, ModbusIOError, ModbusLink
 from ampacity.drivers.profile import Profile, SunSpecOptions
 
 from .chain import Chain, DiscoveryError, ModelInstance, NoSunSpecError, discover_chain
 from .control import SetpointPlan, battery_plan, limit_plan, release_plan
 from .decode import ModelBlock, Value
+from .links import shared_link
 from .mapping import (
     DEFAULT_POINTS,
     AssetPlan,
@@ -207,25 +207,7 @@ class SunSpecDriver:
         """A driver on the shared link of ``config``'s TCP endpoint or RS485 bus (the Modbus
         engine's ``LinkRegistry``); ``close`` gives the link back to the registry."""
         registry = registry or DEFAULT_REGISTRY
-        t = profile.transport
-        timeout_s = config.timeout_s or t.timeout_s
-        link: ModbusLink
-        if config.tcp is not None:
-            link = registry.tcp(config.tcp.host, config.tcp.port or t.port, timeout_s=timeout_s)
-        else:
-            bus = config.serial
-            assert bus is not None
-            settings = SerialSettings(
-                baudrate=bus.baudrate or t.serial.baudrate,
-                parity=bus.parity or t.serial.parity,
-                stopbits=bus.stopbits or t.serial.stopbits,
-                bytesize=bus.bytesize or t.serial.bytesize,
-            )
-            gap_ms = bus.inter_frame_gap_ms
-            gap_ms = t.inter_frame_gap_ms if gap_ms is None else gap_ms
-            link = registry.rtu(
-                bus.device, settings, inter_frame_gap_s=gap_ms / 1000, timeout_s=timeout_s
-            )
+        link = shared_link(profile, config, registry)
         driver = cls(
             config.device_id,
             link,
@@ -236,7 +218,7 @@ class SunSpecDriver:
             meter_role=meter_role,
             request_timeout_s=config.timeout_s,
         )
-        driver._release_link = partial(registry.release, link)  # type: ignore[arg-type]
+        driver._release_link = partial(registry.release, link)
         return driver
 
     # --- public interface ------------------------------------------------------------------
