@@ -101,3 +101,39 @@ async def test_a_fault_hits_only_its_own_device() -> None:
     finally:
         client.close()
         await server.stop()
+
+
+async def test_faults_on_the_rs485_line() -> None:
+    from ampacity.sim import SimServer, SimulatedDevice
+    from ampacity.sim.pty import VirtualSerialLine
+    from pymodbus.client import AsyncModbusSerialClient
+
+    janitza = all_profiles()["janitza_umg604"]
+    heidelberg = all_profiles()["heidelberg_energy_control"]
+    meter = SimulatedDevice(janitza, sample_model(janitza), unit_id=2)
+    charger = SimulatedDevice(heidelberg, sample_model(heidelberg))
+    line = VirtualSerialLine()
+    line.open()
+    server = SimServer([charger, meter])
+    await server.start_rtu(line.server_path, parity="N")
+    client = AsyncModbusSerialClient(line.client_path, baudrate=19200, timeout=0.3, retries=0)
+    assert await client.connect()
+    try:
+        assert not (await client.read_holding_registers(19026, count=2, device_id=2)).isError()
+        meter.faults.set(Fault.GARBAGE)  # bad CRC: the client discards it and times out
+        with pytest.raises(ModbusException):
+            await client.read_holding_registers(19026, count=2, device_id=2)
+        meter.faults.set(Fault.EXCEPTION, exception_code=2)
+        response = await client.read_holding_registers(19026, count=2, device_id=2)
+        assert response.isError() and response.exception_code == 2
+        meter.faults.set(Fault.DISCONNECT)  # a serial line cannot drop: silence
+        with pytest.raises(ModbusException):
+            await client.read_holding_registers(19026, count=2, device_id=2)
+        assert not (await client.read_input_registers(5, count=1, device_id=1)).isError()
+        meter.faults.clear()
+        await asyncio.sleep(0.05)  # let the line settle after the timeouts
+        assert not (await client.read_holding_registers(19026, count=2, device_id=2)).isError()
+    finally:
+        client.close()
+        await server.stop()
+        line.close()
