@@ -60,7 +60,6 @@ from ampacity.drivers.modbus.transport import ModbusExceptionResponse, ModbusIOE
 from ampacity.drivers.profile import Profile, SunSpecOptions
 
 from .chain import Chain, DiscoveryError, ModelInstance, NoSunSpecError, discover_chain
-from .control import SetpointPlan, battery_plan, limit_plan, release_plan
 from .decode import ModelBlock, Value
 from .links import shared_link
 from .mapping import (
@@ -77,6 +76,7 @@ from .mapping import (
 )
 from .reader import read_blocks
 from .state import AssetState
+from .writes import SetpointWriter
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +188,7 @@ class SunSpecDriver:
         self._pending_units: set[int] = set()
         self._next_pending_check = 0.0
         self._blocks: dict[ModelInstance, ModelBlock] = {}
+        self._writer = SetpointWriter(self._blocks, self._timeout)
         self._identification: dict[str, dict[str, str]] = {}
         self._check_chains = False
         self._held: dict[tuple[str, str], tuple[float, float]] = {}
@@ -312,10 +313,11 @@ class SunSpecDriver:
             raise WriteError(f"{asset_id}.{point}: device not discovered yet")
         try:
             link = await self._get_link()
+            revert = self._options.revert_s
             if point == "ActivePowerLimit":
-                result, holds = await self._write_limit(link, plan, number)
+                done = await self._writer.active_power_limit(link, plan, number, revert)
             elif point == "BatteryPowerSetpoint":
-                result, holds = await self._write_battery(link, plan, number)
+                done = await self._writer.battery_power(link, plan, number, revert)
             else:
                 raise WriteError(f"{asset_id}.{point}: not supported by the SunSpec driver")
         except (*_IO_ERRORS, ValueError) as exc:
@@ -324,13 +326,11 @@ class SunSpecDriver:
             binding.state.health.last_error = message
             raise WriteError(message) from exc
         key = (asset_id, point)
-        if holds:
+        if done.holds:
             self._held[key] = (number, asyncio.get_running_loop().time())
         else:
             self._held.pop(key, None)
-        return WriteResult(
-            requested=value, written=result[0], read_back=result[1], clamped=result[2]
-        )
+        return WriteResult(value, done.written, done.read_back, done.clamped)
 
     async def release(self, asset_id: str, point: str) -> None:
         """Stop holding a setpoint and hand control back to the device (``WMaxLim_Ena`` = 0 or
@@ -346,7 +346,7 @@ class SunSpecDriver:
         if instance is None:
             raise WriteError(f"{asset_id}.{point}: nothing to release")
         try:
-            await self._send(await self._get_link(), instance, release_plan(instance))
+            await self._writer.release(await self._get_link(), instance)
         except _IO_ERRORS as exc:
             raise WriteError(f"{self._endpoint()}: releasing {asset_id}.{point}: {exc}") from exc
 
@@ -460,7 +460,7 @@ class SunSpecDriver:
         ident.update(self._identification.get(key, {}))
         ranges: dict[str, tuple[float, float]] = {}
         if plan is not None:
-            by_role = self._role_blocks(plan, blocks)
+            by_role = self._writer.role_blocks(plan, blocks)
             if "ActivePowerLimit" in points and (base := wmax(by_role)) is not None:
                 ranges["ActivePowerLimit"] = (0.0, base)
             charge, discharge = charge_base_w(by_role)
@@ -562,22 +562,12 @@ class SunSpecDriver:
     ) -> dict[str, Value]:
         plan = binding.plan
         assert plan is not None
-        by_role = self._role_blocks(plan, blocks)
+        by_role = self._writer.role_blocks(plan, blocks)
         if plan.kind is AssetKind.PV_INVERTER:
             return pv_values(by_role, plan.phases)
         if plan.kind is AssetKind.BATTERY:
             return battery_values(by_role)
         return meter_values(by_role["meter"], plan.phases, self._options.meter_sign, self._role)
-
-    def _role_blocks(
-        self, plan: AssetPlan, blocks: Mapping[ModelInstance, ModelBlock]
-    ) -> dict[str, ModelBlock]:
-        out: dict[str, ModelBlock] = {}
-        for role, instance in plan.sources.items():
-            block = blocks.get(instance) or self._blocks.get(instance)
-            if block is not None:
-                out[role] = block
-        return out
 
     def _fail(self, bindings: list[_Binding], message: str, *, request: bool = True) -> None:
         """Mark the assets failed (``request``: a request failed, count it)."""
@@ -621,71 +611,6 @@ class SunSpecDriver:
         self._sink.publish(readings)
 
     # --- writes ----------------------------------------------------------------------------
-
-    async def _fresh(
-        self, link: ModbusLink, plan: AssetPlan, roles: tuple[str, ...]
-    ) -> dict[str, ModelBlock]:
-        instances = [plan.sources[r] for r in roles if r in plan.sources]
-        blocks = await read_blocks(link, plan.unit_id, instances, self._timeout)
-        self._blocks.update(blocks)
-        return self._role_blocks(plan, blocks)
-
-    async def _write_limit(
-        self, link: ModbusLink, plan: AssetPlan, value: float
-    ) -> tuple[tuple[float, PointValue, bool], bool]:
-        blocks = await self._fresh(link, plan, ("controls", "settings", "nameplate"))
-        base = wmax(blocks)
-        if base is None or "controls" not in blocks:
-            raise ValueError("WMax (model 121/120) or model 123 not readable")
-        setpoint = limit_plan(
-            plan.sources["controls"], blocks["controls"], base, value, self._options.revert_s
-        )
-        result = await self._apply(link, plan, setpoint, "ActivePowerLimit", ("controls",))
-        return result, setpoint.holds
-
-    async def _write_battery(
-        self, link: ModbusLink, plan: AssetPlan, value: float
-    ) -> tuple[tuple[float, PointValue, bool], bool]:
-        blocks = await self._fresh(link, plan, ("storage", "battery", "nameplate"))
-        charge, discharge = charge_base_w(blocks)
-        if not charge or not discharge or "storage" not in blocks:
-            raise ValueError("WChaMax (model 124) not readable")
-        storage = plan.sources["storage"]
-        revert = self._options.revert_s
-        setpoint = battery_plan(storage, blocks["storage"], charge, discharge, value, revert)
-        result = await self._apply(link, plan, setpoint, "BatteryPowerSetpoint", ("storage",))
-        return result, setpoint.holds
-
-    async def _apply(
-        self,
-        link: ModbusLink,
-        plan: AssetPlan,
-        setpoint: SetpointPlan,
-        point: str,
-        roles: tuple[str, ...],
-    ) -> tuple[float, PointValue, bool]:
-        await self._send(link, plan.sources[roles[0]], setpoint.writes)
-        await self._fresh(link, plan, roles)
-        values = self._values_for(plan)
-        read_back = values.get(point)
-        return (
-            setpoint.written,
-            read_back.value if read_back is not None and read_back.ok else None,
-            setpoint.clamped,
-        )
-
-    def _values_for(self, plan: AssetPlan) -> dict[str, Value]:
-        by_role = self._role_blocks(plan, {})
-        if plan.kind is AssetKind.PV_INVERTER:
-            return pv_values(by_role, plan.phases)
-        return battery_values(by_role)
-
-    async def _send(
-        self, link: ModbusLink, instance: ModelInstance, writes: list[tuple[int, list[int]]]
-    ) -> None:
-        for address, words in writes:
-            async with asyncio.timeout(self._timeout):
-                await link.write_registers(instance.unit_id, address, words)
 
     async def _refresh_setpoints(self) -> None:
         """Re-send held setpoints after half of the device's revert timeout."""
