@@ -481,3 +481,17 @@ async def test_device_switched_off_and_on_again(symo: SunSpecSimulator, link: Tc
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+async def test_simulator_refuses_bad_writes(symo: SunSpecSimulator, link: TcpLink) -> None:
+    from ampacity.drivers.modbus.transport import ModbusExceptionResponse
+
+    pct_at, _ = symo.point(1, 123, "WMaxLimPct")
+    with pytest.raises(ModbusExceptionResponse) as info:
+        await link.write_registers(1, pct_at, [10001])  # 100.01 %
+    assert info.value.code == 3
+    with pytest.raises(ModbusExceptionResponse) as info:
+        await link.write_registers(1, symo.address(1, 103) + 14, [1])  # W is read-only
+    assert info.value.code == 2
+    await link.write_registers(1, pct_at, [2500])
+    assert symo.registers(1, 123)[5] == 2500
