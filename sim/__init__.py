@@ -29,6 +29,14 @@ Run time control: ``site.devices[profile_id].faults.set(Fault.SILENT)`` (also ``
 (power flows, battery, charge points); ``site.tick()`` advances it to the clock and refreshes the
 registers (the demo does this every ``refresh_s``).
 
+``python -m ampacity.sim [--speed 60]`` runs the demo devices on their own and prints the
+endpoints (useful to point another Modbus tool at them).
+
+Writes behave like the devices: only ``write:`` registers (and their ``before`` steps) are
+writable (else exception 2), values outside the profile's ``min``/``max`` are refused (exception
+3), and a setpoint takes effect only while its ``before`` registers hold their values (SMA 40151 =
+802, 40210 = 1079; Heidelberg 258 = 4), as a driver writes them before the first setpoint.
+
 Building blocks (each module has one job):
 
 * ``sim.registers`` - ``RegisterImage``: a profile's registers encoded from a ``DeviceModel``,

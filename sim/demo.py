@@ -1,21 +1,22 @@
 """The demo site: six simulated devices on loopback sharing one ``SitePhysics``.
 
-=====================  ==========================  ======================================
-device (profile id)    endpoint                    unit ids
-=====================  ==========================  ======================================
-siemens_sentron_pac2200  TCP 127.0.0.1:<port>      1 (grid meter)
-sma_sunny_tripower     TCP 127.0.0.1:<port>        3
-sma_sunny_boy_storage  TCP 127.0.0.1:<port>        3
-alfen_eve_double       TCP 127.0.0.1:<port>        1, 2 (sockets), 200 (station)
-heidelberg_energy_control  RTU <pty>, 19200 8N1    1
-janitza_umg604         RTU <same pty>, 19200 8N1   2 (sub-meter of the household load)
-=====================  ==========================  ======================================
+* ``siemens_sentron_pac2200`` - Modbus TCP ``127.0.0.1:<port>``, unit 1 (grid meter);
+* ``sma_sunny_tripower`` - Modbus TCP, unit 3 (PV inverter);
+* ``sma_sunny_boy_storage`` - Modbus TCP, unit 3 (battery);
+* ``alfen_eve_double`` - Modbus TCP, units 1 and 2 (sockets) and 200 (station);
+* ``heidelberg_energy_control`` - Modbus RTU on a pty, unit 1;
+* ``janitza_umg604`` - Modbus RTU on the same pty, unit 2 (sub-meter of the household load).
+
+Each TCP device has its own port (a free one unless ``ports`` names it), as real devices have
+their own address. The RS485 pair shares one ``VirtualSerialLine``; ``Endpoint.device`` is the
+client side.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -25,6 +26,8 @@ from .clock import Clock, SystemClock
 from .pty import VirtualSerialLine
 from .server import SimServer, SimulatedDevice
 from .site import SiteConfig, SitePhysics
+
+log = logging.getLogger(__name__)
 
 TCP_DEVICES = (
     "siemens_sentron_pac2200",
@@ -83,12 +86,14 @@ class DemoSite:
     host: str = "127.0.0.1"
     ports: dict[str, int] = field(default_factory=dict)
     refresh_s: float = 0.5
-    physics: SitePhysics | None = None
-    devices: dict[str, SimulatedDevice] = field(default_factory=dict)
-    endpoints: dict[str, Endpoint] = field(default_factory=dict)
-    _servers: list[SimServer] = field(default_factory=list)
-    _line: VirtualSerialLine | None = None
-    _task: asyncio.Task[None] | None = None
+    physics: SitePhysics | None = field(default=None, init=False)
+    """The shared physics (after ``start``)."""
+    devices: dict[str, SimulatedDevice] = field(default_factory=dict, init=False)
+    """The simulated devices by profile id (fault switches: ``devices[id].faults``)."""
+    endpoints: dict[str, Endpoint] = field(default_factory=dict, init=False)
+    _servers: list[SimServer] = field(default_factory=list, init=False)
+    _line: VirtualSerialLine | None = field(default=None, init=False)
+    _task: asyncio.Task[None] | None = field(default=None, init=False)
 
     async def start(self) -> dict[str, Endpoint]:
         """Start every device; returns the endpoints by profile id."""
@@ -134,7 +139,10 @@ class DemoSite:
 
     async def _run(self) -> None:
         while True:
-            self.tick()
+            try:
+                self.tick()
+            except Exception:  # a physics bug must not stop the devices from answering
+                log.exception("demo site: refreshing the simulated devices failed")
             await asyncio.sleep(self.refresh_s)
 
     async def stop(self) -> None:
