@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from ampacity.assets import SPECS, AssetKind, Quality, Reading
+from ampacity.assets import IDENTIFICATION_POINTS, SPECS, AssetKind, Quality, Reading
+from ampacity.assets.kinds import MAX_POWER_W
 from ampacity.drivers.base import Driver
 from ampacity.nodesets.loader import load_types
 from asyncua import Server, ua
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 METER_ROLE_VALUES = {"grid": 0, "production": 1, "consumption": 2, "sub": 3}
 DEFAULT_CHARGE_MODE = 1
 """``Fast``: what a charger does without an energy manager."""
+NO_LIMIT_W = MAX_POWER_W
+"""What a site limit shows when none is configured (the top of its EURange)."""
 
 SERVER_SIDE_POINTS: dict[AssetKind, tuple[str, ...]] = {
     AssetKind.CHARGE_POINT: ("ChargeMode",),
@@ -130,9 +133,17 @@ async def start_site(config: SiteConfig, drivers: Sequence[Driver]) -> RunningSi
                 initial.append(
                     Reading(info.asset_id, "ChargeMode", DEFAULT_CHARGE_MODE, Quality.GOOD, now)
                 )
+            # Identification the device does not report stays an empty string (Good), so an HMI
+            # shows "unknown" rather than an error; the driver overwrites what it reads.
             initial += [
-                Reading(info.asset_id, f"Identification.{k}", v, Quality.GOOD, now)
-                for k, v in info.identification.items()
+                Reading(
+                    info.asset_id,
+                    f"Identification.{p.name}",
+                    info.identification.get(p.name, ""),
+                    Quality.GOOD,
+                    now,
+                )
+                for p in IDENTIFICATION_POINTS
             ]
 
     site_spec = SPECS[AssetKind.SITE]
@@ -153,6 +164,11 @@ async def start_site(config: SiteConfig, drivers: Sequence[Driver]) -> RunningSi
         Reading(site_id, "Health.Connected", True, Quality.GOOD, now),
         Reading(site_id, "Health.ErrorCount", 0, Quality.GOOD, now),
         Reading(site_id, "Health.LastError", "", Quality.GOOD, now),
+        Reading(site_id, "Health.PollDuration", 0.0, Quality.GOOD, now),
+        Reading(site_id, "FeedInLimit", _limit(config.site.feed_in_limit_w), Quality.GOOD, now),
+        Reading(
+            site_id, "GridImportLimit", _limit(config.site.grid_import_limit_w), Quality.GOOD, now
+        ),
     ]
     await builder.commit()
 
@@ -172,6 +188,10 @@ async def start_site(config: SiteConfig, drivers: Sequence[Driver]) -> RunningSi
         )
     log.info("serving %s with %d devices", config.server.endpoint, len(drivers))
     return site
+
+
+def _limit(value: float | None) -> float:
+    return NO_LIMIT_W if value is None else value
 
 
 async def _supervise(driver: Driver, writer: NodeWriter) -> None:

@@ -54,8 +54,10 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
     if not args.verbose:
-        for noisy in ("asyncua", "pymodbus"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
+        logging.getLogger("asyncua").setLevel(logging.ERROR)
+        # pymodbus logs every timeout with a frame dump at ERROR; our drivers report the
+        # located error in the asset's Health instead.
+        logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
     if args.command == "check":
         return _check(args.file)
     if args.command == "devices":

@@ -33,6 +33,12 @@ class SiteInfo(_Strict):
         "urn:ampacity:site",
         description="Namespace URI of the site's instance nodes; clients resolve it to an index.",
     )
+    feed_in_limit_w: float | None = Field(
+        None, ge=0, description="Largest export at the grid connection point, W; none: no limit."
+    )
+    grid_import_limit_w: float | None = Field(
+        None, ge=0, description="Largest import at the grid connection point (fuse), W."
+    )
 
 
 class ServerSettings(_Strict):

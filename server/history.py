@@ -276,9 +276,7 @@ class HistorianHistoryManager(HistoryManager):  # type: ignore[misc]
         self.storage = HistorianStorage(historian)
         self.variables: dict[ua.NodeId, str] = {}
         """Historized variable NodeIds → series keys."""
-        self.event_sources: dict[ua.NodeId, str | None] = {
-            ua.NodeId(ua.ObjectIds.Server): None
-        }
+        self.event_sources: dict[ua.NodeId, str | None] = {ua.NodeId(ua.ObjectIds.Server): None}
         """Event notifier NodeIds → source key (its events and those below); ``None``: all."""
         self._info: dict[str, SeriesInfo | None] = {}
         self.server_uri = ""
@@ -369,7 +367,9 @@ class HistorianHistoryManager(HistoryManager):  # type: ignore[misc]
         ttr: Any,
         aggregate_id: ua.NodeId,
     ) -> ua.HistoryReadResult:
-        aggregate = AGGREGATES.get(aggregate_id.Identifier) if aggregate_id.NamespaceIndex == 0 else None
+        aggregate = (
+            AGGREGATES.get(aggregate_id.Identifier) if aggregate_id.NamespaceIndex == 0 else None
+        )
         if aggregate is None:
             return _result(ua.StatusCodes.BadAggregateNotSupported)
         start, end = _given(details.StartTime), _given(details.EndTime)
@@ -563,7 +563,9 @@ async def enable_history(
         the installed history manager (call ``add_variable`` for variables added later).
     """
     manager = HistorianHistoryManager(server, historian, site_ns)
-    manager.server_uri = server.get_application_uri() if hasattr(server, "get_application_uri") else ""
+    manager.server_uri = (
+        server.get_application_uri() if hasattr(server, "get_application_uri") else ""
+    )
     server.iserver.history_manager = manager
     for key, node in nodes.items():
         await manager.add_variable(key, node)
@@ -585,7 +587,8 @@ async def _add_variable(self: HistorianHistoryManager, key: str, node: Node) -> 
     await mark_historized(
         node,
         handle.info,
-        max_interval_s=policy.max_gap_s or (policy.interval_s if policy.mode.value == "interval" else 0.0),
+        max_interval_s=policy.max_gap_s
+        or (policy.interval_s if policy.mode.value == "interval" else 0.0),
     )
     self.variables[node.nodeid] = key
 
@@ -625,11 +628,7 @@ def install_audit(server: Server, historian: Historian, site_ns: int) -> None:
     old_values: dict[int, list[Any]] = {}
 
     def _key(node_id: ua.NodeId) -> str:
-        return (
-            str(node_id.Identifier)
-            if node_id.NamespaceIndex == site_ns
-            else node_id.to_string()
-        )
+        return str(node_id.Identifier) if node_id.NamespaceIndex == site_ns else node_id.to_string()
 
     async def pre_write(event: Any, _dispatcher: Any) -> None:
         if not event.is_external:

@@ -83,11 +83,21 @@ def run_history(args: argparse.Namespace) -> int:
     if end <= start:
         print("ampacity history export: --to must be after --from", file=sys.stderr)
         return EXIT_USAGE
-    target = args.output.open("w", encoding="utf-8", newline="") if args.output else nullcontext(sys.stdout)
+    target = (
+        args.output.open("w", encoding="utf-8", newline="")
+        if args.output
+        else nullcontext(sys.stdout)
+    )
     try:
         with target as out:
             rows = export(
-                config, data_dir, out, start, end, args.points, interval,
+                config,
+                data_dir,
+                out,
+                start,
+                end,
+                args.points,
+                interval,
                 show_progress=not args.no_progress,
             )
     except Exception as exc:

@@ -30,8 +30,8 @@ from ampacity.assets import (
     WriteResult,
 )
 from asyncua import ua
+from asyncua.crypto.permission_rules import User, UserRole
 from asyncua.server.address_space import AddressSpace, AttributeService
-from asyncua.server.users import User, UserRole
 
 from .nodes import from_variant
 from .writer import NodeWriter

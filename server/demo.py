@@ -1,0 +1,114 @@
+"""The demo site: ``ampacity run`` with no configuration.
+
+Starts the simulated devices of ``ampacity.sim`` on loopback (six Modbus devices sharing one site
+physics, plus a Fronius Symo found by SunSpec discovery) and yields a site configuration that
+points at them, exactly as an installer would write it for real devices.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ampacity.sim.demo import DemoSite
+from ampacity.sim.solar import CloudModel, PvArray
+from ampacity.sim.sunspec import SunSpecInputs, SunSpecSimulator
+
+from .config import BusConfig, DeviceConfig, ServerSettings, SiteConfig, SiteInfo
+
+DEFAULT_DATA_DIR = Path("ampacity-data")
+"""The demo keeps its data here, relative to the working directory."""
+
+FRONIUS_PEAK_W = 6_000.0
+"""DC peak power of the demo's second (east-facing, Fronius) array, W."""
+
+DEVICE_IDS = {
+    "siemens_sentron_pac2200": "grid-meter",
+    "sma_sunny_tripower": "pv-sma",
+    "sma_sunny_boy_storage": "battery",
+    "alfen_eve_double": "wallbox",
+    "heidelberg_energy_control": "heidelberg",
+    "janitza_umg604": "submeter",
+}
+"""Profile id -> device id in the demo site."""
+
+
+@contextlib.asynccontextmanager
+async def demo_site(data_dir: Path | None = None) -> AsyncIterator[SiteConfig]:
+    """Start the demo devices; yield the site configuration that reaches them."""
+    async with DemoSite() as sims, contextlib.AsyncExitStack() as stack:
+        physics = sims.physics
+        assert physics is not None
+        fronius_array = PvArray(
+            FRONIUS_PEAK_W,
+            physics.config.lat_deg,
+            physics.config.lon_deg,
+            clouds=CloudModel(cloudiness=physics.config.cloudiness, seed=7),
+        )
+
+        def fronius_inputs() -> SunSpecInputs:
+            available = 0.97 * fronius_array.dc_power(datetime.now(UTC))
+            return SunSpecInputs(pv_available_w=max(0.0, available))
+
+        fronius = SunSpecSimulator.fronius_symo(fronius_inputs, meter=False)
+        await fronius.start()
+        stack.push_async_callback(fronius.stop)
+
+        devices: list[DeviceConfig] = []
+        bus_path: str | None = None
+        for profile_id, endpoint in sims.endpoints.items():
+            device_id = DEVICE_IDS[profile_id]
+            if endpoint.transport == "tcp":
+                devices.append(
+                    DeviceConfig(
+                        id=device_id,
+                        profile=profile_id,
+                        host=endpoint.host,
+                        port=endpoint.port,
+                        role="grid" if device_id == "grid-meter" else None,
+                    )
+                )
+            else:
+                bus_path = endpoint.device
+                devices.append(
+                    DeviceConfig(
+                        id=device_id,
+                        profile=profile_id,
+                        bus="rs485",
+                        unit_id=endpoint.unit_ids[0],
+                        role="sub" if profile_id == "janitza_umg604" else None,
+                    )
+                )
+        devices.append(
+            DeviceConfig(
+                id="pv-fronius",
+                profile="fronius_symo",
+                host=fronius.host,
+                port=fronius.port,
+                assets={"inverter": "pv-fronius"},
+            )
+        )
+        rtu = next(e for e in sims.endpoints.values() if e.transport == "rtu")
+        buses = [
+            BusConfig(
+                id="rs485",
+                device=bus_path or "",
+                baudrate=rtu.baudrate,
+                parity=rtu.parity,
+                stopbits=rtu.stopbits,
+                bytesize=rtu.bytesize,
+            )
+        ]
+        yield SiteConfig(
+            site=SiteInfo(
+                id="demo",
+                name="Ampacity demo site",
+                latitude=physics.config.lat_deg,
+                longitude=physics.config.lon_deg,
+            ),
+            server=ServerSettings(data_dir=data_dir or DEFAULT_DATA_DIR),
+            buses=buses,
+            devices=devices,
+        )
