@@ -6,7 +6,10 @@ Power flows (W) and their signs, as in the information model:
 * ``load_w`` - household consumption (what the sub-meter measures), positive = consumption;
 * ``ev_w`` - sum of the charge points, positive = consumption;
 * ``battery_w`` - battery AC power, positive = discharge, negative = charge;
-* ``grid_w = load_w + ev_w - pv_w - battery_w`` - grid connection point, positive = import.
+* ``other_w`` - further generation registered in ``producers`` (a second inverter simulated
+  elsewhere), positive = production;
+* ``grid_w = load_w + ev_w - pv_w - other_w - battery_w`` - grid connection point, positive =
+  import.
 
 ``SitePhysics.advance_to`` integrates in steps of at most ``max_step_s`` (energy counters in Wh,
 battery SoC, EV session energy); nothing reads the wall clock, so a day runs in milliseconds with a
@@ -112,7 +115,11 @@ class SitePhysics:
         self.pv_limit_w = config.inverter_nominal_w
         self.pv_w = self.pv_dc_w = 0.0
         self.load_w = self.ev_w = self.battery_w = self.grid_w = 0.0
-        self.pv_energy_wh = 0.0
+        self.producers: dict[str, Callable[[datetime], float]] = {}
+        """Further generation on site by name (e.g. a second, SunSpec-simulated inverter):
+        ``when -> W`` (+ = production); included in ``other_w`` and the grid balance."""
+        self.other_w = 0.0
+        self.pv_energy_wh = self.other_energy_wh = 0.0
         self.grid_import_wh = self.grid_export_wh = 0.0
         self.load_energy_wh = 0.0
         self.time = clock.now()
@@ -141,11 +148,13 @@ class SitePhysics:
         self.pv_dc_w = self.pv_w / INVERTER_EFFICIENCY
         self.load_w = self.load.power(when)
         self.ev_w = sum(cp.step(local, dt_s) for cp in self.chargers.values())
-        without_battery = self.load_w + self.ev_w - self.pv_w
+        self.other_w = sum(max(0.0, produce(when)) for produce in self.producers.values())
+        without_battery = self.load_w + self.ev_w - self.pv_w - self.other_w
         self.battery_w = self.battery.step(dt_s, without_battery)
         self.grid_w = without_battery - self.battery_w
         hours = dt_s / 3600.0
         self.pv_energy_wh += self.pv_w * hours
+        self.other_energy_wh += self.other_w * hours
         self.load_energy_wh += self.load_w * hours
         if self.grid_w >= 0:
             self.grid_import_wh += self.grid_w * hours

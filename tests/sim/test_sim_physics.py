@@ -160,3 +160,20 @@ def test_night_has_no_pv_and_the_grid_or_battery_covers_the_load() -> None:
     assert site.pv_w == 0.0
     assert site.load_w > 0
     assert site.grid_w + site.battery_w == pytest.approx(site.load_w + site.ev_w)
+
+
+def test_a_registered_producer_counts_in_the_grid_balance() -> None:
+    clock = FakeClock(datetime(2026, 6, 21, 0, 30, tzinfo=UTC))
+    battery = BatterySim(soc=5.0, min_soc=5.0)  # empty: cannot cover the load
+    site = SitePhysics(clock, SiteConfig(battery=battery))
+    clock.advance(60)
+    site.update()
+    before = site.grid_w
+    site.producers["fronius"] = lambda when: 1_000.0
+    clock.advance(60)
+    site.update()
+    assert site.other_w == 1_000.0
+    assert site.grid_w == pytest.approx(
+        site.load_w + site.ev_w - site.pv_w - site.other_w - site.battery_w
+    )
+    assert site.grid_w < before
