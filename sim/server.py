@@ -13,6 +13,7 @@ reads and writes the devices' ``RegisterImage``s, and every connection gets a ``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import struct
 from collections.abc import Sequence
@@ -196,12 +197,19 @@ class SimServer:
 
     Args:
         devices: the devices behind the endpoint; their unit ids must not overlap.
+        refresh_s: re-encode every device's registers from its model at this period (real
+            seconds) while serving; ``None`` = only on ``refresh()`` and after client writes
+            (the ``DemoSite`` refreshes all its servers itself, after advancing the physics).
     """
 
-    def __init__(self, devices: Sequence[SimulatedDevice]) -> None:
+    def __init__(
+        self, devices: Sequence[SimulatedDevice], *, refresh_s: float | None = None
+    ) -> None:
         self.devices = list(devices)
+        self.refresh_s = refresh_s
         self._context = _Context(self.devices)
         self._server: _TcpServer | _SerialServer | None = None
+        self._refresher: asyncio.Task[None] | None = None
         self.host: str | None = None
         self.port: int | None = None
         self.device_path: str | None = None
@@ -213,6 +221,7 @@ class SimServer:
         if not await server.listen():
             raise OSError(f"cannot listen on {host}:{port}")
         self._server = server
+        self._start_refresher()
         sockets = getattr(server.transport, "sockets", None) or ()
         bound = sockets[0].getsockname() if sockets else (host, port)
         self.host, self.port = str(bound[0]), int(bound[1])
@@ -242,14 +251,34 @@ class SimServer:
             raise OSError(f"cannot open serial line {device_path}")
         self._server = server
         self.device_path = device_path
+        self._start_refresher()
 
     def refresh(self) -> None:
         """Re-encode every device's registers from its model."""
         for device in self.devices:
             device.refresh()
 
+    def _start_refresher(self) -> None:
+        if self.refresh_s is not None and self._refresher is None:
+            self._refresher = asyncio.create_task(self._refresh_loop(self.refresh_s))
+
+    async def _refresh_loop(self, period_s: float) -> None:
+        while True:
+            await asyncio.sleep(period_s)
+            try:
+                self.refresh()
+            except Exception:  # a model bug must not stop the device from answering
+                log.exception(
+                    "simulated devices %s: refresh failed", [d.name for d in self.devices]
+                )
+
     async def stop(self) -> None:
-        """Close the endpoint and every client connection."""
+        """Stop refreshing, close the endpoint and every client connection."""
+        refresher, self._refresher = self._refresher, None
+        if refresher is not None:
+            refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refresher
         server, self._server = self._server, None
         if server is None:
             return

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 
 import pytest
 from ampacity.assets import PointValue
-from ampacity.drivers.codec import WireType, encode
+from ampacity.drivers.codec import WireType, decode, encode
 from ampacity.drivers.profile import all_profiles
 from simkit import read_point, readable_points, sample_model, serving
 
@@ -122,3 +123,27 @@ async def test_reads_outside_the_map_are_illegal_addresses() -> None:
         assert response.isError() and response.exception_code == 2
         wrong_table = await client.read_input_registers(65, count=2, device_id=1)
         assert wrong_table.isError()
+
+
+async def test_a_server_refreshes_from_its_model_on_a_schedule() -> None:
+    from ampacity.sim import SimServer, SimulatedDevice
+    from pymodbus.client import AsyncModbusTcpClient
+
+    profile = all_profiles()["siemens_sentron_pac2200"]
+    model = sample_model(profile)
+    model.values[("grid", "ActivePower")] = 100.0
+    server = SimServer([SimulatedDevice(profile, model)], refresh_s=0.01)
+    host, port = await server.start_tcp()
+    client = AsyncModbusTcpClient(host, port=port, timeout=0.5, retries=0)
+    await client.connect()
+    try:
+        model.values[("grid", "ActivePower")] = -2500.0  # the model moves on ...
+        for _ in range(100):
+            words = (await client.read_holding_registers(65, count=2, device_id=1)).registers
+            if decode(words, WireType.F32) == -2500.0:
+                break
+            await asyncio.sleep(0.01)
+        assert decode(words, WireType.F32) == -2500.0  # ... and the registers follow
+    finally:
+        client.close()
+        await server.stop()
