@@ -55,6 +55,7 @@ from ampacity.assets import (
 from ampacity.assets.kinds import METER_ROLES
 from ampacity.drivers.base import AssetInfo
 from ampacity.drivers.modbus.config import ModbusDeviceConfig
+from ampacity.drivers.modbus.link import QueuedLink
 from ampacity.drivers.modbus.registry import DEFAULT_REGISTRY, LinkRegistry
 from ampacity.drivers.modbus.transport import ModbusExceptionResponse, ModbusIOError, ModbusLink
 from ampacity.drivers.profile import Profile, SunSpecOptions
@@ -81,7 +82,9 @@ from .writes import SetpointWriter
 log = logging.getLogger(__name__)
 
 LinkFactory = Callable[[], ModbusLink | Awaitable[ModbusLink]]
-"""Makes a new link (after a failure the driver closes the old one and asks for a new one)."""
+"""Makes a link when the driver first needs one. After a failure the driver closes a link of its
+own kind and asks for a new one; an engine ``QueuedLink`` (maybe shared) is kept, it reconnects
+by itself."""
 
 _IO_ERRORS = (ModbusIOError, TimeoutError, OSError)
 PENDING_RETRY_S = 30.0
@@ -351,7 +354,8 @@ class SunSpecDriver:
             raise WriteError(f"{self._endpoint()}: releasing {asset_id}.{point}: {exc}") from exc
 
     async def close(self) -> None:
-        """Close a link the driver made from its factory, or give a registry's link back."""
+        """Give a registry's link back (``from_device_config``); close a factory-made link
+        that is not the engine's (shared) ``QueuedLink``."""
         await self._drop_link()
         if self._release_link is not None:
             release, self._release_link = self._release_link, None
@@ -643,7 +647,10 @@ class SunSpecDriver:
         return self._link
 
     async def _drop_link(self) -> None:
-        if self._factory is None or self._link is None:
+        """After a failure: close a factory-made link so the factory makes a fresh one. The
+        engine's ``QueuedLink`` is kept: it reconnects with its own backoff, and it may be
+        shared through a ``LinkRegistry`` (closing it would cut off its other users)."""
+        if self._factory is None or self._link is None or isinstance(self._link, QueuedLink):
             return
         link, self._link = self._link, None
         close = getattr(link, "close", None)

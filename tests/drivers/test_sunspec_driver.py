@@ -495,3 +495,34 @@ async def test_simulator_refuses_bad_writes(symo: SunSpecSimulator, link: TcpLin
     assert info.value.code == 2
     await link.write_registers(1, pct_at, [2500])
     assert symo.registers(1, 123)[5] == 2500
+
+
+async def test_a_shared_link_from_a_factory_is_never_closed(symo: SunSpecSimulator) -> None:
+    from ampacity.drivers.modbus.registry import LinkRegistry
+
+    registry = LinkRegistry(backoff_initial_s=0.05, backoff_cap_s=0.2)
+    made: list[TcpLink] = []
+
+    def factory() -> TcpLink:
+        made.append(registry.tcp("127.0.0.1", symo.port, timeout_s=POLL_S))
+        return made[-1]
+
+    other_user = registry.tcp("127.0.0.1", symo.port, timeout_s=POLL_S)
+    driver = SunSpecDriver("pv1", factory, profile=fronius(), poll_s=POLL_S)
+    await driver.discover(timeout_s=5)
+    sink = Sink()
+    task = asyncio.create_task(driver.run(sink))
+    key = "pv1-inverter.ActivePower"
+    try:
+        await wait_for(lambda: key in sink.latest)
+        await symo.stop()
+        await wait_for(lambda: sink.latest[key].quality is Quality.UNCERTAIN_LAST_USABLE, 1.0)
+        await symo.start()
+        await wait_for(lambda: sink.latest[key].quality is Quality.GOOD, 5.0)
+        assert len(made) == 1  # kept: it reconnects by itself
+        assert await other_user.read_holding_registers(1, 40000, 2) == [0x5375, 0x6E53]
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await registry.aclose()
