@@ -17,6 +17,15 @@ def _hv(row: tuple[int, float | None, str | None, int]) -> HistValue:
     return HistValue(int(t), txt if txt is not None else value, int(status))
 
 
+def _ordered(
+    start: int | None, end: int | None, descending: bool
+) -> tuple[int | None, int | None]:
+    """``(earlier, later)`` bound of a request (``start`` is the later one when descending)."""
+    if start is None:
+        return None, end
+    return (end, start) if descending else (start, end)
+
+
 def sample_before(conn: Connection, sid: int, t_us: int, inclusive: bool = True) -> HistValue | None:
     """The last sample at (or, not ``inclusive``, strictly before) ``t_us``."""
     op = "<=" if inclusive else "<"
@@ -60,7 +69,7 @@ def read_raw(
     if start is None and end is None:
         raise ValueError("start or end is required")
     descending = start is None or (end is not None and start > end)
-    lo, hi = (end, start) if descending else (start, end)
+    lo, hi = _ordered(start, end, descending)
     lo_op, hi_op = (">", "<=") if descending else (">=", "<")
     placeholders: list[HistValue] = []
     if bounds:
@@ -162,7 +171,7 @@ def read_events(
     of ``source`` and everything below it (``source.*``), or all events when ``source`` is
     ``None``. Returns the page and the ``(t_us, id)`` to resume at (``None``: no more)."""
     descending = start is None or (end is not None and start > end)
-    lo, hi = (end, start) if descending else (start, end)
+    lo, hi = _ordered(start, end, descending)
     where = ["1 = 1"]
     params: dict[str, object] = {"limit": limit + 1}
     if source is not None:
