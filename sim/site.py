@@ -248,7 +248,7 @@ class SitePhysics:
 
 _ALFEN_ID: dict[str, PointValue] = {
     "Manufacturer": "Alfen NV",
-    "Model": "NG920-61001",
+    "Model": "NG920",
     "FirmwareVersion": "6.4.0-4210",
     "SerialNumber": "ACE0123456",
 }
@@ -329,6 +329,8 @@ def _charger(cp: ChargePointSim) -> Points:
             "SessionEnergy": cp.session_wh,
             "ChargeCurrentLimit": cp.effective_limit_a,
             "PhasesInUse": cp.phases_setting if cp.plan is None else phases,
+            "Frequency": 50.0,
+            "ReactivePower": 0.0,
         }
         for i, phase in enumerate(("L1", "L2", "L3")):
             active = i < phases
