@@ -149,8 +149,8 @@ async def _serve(config: SiteConfig | None, args: argparse.Namespace) -> None:
     async with contextlib.AsyncExitStack() as stack:
         if config is None:
             print("No --config given: starting the demo site (simulated devices on loopback).")
-            demo_config = await stack.enter_async_context(demo_site())
-            await _serve_config(demo_config, args, stack, stop)
+            demo = await stack.enter_async_context(demo_site())
+            await _serve_config(demo.config, args, stack, stop)
         else:
             await _serve_config(config, args, stack, stop)
 
@@ -161,6 +161,8 @@ async def _serve_config(
     stack: contextlib.AsyncExitStack,
     stop: asyncio.Event,
 ) -> None:
+    from ampacity.drivers.modbus import LinkRegistry
+
     from .app import start_site
     from .factory import build_drivers
 
@@ -170,7 +172,9 @@ async def _serve_config(
         config.server.port = args.port
     if args.data_dir:
         config.server.data_dir = args.data_dir
-    drivers = await build_drivers(config)
+    links = LinkRegistry()
+    stack.push_async_callback(links.aclose)
+    drivers = await build_drivers(config, links)
     site = await start_site(config, drivers)
     stack.push_async_callback(site.stop)
     print(f"Ampacity serves {config.site.name!r} at {config.server.endpoint}", flush=True)

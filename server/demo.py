@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,9 +36,19 @@ DEVICE_IDS = {
 """Profile id -> device id in the demo site."""
 
 
+@dataclass
+class Demo:
+    """The running demo devices and the site configuration that reaches them."""
+
+    config: SiteConfig
+    sims: DemoSite
+    """The six Modbus simulators and their physics (fault switches, register images)."""
+    fronius: SunSpecSimulator
+
+
 @contextlib.asynccontextmanager
-async def demo_site(data_dir: Path | None = None) -> AsyncIterator[SiteConfig]:
-    """Start the demo devices; yield the site configuration that reaches them."""
+async def demo_site(data_dir: Path | None = None, port: int = 4840) -> AsyncIterator[Demo]:
+    """Start the demo devices; yield them with the site configuration that reaches them."""
     async with DemoSite() as sims, contextlib.AsyncExitStack() as stack:
         physics = sims.physics
         assert physics is not None
@@ -101,14 +112,15 @@ async def demo_site(data_dir: Path | None = None) -> AsyncIterator[SiteConfig]:
                 bytesize=rtu.bytesize,
             )
         ]
-        yield SiteConfig(
+        config = SiteConfig(
             site=SiteInfo(
                 id="demo",
                 name="Ampacity demo site",
                 latitude=physics.config.lat_deg,
                 longitude=physics.config.lon_deg,
             ),
-            server=ServerSettings(data_dir=data_dir or DEFAULT_DATA_DIR),
+            server=ServerSettings(data_dir=data_dir or DEFAULT_DATA_DIR, port=port),
             buses=buses,
             devices=devices,
         )
+        yield Demo(config, sims, fronius)

@@ -47,7 +47,12 @@ from .plan import BreakKey, PointRef, ReadBlock, ReadItem, plan_blocks, split_po
 from .registry import DEFAULT_REGISTRY, LinkRegistry
 from .rtu import SerialSettings
 from .transport import ModbusExceptionResponse, ModbusIOError, ModbusLink
-from .write import PreparedWrite, device_range, model_from_write_register, prepare_write
+from .write import (
+    PreparedWrite,
+    accepted_range,
+    model_from_write_register,
+    prepare_write,
+)
 
 log = logging.getLogger(__name__)
 
@@ -283,7 +288,7 @@ class ModbusDriver:
             for name, pmap in amap.points.items():
                 pspec = spec.point(name)
                 self._add_point(asset, name, pmap, pspec)
-                if pmap.write is not None and (limits := device_range(pmap, pspec)) is not None:
+                if pmap.write is not None and (limits := accepted_range(pmap, pspec)) is not None:
                     ranges[name] = limits
             identification = {"Manufacturer": self.profile.manufacturer}
             for name, pmap in amap.identification.items():

@@ -63,6 +63,18 @@ def device_range(point: PointMap, spec: PointSpec) -> tuple[float, float] | None
     return (low, high)
 
 
+def accepted_range(point: PointMap, spec: PointSpec) -> tuple[float, float] | None:
+    """The values a client may ask for: the device range, from 0 where 0 means off.
+
+    This is the EURange the server shows; ``prepare_write`` turns a value between 0 and the
+    device minimum into 0 (off) when ``zero_means_off`` is set.
+    """
+    limits = device_range(point, spec)
+    if limits is None or point.write is None or not point.write.zero_means_off:
+        return limits
+    return (min(limits[0], 0.0), limits[1])
+
+
 def prepare_write(
     point: PointMap,
     spec: PointSpec,

@@ -1,0 +1,259 @@
+"""The demo site through a real OPC UA client over TCP: types, units, values, quality, setpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from asyncua import Node, ua
+
+from ampacity.drivers.codec import WireType, decode
+from ampacity.drivers.profile import Function
+from ampacity.nodesets import TYPES_NAMESPACE_URI
+from ampacity.sim.faults import Fault
+
+if TYPE_CHECKING:
+    from conftest import DemoUnderTest
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+ANALOG_ITEM_TYPE = ua.NodeId(ua.ObjectIds.AnalogItemType)
+
+
+class Notifications:
+    """Collects data-change notifications of one subscription into a queue."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[tuple[str, ua.DataValue, float]] = asyncio.Queue()
+
+    def datachange_notification(self, node: Node, val: Any, data: Any) -> None:
+        self.queue.put_nowait(
+            (node.nodeid.Identifier, data.monitored_item.Value, time.monotonic())
+        )
+
+    async def until(self, predicate, timeout_s: float) -> tuple[str, ua.DataValue, float]:  # type: ignore[no-untyped-def]
+        async with asyncio.timeout(timeout_s):
+            while True:
+                item = await self.queue.get()
+                if predicate(item):
+                    return item
+
+
+async def subscribe(demo: DemoUnderTest, keys: list[str]) -> tuple[Notifications, Any]:
+    handler = Notifications()
+    subscription = await demo.client.create_subscription(50, handler)
+    await subscription.subscribe_data_change(
+        [demo.client.get_node(ua.NodeId(key, demo.ns)) for key in keys]
+    )
+    return handler, subscription
+
+
+async def asset_objects(demo: DemoUnderTest) -> list[Node]:
+    """Every asset object below the site (device folders looked into)."""
+    site = demo.client.get_node(ua.NodeId(demo.demo.config.site.id, demo.ns))
+    found = [site]
+    stack = [site]
+    while stack:
+        node = stack.pop()
+        for child in await node.get_children(
+            refs=ua.ObjectIds.HierarchicalReferences, nodeclassmask=ua.NodeClass.Object
+        ):
+            name = child.nodeid.Identifier
+            if name.endswith((".Identification", ".Health")):
+                continue
+            found.append(child)
+            stack.append(child)
+    return [n for n in found if not await _is_folder(n)]
+
+
+async def _is_folder(node: Node) -> bool:
+    return (await node.read_type_definition()) == ua.NodeId(ua.ObjectIds.FolderType)
+
+
+async def test_every_asset_is_typed_as_a_subtype_of_energy_asset_type(
+    running_demo: DemoUnderTest,
+) -> None:
+    client = running_demo.client
+    types_ns = await client.get_namespace_index(TYPES_NAMESPACE_URI)
+    assets = await asset_objects(running_demo)
+    ids = {a.nodeid.Identifier for a in assets}
+    assert ids == {
+        "demo", "grid-meter", "pv-sma", "pv-fronius", "battery", "wallbox-socket1",
+        "wallbox-socket2", "heidelberg", "submeter",
+    }  # fmt: skip
+    for asset in assets:
+        type_id = await asset.read_type_definition()
+        assert type_id.NamespaceIndex == types_ns
+        chain = []
+        node = client.get_node(type_id)
+        while True:
+            chain.append((await node.read_browse_name()).Name)
+            parents = await node.get_references(
+                ua.ObjectIds.HasSubtype, ua.BrowseDirection.Inverse
+            )
+            if not parents:
+                break
+            node = client.get_node(parents[0].NodeId)
+        assert "EnergyAssetType" in chain, (asset.nodeid.Identifier, chain)
+
+
+async def test_every_analog_variable_has_engineering_units_and_a_range(
+    running_demo: DemoUnderTest,
+) -> None:
+    client = running_demo.client
+    analog = 0
+    for asset in await asset_objects(running_demo):
+        for var in await asset.get_children(
+            refs=ua.ObjectIds.HasComponent, nodeclassmask=ua.NodeClass.Variable
+        ):
+            if await var.read_type_definition() != ANALOG_ITEM_TYPE:
+                continue
+            analog += 1
+            units = await client.get_node(
+                ua.NodeId(f"{var.nodeid.Identifier}.EngineeringUnits", running_demo.ns)
+            ).read_value()
+            assert units.NamespaceUri == "http://www.opcfoundation.org/UA/units/un/cefact"
+            assert units.UnitId > 0, var.nodeid.Identifier
+            value_range = await client.get_node(
+                ua.NodeId(f"{var.nodeid.Identifier}.EURange", running_demo.ns)
+            ).read_value()
+            assert value_range.Low < value_range.High
+    assert analog > 100
+    power = client.get_node(ua.NodeId("grid-meter.ActivePower.EngineeringUnits", running_demo.ns))
+    watt = await power.read_value()
+    assert (watt.DisplayName.Text, watt.UnitId) == ("W", 0x575454)  # "WTT"
+
+
+async def test_values_change_with_good_status_and_device_timestamps(
+    running_demo: DemoUnderTest,
+) -> None:
+    handler, subscription = await subscribe(running_demo, ["grid-meter.ActivePower"])
+    try:
+        seen: list[ua.DataValue] = []
+        while len({dv.Value.Value for dv in seen}) < 3:
+            _, dv, _ = await handler.until(lambda item: True, timeout_s=10)
+            seen.append(dv)
+        for dv in seen:
+            assert dv.StatusCode.is_good()
+            assert dv.SourceTimestamp is not None and dv.ServerTimestamp is not None
+            # the device was read before the node changed
+            assert dv.SourceTimestamp <= dv.ServerTimestamp
+            assert isinstance(dv.Value.Value, float)
+    finally:
+        await subscription.delete()
+
+
+async def test_site_aggregates_follow_the_sign_conventions(running_demo: DemoUnderTest) -> None:
+    client, ns = running_demo.client, running_demo.ns
+
+    async def value(key: str) -> float:
+        return float(await client.get_node(ua.NodeId(key, ns)).read_value())
+
+    grid = await value("demo.GridPower")
+    pv = await value("demo.PvPower")
+    battery = await value("demo.BatteryPower")
+    house = await value("demo.HouseConsumption")
+    assert pv >= 0
+    # consumption = import + production + discharge, whatever the moment's values
+    assert house == pytest.approx(grid + pv + battery, abs=1e-6)
+    assert await value("demo.FeedInLimit") == 1.0e9
+
+
+async def test_a_silent_device_turns_uncertain_within_three_polls_and_recovers(
+    running_demo: DemoUnderTest,
+) -> None:
+    sma = running_demo.demo.sims.devices["sma_sunny_tripower"]
+    handler, subscription = await subscribe(
+        running_demo, ["pv-sma.NominalPower", "pv-sma.Health.Connected", "grid-meter.ActivePower"]
+    )
+    poll_s = 1.0
+    try:
+        await handler.until(lambda i: i[0] == "pv-sma.NominalPower", timeout_s=10)
+        sma.faults.set(Fault.SILENT)
+        started = time.monotonic()
+        _, dv, at = await handler.until(
+            lambda i: i[0] == "pv-sma.NominalPower"
+            and i[1].StatusCode.value == ua.StatusCodes.UncertainLastUsableValue,
+            timeout_s=10,
+        )
+        assert at - started <= 3 * poll_s + 0.5
+        assert dv.Value.Value == 8000.0  # the last usable value is kept
+        # the rest of the site goes on: the grid meter keeps updating with Good values
+        _, grid, _ = await handler.until(lambda i: i[0] == "grid-meter.ActivePower", timeout_s=5)
+        assert grid.StatusCode.is_good()
+        await handler.until(
+            lambda i: i[0] == "pv-sma.Health.Connected" and i[1].Value.Value is False,
+            timeout_s=5,
+        )
+    finally:
+        sma.faults.clear()
+    try:
+        _, dv, _ = await handler.until(
+            lambda i: i[0] == "pv-sma.NominalPower" and i[1].StatusCode.is_good(), timeout_s=40
+        )
+        assert dv.Value.Value == 8000.0
+    finally:
+        await subscription.delete()
+
+
+def alfen_limit_register(demo: DemoUnderTest) -> float:
+    alfen = demo.demo.sims.devices["alfen_eve_double"]
+    words = alfen.image.read(1, Function.HOLDING, 1210, 2)
+    assert words is not None
+    return float(decode(words, WireType.F32))
+
+
+async def test_an_out_of_range_setpoint_is_refused_and_the_device_is_untouched(
+    running_demo: DemoUnderTest,
+) -> None:
+    node = running_demo.client.get_node(
+        ua.NodeId("wallbox-socket1.ChargeCurrentLimit", running_demo.ns)
+    )
+    value_range = await running_demo.client.get_node(
+        ua.NodeId("wallbox-socket1.ChargeCurrentLimit.EURange", running_demo.ns)
+    ).read_value()
+    assert (value_range.Low, value_range.High) == (0.0, 32.0)  # the Alfen's own limits
+    before = alfen_limit_register(running_demo)
+    with pytest.raises(ua.uaerrors.BadOutOfRange):
+        await node.write_value(ua.DataValue(ua.Variant(80.0, ua.VariantType.Double)))
+    assert alfen_limit_register(running_demo) == before
+    with pytest.raises(ua.uaerrors.BadTypeMismatch):
+        await node.write_value(ua.DataValue(ua.Variant("ten", ua.VariantType.String)))
+    assert alfen_limit_register(running_demo) == before
+
+
+async def test_a_setpoint_reaches_the_device_and_is_read_back(
+    running_demo: DemoUnderTest,
+) -> None:
+    client, ns = running_demo.client, running_demo.ns
+    node = client.get_node(ua.NodeId("wallbox-socket1.ChargeCurrentLimit", ns))
+    await node.write_value(ua.DataValue(ua.Variant(10.0, ua.VariantType.Double)))
+    assert alfen_limit_register(running_demo) == 10.0
+    assert await node.read_value() == 10.0
+    # below the Alfen's 6 A minimum but above 0: clamped to 0 (pause), never to more current
+    await node.write_value(ua.DataValue(ua.Variant(3.0, ua.VariantType.Double)))
+    assert alfen_limit_register(running_demo) == 0.0
+    assert await node.read_value() == 0.0
+
+
+async def test_a_setpoint_on_the_rs485_bus_reaches_the_heidelberg(
+    running_demo: DemoUnderTest,
+) -> None:
+    client, ns = running_demo.client, running_demo.ns
+    node = client.get_node(ua.NodeId("heidelberg.ChargeCurrentLimit", ns))
+    await node.write_value(ua.DataValue(ua.Variant(8.0, ua.VariantType.Double)))
+    heidelberg = running_demo.demo.sims.devices["heidelberg_energy_control"]
+    assert heidelberg.image.read(1, Function.HOLDING, 261, 1) == [80]  # 0.1 A units
+    assert await node.read_value() == 8.0
+
+
+async def test_server_side_modes_are_stored_and_checked(running_demo: DemoUnderTest) -> None:
+    node = running_demo.client.get_node(ua.NodeId("wallbox-socket2.ChargeMode", running_demo.ns))
+    assert await node.read_value() == 1  # Fast
+    await node.write_value(ua.DataValue(ua.Variant(3, ua.VariantType.Int32)))  # Surplus
+    assert await node.read_value() == 3
+    with pytest.raises(ua.uaerrors.BadOutOfRange):
+        await node.write_value(ua.DataValue(ua.Variant(9, ua.VariantType.Int32)))
+    assert await node.read_value() == 3
