@@ -1,0 +1,127 @@
+"""End to end: a real asyncua client over TCP reads raw, processed and event history."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from ampacity.assets import SPECS, AssetKind
+from ampacity.server.history import enable_history, install_audit
+from ampacity.storage import EventKind, Historian, RecordingPolicy, StorageConfig
+from asyncua import Client, Server, ua
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+PV = SPECS[AssetKind.PV_INVERTER]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+async def site(tmp_path: Path) -> AsyncIterator[tuple[str, int, Historian]]:
+    """A server with pv1.ActivePower (history 0..3599 s), pv1.EnergyProduced and a writable
+    pv1.ActivePowerLimit, all historized; yields (endpoint, namespace index, historian)."""
+    endpoint = f"opc.tcp://127.0.0.1:{free_port()}/ampacity"
+    server = Server()
+    await server.init()
+    server.set_endpoint(endpoint)
+    server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+    ns = await server.register_namespace("urn:ampacity:test-site")
+    pv = await server.nodes.objects.add_object(ua.NodeId("pv1", ns), "pv1")
+    historian = Historian.open(StorageConfig(fsync=False), tmp_path / "data")
+    nodes = {}
+    for name, initial in (("ActivePower", 0.0), ("EnergyProduced", 0.0), ("ActivePowerLimit", 1e4)):
+        key = f"pv1.{name}"
+        nodes[key] = await pv.add_variable(ua.NodeId(key, ns), name, initial)
+        historian.register_series(key, PV.point(name), RecordingPolicy())
+    await nodes["pv1.ActivePowerLimit"].set_writable()
+    await historian.start(background=False)
+    for i in range(3600):
+        historian.record("pv1.ActivePower", float(i % 60), 0, T0 + timedelta(seconds=i))
+        historian.record("pv1.EnergyProduced", float(i), 0, T0 + timedelta(seconds=i))
+    historian.record_event(EventKind.DEVICE_LOST, "pv1", "pv1 lost", time=T0)
+    await historian.flush()
+    await enable_history(server, historian, nodes, ns, event_sources={"pv1": pv})
+    install_audit(server, historian, ns)
+    async with server:
+        yield endpoint, ns, historian
+    await historian.stop()
+
+
+async def test_read_raw_history_with_continuation_points(
+    site: tuple[str, int, Historian],
+) -> None:
+    endpoint, ns, historian = site
+    historian.config.max_values_per_read = 1000  # forces 4 round trips
+    async with Client(endpoint) as client:
+        node = client.get_node(ua.NodeId("pv1.ActivePower", ns))
+        assert await node.read_attribute(ua.AttributeIds.Historizing)
+        access = (await node.read_attribute(ua.AttributeIds.AccessLevel)).Value.Value
+        assert access & ua.AccessLevel.HistoryRead.mask
+        values = await node.read_raw_history(T0, T0 + timedelta(hours=1), return_bounds=False)
+        assert [dv.Value.Value for dv in values] == [float(i % 60) for i in range(3600)]
+        assert values[5].SourceTimestamp == T0 + timedelta(seconds=5)
+        config = await node.get_referenced_nodes(ua.ObjectIds.HasHistoricalConfiguration)
+        assert len(config) == 1
+        stepped = await config[0].get_child(["0:Stepped"])
+        assert await stepped.read_value() is False
+
+
+async def test_read_processed_average_and_delta(site: tuple[str, int, Historian]) -> None:
+    endpoint, ns, _ = site
+    async with Client(endpoint) as client:
+        power = client.get_node(ua.NodeId("pv1.ActivePower", ns))
+        details = ua.ReadProcessedDetails(
+            StartTime=T0,
+            EndTime=T0 + timedelta(hours=1),
+            ProcessingInterval=15 * 60 * 1000.0,
+            AggregateType=[ua.NodeId(ua.ObjectIds.AggregateFunction_Average)],
+        )
+        result = await power.history_read(details)
+        assert result.StatusCode.is_good()
+        values = result.HistoryData.DataValues
+        assert [dv.Value.Value for dv in values] == [29.5] * 4
+        assert [dv.SourceTimestamp for dv in values] == [
+            T0 + timedelta(minutes=15 * k) for k in range(4)
+        ]
+        assert all(dv.StatusCode.value == 0x401 for dv in values)  # Good, Calculated
+        energy = client.get_node(ua.NodeId("pv1.EnergyProduced", ns))
+        details.AggregateType = [ua.NodeId(ua.ObjectIds.AggregateFunction_Delta)]
+        delta = await energy.history_read(details)
+        assert [dv.Value.Value for dv in delta.HistoryData.DataValues] == [899.0] * 4
+        details.AggregateType = [ua.NodeId(ua.ObjectIds.AggregateFunction_StandardDeviationSample)]
+        unsupported = await energy.history_read(details)
+        assert unsupported.StatusCode.value == ua.StatusCodes.BadAggregateNotSupported
+        at_time = await power.history_read(
+            ua.ReadAtTimeDetails(ReqTimes=[T0 + timedelta(seconds=10.5)])
+        )
+        assert at_time.HistoryData.DataValues[0].Value.Value == pytest.approx(10.5)
+
+
+async def test_event_history_has_the_audit_of_a_client_write(
+    site: tuple[str, int, Historian],
+) -> None:
+    endpoint, ns, historian = site
+    async with Client(endpoint) as client:
+        limit = client.get_node(ua.NodeId("pv1.ActivePowerLimit", ns))
+        await limit.write_value(ua.Variant(5000.0, ua.VariantType.Double))
+        await historian.flush()
+        end = datetime.now(UTC) + timedelta(minutes=1)
+        audits = await client.nodes.server.read_event_history(
+            T0, end, evtypes=ua.ObjectIds.AuditWriteUpdateEventType
+        )
+        writes = [e for e in audits if e.SourceName == "pv1.ActivePowerLimit"]
+        assert len(writes) == 1
+        audit = writes[0]
+        assert audit.OldValue == 1e4 and audit.NewValue == 5000.0 and audit.Status is True
+        assert audit.ClientUserId
+        assert audit.EventType == ua.NodeId(ua.ObjectIds.AuditWriteUpdateEventType)
+        pv = client.get_node(ua.NodeId("pv1", ns))
+        events = await pv.read_event_history(T0, end)
+        assert {str(e.Message.Text) for e in events} >= {"pv1 lost"}
