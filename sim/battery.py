@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -20,6 +21,8 @@ class BatterySim:
         soc: state of charge, % (0..100).
         min_soc / max_soc: the battery management's SoC window, %.
         setpoint_timeout_s: how long an external setpoint holds without a refresh, s.
+        control_lag_s: time constant of the internal self-consumption control, s (it measures
+            the grid and follows with a delay, so the grid power is never exactly zero).
     """
 
     capacity_wh: float = 10_000.0
@@ -31,6 +34,7 @@ class BatterySim:
     min_soc: float = 5.0
     max_soc: float = 100.0
     setpoint_timeout_s: float = 60.0
+    control_lag_s: float = 4.0
     power_w: float = 0.0
     energy_charged_wh: float = 0.0
     energy_discharged_wh: float = 0.0
@@ -64,6 +68,9 @@ class BatterySim:
         """
         self.setpoint_age_s += dt_s
         power = self.target(grid_without_battery_w)
+        if not self.external and self.control_lag_s > 0:
+            follow = 1.0 - math.exp(-dt_s / self.control_lag_s)
+            power = self.power_w + (power - self.power_w) * follow
         power = max(-self.max_charge_w, min(self.max_discharge_w, power))
         hours = dt_s / 3600.0
         stored = self.soc / 100.0 * self.capacity_wh

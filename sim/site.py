@@ -31,10 +31,12 @@ from .clock import Clock
 from .ev import NOMINAL_VOLTAGE_V, ChargePointSim, SessionPlan
 from .load import HouseholdLoad, site_zone
 from .registers import DeviceModel
-from .solar import CloudModel, PvArray
+from .solar import CloudModel, PvArray, smooth_noise
 
 INVERTER_EFFICIENCY = 0.97
 """DC -> AC efficiency of the PV inverter."""
+LOAD_FLICKER = 0.08
+"""Relative short-term variation of the household load around its profile (appliances)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +148,9 @@ class SitePhysics:
         available_ac = self.pv_array.dc_power(when) * INVERTER_EFFICIENCY
         self.pv_w = max(0.0, min(available_ac, self.config.inverter_nominal_w, self.pv_limit_w))
         self.pv_dc_w = self.pv_w / INVERTER_EFFICIENCY
-        self.load_w = self.load.power(when)
+        # appliances switching: ±LOAD_FLICKER around the quarter-hour profile value
+        flicker = 2 * smooth_noise(self.config.weather_seed, when.timestamp(), 7.0) - 1
+        self.load_w = self.load.power(when) * (1 + LOAD_FLICKER * flicker)
         self.ev_w = sum(cp.step(local, dt_s) for cp in self.chargers.values())
         self.other_w = sum(max(0.0, produce(when)) for produce in self.producers.values())
         without_battery = self.load_w + self.ev_w - self.pv_w - self.other_w

@@ -57,7 +57,7 @@ def clear_sky_ghi(elevation_deg: float) -> float:
     return 1098.0 * cos_z * math.exp(-0.057 / cos_z)
 
 
-def _hash01(seed: int, n: int) -> float:
+def hash01(seed: int, n: int) -> float:
     """A reproducible pseudo-random number in [0, 1) for the integer ``n``."""
     x = (n * 0x9E3779B1 + seed * 0x85EBCA77) & 0xFFFFFFFF
     x ^= x >> 16
@@ -66,6 +66,14 @@ def _hash01(seed: int, n: int) -> float:
     x = (x * 0x846CA68B) & 0xFFFFFFFF
     x ^= x >> 16
     return x / 2**32
+
+
+def smooth_noise(seed: int, t_s: float, period_s: float) -> float:
+    """Reproducible noise in [0, 1): a random value per ``period_s`` slot, cosine-interpolated."""
+    t = t_s / period_s
+    n = math.floor(t)
+    w = (1 - math.cos(math.pi * (t - n))) / 2
+    return hash01(seed, n) * (1 - w) + hash01(seed, n + 1) * w
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,12 +99,7 @@ class CloudModel:
         """Share of the clear-sky irradiance (0..1) at ``when``."""
         if self.cloudiness <= 0:
             return 1.0
-        t = when.timestamp() / self.period_s
-        n = math.floor(t)
-        frac = t - n
-        a, b = _hash01(self.seed, n), _hash01(self.seed, n + 1)
-        w = (1 - math.cos(math.pi * frac)) / 2
-        cover = (a * (1 - w) + b * w) * self.cloudiness
+        cover = smooth_noise(self.seed, when.timestamp(), self.period_s) * self.cloudiness
         return 1.0 - cover * (1.0 - self.min_clearness)
 
 
