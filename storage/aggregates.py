@@ -205,8 +205,7 @@ class Processor:
         if width_s is not None:
             rows = self.conn.execute(text(STATS_ROLLUP), {**self.params, "width": width_s}).all()
             return {
-                int(r[0]): _Stats(int(r[1]), int(r[2]), r[3], r[4], r[5], None, None)
-                for r in rows
+                int(r[0]): _Stats(int(r[1]), int(r[2]), r[3], r[4], r[5], None, None) for r in rows
             }
         stats: dict[int, _Stats] = {}
         for r in self.conn.execute(text(STATS_RAW), self.params).all():
@@ -250,9 +249,7 @@ class Processor:
     def _code(st: _Stats) -> int:
         return sc.GOOD if st.n_good == st.n_all else sc.UNCERTAIN_DATA_SUB_NORMAL
 
-    def _simple(
-        self, aggregate: Aggregate, st: _Stats | None, lo: int, partial: bool
-    ) -> HistValue:
+    def _simple(self, aggregate: Aggregate, st: _Stats | None, lo: int, partial: bool) -> HistValue:
         if aggregate is Aggregate.COUNT:
             n = st.n_good if st else 0
             return HistValue(lo, float(n), sc.calculated(sc.GOOD, partial))

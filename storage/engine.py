@@ -101,6 +101,10 @@ def open_database(config: StorageConfig, data_dir: Path) -> Database:
                 conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{config.pg_schema}"'))
         timescale = _timescale(engine)
     migrate(engine, timescale)
-    log.info("history store %s (%s%s)", engine.url.render_as_string(hide_password=True), dialect,
-             ", TimescaleDB" if timescale else "")
+    log.info(
+        "history store %s (%s%s)",
+        engine.url.render_as_string(hide_password=True),
+        dialect,
+        ", TimescaleDB" if timescale else "",
+    )
     return Database(engine, dialect, timescale, url)

@@ -101,8 +101,15 @@ async def export_csv(
                     continue
                 ok = last[i].value is not None and last[i].t_us < a.t_us + i_us
                 writer.writerow(
-                    [_iso(a.t_us), key, a.value, vmin[i].value, vmax[i].value,
-                     last[i].value if ok else "", n]
+                    [
+                        _iso(a.t_us),
+                        key,
+                        a.value,
+                        vmin[i].value,
+                        vmax[i].value,
+                        last[i].value if ok else "",
+                        n,
+                    ]
                 )
                 rows += 1
         if progress:

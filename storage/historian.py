@@ -377,9 +377,7 @@ class Historian:
         if self._db is not None:
             return True
         try:
-            db = await self._run(
-                self._db_exec, open_database, self.config, self.data_dir
-            )
+            db = await self._run(self._db_exec, open_database, self.config, self.data_dir)
         except Exception as exc:
             self._fail(exc)
             return False
@@ -444,7 +442,8 @@ class Historian:
                     self._last_write = self.clock()
                     oldest = batch.oldest_t()
                     if self._wm60 is not None and oldest is not None and oldest < self._wm60:
-                        await self._run(self._db_exec, maintenance.invalidate, self._db.engine, oldest)  # type: ignore[union-attr]
+                        engine = self._db.engine if self._db is not None else None
+                        await self._run(self._db_exec, maintenance.invalidate, engine, oldest)
                         self._wm60 = None
             except Exception as exc:
                 self._fail(exc)
@@ -476,7 +475,9 @@ class Historian:
             buffered += entry.rows
             if entry.oldest is not None and (oldest is None or entry.oldest < oldest):
                 oldest = entry.oldest
-        pending_times = [s[1] for s in self._pending[:1]] + [e["t"] for e in self._pending_events[:1]]
+        pending_times = [s[1] for s in self._pending[:1]] + [
+            e["t"] for e in self._pending_events[:1]
+        ]
         for t in pending_times:
             oldest = t if oldest is None else min(oldest, t)
         backend = ""
@@ -616,6 +617,4 @@ class Historian:
         size = min(limit or self.config.max_values_per_read, self.config.max_values_per_read)
         s_us = to_us(start) if start else None
         e_us = to_us(end) if end else None
-        return await self._query(
-            lambda c: queries.read_events(c, source, s_us, e_us, size, resume)
-        )
+        return await self._query(lambda c: queries.read_events(c, source, s_us, e_us, size, resume))

@@ -94,7 +94,9 @@ class Ingest:
                 conn.execute(stmt, batch.events)
 
     @staticmethod
-    def _copy_pg(conn: Connection, rows: list[tuple[int, int, float | None, str | None, int]]) -> None:
+    def _copy_pg(
+        conn: Connection, rows: list[tuple[int, int, float | None, str | None, int]]
+    ) -> None:
         raw = conn.connection.driver_connection
         with raw.cursor() as cur:  # type: ignore[union-attr]
             cur.execute(

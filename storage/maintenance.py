@@ -115,9 +115,7 @@ def roll_up(engine: Engine, now_us: int) -> int:
                 source_hi = lo
                 continue
             conn.execute(
-                text(
-                    "DELETE FROM rollups WHERE width_s = :width_s AND t >= :lo AND t < :hi"
-                ),
+                text("DELETE FROM rollups WHERE width_s = :width_s AND t >= :lo AND t < :hi"),
                 {"width_s": width_s, "lo": lo, "hi": hi},
             )
             params = {"width_s": width_s, "w": width, "lo": lo, "hi": hi, "unc": 0x40000000}
@@ -143,9 +141,10 @@ def apply_retention(engine: Engine, retention: RetentionConfig, now_us: int) -> 
             covered = _get(conn, "rollup_wm_60")
             if covered is not None:
                 cutoff = min(cutoff, covered)
-                deleted += conn.execute(
-                    text("DELETE FROM samples WHERE t < :c"), {"c": cutoff}
-                ).rowcount or 0
+                deleted += (
+                    conn.execute(text("DELETE FROM samples WHERE t < :c"), {"c": cutoff}).rowcount
+                    or 0
+                )
         for width_s, days in zip(
             WIDTHS_S,
             (retention.rollup_1m_days, retention.rollup_15m_days, retention.rollup_1h_days),
@@ -153,13 +152,19 @@ def apply_retention(engine: Engine, retention: RetentionConfig, now_us: int) -> 
         ):
             if days is None:
                 continue
-            deleted += conn.execute(
-                text("DELETE FROM rollups WHERE width_s = :w AND t < :c"),
-                {"w": width_s, "c": now_us - int(days * DAY_US)},
-            ).rowcount or 0
+            deleted += (
+                conn.execute(
+                    text("DELETE FROM rollups WHERE width_s = :w AND t < :c"),
+                    {"w": width_s, "c": now_us - int(days * DAY_US)},
+                ).rowcount
+                or 0
+            )
         if retention.events_days is not None:
-            deleted += conn.execute(
-                text("DELETE FROM events WHERE t < :c"),
-                {"c": now_us - int(retention.events_days * DAY_US)},
-            ).rowcount or 0
+            deleted += (
+                conn.execute(
+                    text("DELETE FROM events WHERE t < :c"),
+                    {"c": now_us - int(retention.events_days * DAY_US)},
+                ).rowcount
+                or 0
+            )
     return deleted

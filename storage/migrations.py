@@ -39,9 +39,7 @@ def _initial(conn: Connection, timescale: bool) -> None:
         )
 
 
-MIGRATIONS: tuple[Migration, ...] = (
-    Migration(1, "series, samples, rollups, events", _initial),
-)
+MIGRATIONS: tuple[Migration, ...] = (Migration(1, "series, samples, rollups, events", _initial),)
 LATEST = MIGRATIONS[-1].version
 
 

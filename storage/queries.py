@@ -17,16 +17,16 @@ def _hv(row: tuple[int, float | None, str | None, int]) -> HistValue:
     return HistValue(int(t), txt if txt is not None else value, int(status))
 
 
-def _ordered(
-    start: int | None, end: int | None, descending: bool
-) -> tuple[int | None, int | None]:
+def _ordered(start: int | None, end: int | None, descending: bool) -> tuple[int | None, int | None]:
     """``(earlier, later)`` bound of a request (``start`` is the later one when descending)."""
     if start is None:
         return None, end
     return (end, start) if descending else (start, end)
 
 
-def sample_before(conn: Connection, sid: int, t_us: int, inclusive: bool = True) -> HistValue | None:
+def sample_before(
+    conn: Connection, sid: int, t_us: int, inclusive: bool = True
+) -> HistValue | None:
     """The last sample at (or, not ``inclusive``, strictly before) ``t_us``."""
     op = "<=" if inclusive else "<"
     row = conn.execute(
@@ -43,7 +43,9 @@ def sample_after(conn: Connection, sid: int, t_us: int, inclusive: bool = True) 
     """The first sample at (or, not ``inclusive``, strictly after) ``t_us``."""
     op = ">=" if inclusive else ">"
     row = conn.execute(
-        text(f"SELECT {_COLS} FROM samples WHERE series_id = :sid AND t {op} :t ORDER BY t LIMIT 1"),
+        text(
+            f"SELECT {_COLS} FROM samples WHERE series_id = :sid AND t {op} :t ORDER BY t LIMIT 1"
+        ),
         {"sid": sid, "t": t_us},
     ).first()
     return _hv(row) if row else None  # type: ignore[arg-type]
@@ -133,8 +135,10 @@ def interpolate(
         return HistValue(t_us, None, sc.BAD_NO_DATA)
     if after is None:
         return HistValue(t_us, before.value, sc.interpolated(sc.UNCERTAIN_DATA_SUB_NORMAL))
-    code = sc.GOOD if sc.is_good(before.status) and sc.is_good(after.status) else (
-        sc.UNCERTAIN_DATA_SUB_NORMAL
+    code = (
+        sc.GOOD
+        if sc.is_good(before.status) and sc.is_good(after.status)
+        else (sc.UNCERTAIN_DATA_SUB_NORMAL)
     )
     if (
         stepped
@@ -199,8 +203,18 @@ def read_events(
     ).all()
     records = [
         EventRecord(
-            int(r[0]), r[1], int(r[2]), r[3], r[4], int(r[5]), r[6], r[7], r[8], r[9],
-            None if r[10] is None else int(r[10]), json.loads(r[11]) if r[11] else {},
+            int(r[0]),
+            r[1],
+            int(r[2]),
+            r[3],
+            r[4],
+            int(r[5]),
+            r[6],
+            r[7],
+            r[8],
+            r[9],
+            None if r[10] is None else int(r[10]),
+            json.loads(r[11]) if r[11] else {},
         )
         for r in rows[:limit]
     ]

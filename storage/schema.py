@@ -78,7 +78,9 @@ rollups = Table(
 events = Table(
     "events",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("eid", String(32), nullable=False, unique=True),
     Column("t", BigInteger, nullable=False),
     Column("kind", String(32), nullable=False),

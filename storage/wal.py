@@ -78,7 +78,9 @@ def decode(payload: bytes) -> Batch:
         for idx, t_us, value, status, flags in NUMERIC.iter_unpack(payload[offset:end])
     ]
     extra = json.loads(payload[end : end + n_extra])
-    samples.extend((keys[idx], t_us, None, text, status) for idx, t_us, text, status in extra["texts"])
+    samples.extend(
+        (keys[idx], t_us, None, text, status) for idx, t_us, text, status in extra["texts"]
+    )
     samples.sort(key=lambda s: s[1])
     return Batch(samples, extra["events"])
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-
 PG_HOST = "127.0.0.1"
 PG_PORT = 5432
 PG_DB = "test"
@@ -41,8 +40,6 @@ def drop_schema(user: str, schema: str) -> None:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
-
-
 class FakeClock:
     """A settable clock for the historian (``clock()`` returns ``now``)."""
 
@@ -63,4 +60,3 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 def at(seconds: float) -> datetime:
     """``T0`` plus ``seconds``."""
     return T0 + timedelta(seconds=seconds)
-

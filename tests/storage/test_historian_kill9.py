@@ -1,7 +1,8 @@
-"""``kill -9`` while ingesting: the store opens cleanly and at most the last flush interval is lost."""
+"""``kill -9`` while ingesting: the store opens cleanly, at most the last flush interval is lost."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sqlite3
@@ -16,6 +17,29 @@ from ampacity.storage import Historian, StorageConfig, from_us
 FLUSH_S = 0.2
 SLACK_S = 0.6
 """Scheduling slack on a busy test machine on top of the flush interval."""
+
+
+async def read_back(data: Path) -> tuple[list[float | str | None], int]:
+    """Reopen the store (replaying the disk buffer, cutting a torn frame); all values and the
+    time of the last one."""
+    h = Historian.open(StorageConfig(fsync=False), data)
+    await h.start(background=False)
+    try:
+        assert h.health().buffered == 0
+        values: list[float | str | None] = []
+        last_t = 0
+        resume = None
+        while True:
+            page = await h.read_raw("pv1.ActivePower", from_us(0), from_us(2**55), resume_t=resume)
+            values += [v.value for v in page.values]
+            if page.values:
+                last_t = page.values[-1].t_us
+            if page.next_t is None:
+                return values, last_t
+            resume = page.next_t
+    finally:
+        await h.stop()
+
 
 CHILD = textwrap.dedent(
     """
@@ -45,7 +69,7 @@ CHILD = textwrap.dedent(
 )
 
 
-async def test_kill_9_loses_at_most_the_last_flush_interval(tmp_path: Path) -> None:
+def test_kill_9_loses_at_most_the_last_flush_interval(tmp_path: Path) -> None:
     script = tmp_path / "ingest.py"
     script.write_text(CHILD)
     data = tmp_path / "data"
@@ -67,23 +91,7 @@ async def test_kill_9_loses_at_most_the_last_flush_interval(tmp_path: Path) -> N
     with sqlite3.connect(db_file) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
-    h = Historian.open(StorageConfig(fsync=False), data)
-    await h.start(background=False)  # replays the disk buffer (cutting a torn frame)
-    try:
-        assert h.health().buffered == 0
-        values = []
-        last_t = 0
-        resume = None
-        while True:
-            page = await h.read_raw("pv1.ActivePower", from_us(0), from_us(2**55), resume_t=resume)
-            values += [v.value for v in page.values]
-            if page.values:
-                last_t = page.values[-1].t_us
-            if page.next_t is None:
-                break
-            resume = page.next_t
-    finally:
-        await h.stop()
+    values, last_t = asyncio.run(read_back(data))
     assert len(values) > 1000
     assert values == [float(i) for i in range(len(values))]  # no gap: only the tail is lost
     lost_s = killed_at - last_t / 1e6

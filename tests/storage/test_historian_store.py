@@ -95,8 +95,12 @@ async def test_processed_aggregates_per_interval(historian: Historian, clock: Fa
     assert avg[0] == (15.0, good)
     assert avg[1] == (40.0, good)
     assert avg[2] == (None, sc.BAD_NO_DATA)
-    assert await agg(Aggregate.MINIMUM) == [(10.0, good), (40.0, good), (None, sc.BAD_NO_DATA),
-                                           (100.0, good)]
+    assert await agg(Aggregate.MINIMUM) == [
+        (10.0, good),
+        (40.0, good),
+        (None, sc.BAD_NO_DATA),
+        (100.0, good),
+    ]
     assert [v for v, _ in await agg(Aggregate.MAXIMUM)] == [20.0, 40.0, None, 100.0]
     assert [v for v, _ in await agg(Aggregate.COUNT)] == [2.0, 1.0, 0.0, 1.0]
     assert [v for v, _ in await agg(Aggregate.START)] == [10.0, 40.0, None, 100.0]
