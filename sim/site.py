@@ -11,6 +11,10 @@ Power flows (W) and their signs, as in the information model:
 * ``grid_w = load_w + ev_w - pv_w - other_w - battery_w`` - grid connection point, positive =
   import.
 
+The household load flickers by ``LOAD_FLICKER`` around its quarter-hour profile value and the
+battery's own self-consumption control follows the grid with a lag, so the grid meter moves from
+second to second as a real one does.
+
 ``SitePhysics.advance_to`` integrates in steps of at most ``max_step_s`` (energy counters in Wh,
 battery SoC, EV session energy); nothing reads the wall clock, so a day runs in milliseconds with a
 ``FakeClock``. ``SitePhysics.models()`` hands out one ``DeviceModel`` per demo profile, which the
