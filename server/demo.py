@@ -10,10 +10,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from ampacity.sim.demo import DemoSite
+from ampacity.sim.site import INVERTER_EFFICIENCY
 from ampacity.sim.solar import CloudModel, PvArray
 from ampacity.sim.sunspec import SunSpecInputs, SunSpecSimulator
 
@@ -59,13 +60,19 @@ async def demo_site(data_dir: Path | None = None, port: int = 4840) -> AsyncIter
             clouds=CloudModel(cloudiness=physics.config.cloudiness, seed=7),
         )
 
+        def fronius_available_w(when: datetime) -> float:
+            return max(0.0, INVERTER_EFFICIENCY * fronius_array.dc_power(when))
+
         def fronius_inputs() -> SunSpecInputs:
-            available = 0.97 * fronius_array.dc_power(datetime.now(UTC))
-            return SunSpecInputs(pv_available_w=max(0.0, available))
+            return SunSpecInputs(pv_available_w=fronius_available_w(physics.clock.now()))
 
         fronius = SunSpecSimulator.fronius_symo(fronius_inputs, meter=False)
         await fronius.start()
         stack.push_async_callback(fronius.stop)
+        # what the Fronius feeds in (after its active-power limit) counts in the grid meter
+        physics.producers["fronius"] = lambda when: min(
+            fronius_available_w(when), fronius.limit_w
+        )
 
         devices: list[DeviceConfig] = []
         bus_path: str | None = None

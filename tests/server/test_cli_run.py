@@ -1,0 +1,120 @@
+"""The ``ampacity`` command as a user runs it: devices listing, the demo, SIGTERM, restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from asyncua import Client, Node, ua
+
+CLI = [sys.executable, "-m", "ampacity.server.cli"]
+
+
+def test_devices_lists_every_profile_with_its_compatibility_rows() -> None:
+    result = subprocess.run(
+        [*CLI, "devices", "--json", "--uncovered"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    listing = json.loads(result.stdout)
+    profiles = {p["id"]: p for p in listing["profiles"]}
+    assert {
+        "siemens_sentron_pac2200", "sma_sunny_tripower", "sma_sunny_boy_storage",
+        "alfen_eve_double", "heidelberg_energy_control", "janitza_umg604", "fronius_symo",
+    } <= set(profiles)  # fmt: skip
+    alfen = profiles["alfen_eve_double"]
+    assert [r["id"] for r in alfen["compatibility"]] == ["EVSE-24"]
+    assert [a["kind"] for a in alfen["assets"]] == ["ChargePoint", "ChargePoint"]
+    assert "PV-18" in [r["id"] for r in profiles["fronius_symo"]["compatibility"]]
+    served = {r["id"] for p in listing["profiles"] for r in p["compatibility"]}
+    uncovered = {r["id"] for r in listing["uncovered"]}
+    assert not served & uncovered
+    assert len(served) + len(uncovered) == 154  # the whole compatibility list is accounted for
+
+    text = subprocess.run([*CLI, "devices"], capture_output=True, text=True, timeout=60)
+    assert "alfen_eve_double  [ChargePoint]  Alfen" in text.stdout
+    assert "of 154 rows." in text.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_demo(port: int, data_dir: Path) -> tuple[subprocess.Popen[str], float]:
+    """Start ``ampacity run`` (no config) and wait for it to announce its endpoint."""
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [*CLI, "run", "--port", str(port), "--data-dir", str(data_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        if "Ampacity serves" in line:
+            assert f"opc.tcp://127.0.0.1:{port}/ampacity" in line
+            return process, time.monotonic() - started
+    raise AssertionError(f"the demo ended without serving (exit {process.wait()})")
+
+
+async def node_ids(endpoint: str) -> set[str]:
+    """Every NodeId of the site namespace reachable from the site object."""
+    async with Client(endpoint, timeout=10) as client:
+        ns = await client.get_namespace_index("urn:ampacity:site")
+        found: set[str] = set()
+        stack: list[Node] = [client.get_node(ua.NodeId("demo", ns))]
+        while stack:
+            node = stack.pop()
+            found.add(node.nodeid.to_string())
+            for child in await node.get_children(refs=ua.ObjectIds.HierarchicalReferences):
+                if child.nodeid.NamespaceIndex == ns and child.nodeid.to_string() not in found:
+                    stack.append(child)
+        # the asset points of the demo are Good within a few polls
+        power = client.get_node(ua.NodeId("grid-meter.ActivePower", ns))
+        for _ in range(100):
+            if (await power.read_data_value(raise_on_bad_status=False)).StatusCode.is_good():
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("grid-meter.ActivePower never turned Good")
+        return found
+
+
+def stop(process: subprocess.Popen[str]) -> int:
+    process.send_signal(signal.SIGTERM)
+    return process.wait(timeout=20)
+
+
+@pytest.mark.timeout(180)
+def test_the_demo_serves_within_10_s_keeps_node_ids_across_restarts_and_stops_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    endpoint = f"opc.tcp://127.0.0.1:{port}/ampacity"
+    first, startup_s = start_demo(port, tmp_path / "data")
+    try:
+        assert startup_s < 10
+        before = asyncio.run(node_ids(endpoint))
+    finally:
+        assert stop(first) == 0
+    assert len(before) > 300
+    assert "ns=3;s=grid-meter.ActivePower" in before or any(
+        n.endswith(";s=grid-meter.ActivePower") for n in before
+    )
+    second, _ = start_demo(port, tmp_path / "data")
+    try:
+        after = asyncio.run(node_ids(endpoint))
+    finally:
+        assert stop(second) == 0
+    assert after == before
+    assert (tmp_path / "data").is_dir()
