@@ -29,7 +29,6 @@ import math
 import os
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,8 +37,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
-from asyncua import Client, ua
-
 from ampacity.assets import PointValue, Quality, Reading
 from ampacity.drivers.modbus import LinkRegistry
 from ampacity.drivers.profile import all_profiles
@@ -47,6 +44,7 @@ from ampacity.server.app import start_site
 from ampacity.server.config import SiteConfig
 from ampacity.server.factory import build_drivers
 from ampacity.sim.server import SimServer, SimulatedDevice
+from asyncua import Client, ua
 
 PROFILE = "janitza_umg604"
 POINTS_PER_METER = 12
@@ -234,18 +232,23 @@ def rss_kib(pid: int) -> int:
 async def server_process(site: dict[str, object], workdir: Path):  # type: ignore[no-untyped-def]
     path = workdir / f"site-{time.monotonic_ns()}.yaml"
     path.write_text(yaml.safe_dump(site), encoding="utf-8")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ampacity.server.cli", "run", "--config", str(path)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ampacity.server.cli",
+        "run",
+        "--config",
+        str(path),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     try:
         yield process
     finally:
         process.terminate()
         try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
+            await asyncio.wait_for(process.wait(), 20)
+        except TimeoutError:
             process.kill()
 
 
@@ -265,7 +268,7 @@ async def wait_good(endpoint: str, key: str | None, timeout_s: float) -> Client:
                     return client
                 await asyncio.sleep(0.02)
             raise TimeoutError(f"{key} not Good within {timeout_s} s")
-        except (OSError, asyncio.TimeoutError, ua.UaError):
+        except (TimeoutError, OSError, ua.UaError):
             with contextlib.suppress(Exception):
                 await client.disconnect()
             if time.monotonic() > deadline:

@@ -8,12 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest_asyncio
-from asyncua import Client
-
 from ampacity.drivers.modbus import LinkRegistry
 from ampacity.server.app import RunningSite, start_site
 from ampacity.server.demo import Demo, demo_site
 from ampacity.server.factory import build_drivers
+from asyncua import Client
 
 
 def free_port() -> int:

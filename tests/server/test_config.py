@@ -8,7 +8,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from ampacity.server.config import ConfigError, load_config
 
 VALID = """\

@@ -7,12 +7,11 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from asyncua import Node, ua
-
 from ampacity.drivers.codec import WireType, decode
 from ampacity.drivers.profile import Function
 from ampacity.nodesets import TYPES_NAMESPACE_URI
 from ampacity.sim.faults import Fault
+from asyncua import Node, ua
 
 if TYPE_CHECKING:
     from conftest import DemoUnderTest
@@ -29,9 +28,7 @@ class Notifications:
         self.queue: asyncio.Queue[tuple[str, ua.DataValue, float]] = asyncio.Queue()
 
     def datachange_notification(self, node: Node, val: Any, data: Any) -> None:
-        self.queue.put_nowait(
-            (node.nodeid.Identifier, data.monitored_item.Value, time.monotonic())
-        )
+        self.queue.put_nowait((node.nodeid.Identifier, data.monitored_item.Value, time.monotonic()))
 
     async def until(self, predicate, timeout_s: float) -> tuple[str, ua.DataValue, float]:  # type: ignore[no-untyped-def]
         async with asyncio.timeout(timeout_s):
@@ -90,9 +87,7 @@ async def test_every_asset_is_typed_as_a_subtype_of_energy_asset_type(
         node = client.get_node(type_id)
         while True:
             chain.append((await node.read_browse_name()).Name)
-            parents = await node.get_references(
-                ua.ObjectIds.HasSubtype, ua.BrowseDirection.Inverse
-            )
+            parents = await node.get_references(ua.ObjectIds.HasSubtype, ua.BrowseDirection.Inverse)
             if not parents:
                 break
             node = client.get_node(parents[0].NodeId)
@@ -174,8 +169,10 @@ async def test_a_silent_device_turns_uncertain_within_three_polls_and_recovers(
         sma.faults.set(Fault.SILENT)
         started = time.monotonic()
         _, dv, at = await handler.until(
-            lambda i: i[0] == "pv-sma.NominalPower"
-            and i[1].StatusCode.value == ua.StatusCodes.UncertainLastUsableValue,
+            lambda i: (
+                i[0] == "pv-sma.NominalPower"
+                and i[1].StatusCode.value == ua.StatusCodes.UncertainLastUsableValue
+            ),
             timeout_s=10,
         )
         assert at - started <= 3 * poll_s + 0.5
