@@ -38,7 +38,6 @@ from ampacity.storage import (
     to_us,
 )
 from asyncua import Node, Server, ua
-from asyncua.common.instantiate_util import instantiate
 from asyncua.server.history import HistoryManager, HistoryStorageInterface
 
 log = logging.getLogger(__name__)
@@ -281,6 +280,23 @@ class HistorianHistoryManager(HistoryManager):  # type: ignore[misc]
         self._info: dict[str, SeriesInfo | None] = {}
         self.server_uri = ""
 
+    async def add_variables(self, nodes: Mapping[str, Node]) -> None:
+        """Serve history for these variables (keys registered with the historian) and mark
+        them historized; unregistered keys are skipped with a warning."""
+        infos: dict[Node, SeriesInfo] = {}
+        intervals: dict[Node, tuple[float, float]] = {}
+        for key, node in nodes.items():
+            handle = self.historian.series(key)
+            if handle is None:
+                log.warning("not historized: %s is not registered with the historian", key)
+                continue
+            policy = handle.policy
+            interval = policy.interval_s if policy.mode.value == "interval" else 0.0
+            infos[node] = handle.info
+            intervals[node] = (interval, policy.max_gap_s or interval)
+            self.variables[node.nodeid] = key
+        await mark_historized(self.server, infos, intervals)
+
     async def _series(self, key: str) -> SeriesInfo | None:
         handle = self.historian.series(key)
         if handle is not None:
@@ -440,73 +456,143 @@ class HistorianHistoryManager(HistoryManager):  # type: ignore[misc]
 # --- marking nodes ------------------------------------------------------------------------------
 
 
-async def mark_historized(
-    node: Node, info: SeriesInfo, min_interval_s: float = 0.0, max_interval_s: float = 0.0
-) -> Node:
-    """Make ``node`` a historized variable in the address space.
+def _property_item(
+    parent: ua.NodeId, name: str, variant: ua.Variant, data_type: int
+) -> ua.AddNodesItem:
+    attrs = ua.VariableAttributes()
+    attrs.DisplayName = ua.LocalizedText(name)
+    attrs.Value = variant
+    attrs.DataType = ua.NodeId(data_type)
+    attrs.ValueRank = -1
+    attrs.AccessLevel = ua.AccessLevel.CurrentRead.mask
+    attrs.UserAccessLevel = ua.AccessLevel.CurrentRead.mask
+    item = ua.AddNodesItem()
+    item.ParentNodeId = parent
+    item.ReferenceTypeId = ua.NodeId(ua.ObjectIds.HasProperty)
+    item.RequestedNewNodeId = _child_id(parent, name)
+    item.BrowseName = ua.QualifiedName(name, 0)
+    item.NodeClass = ua.NodeClass.Variable
+    item.NodeAttributes = attrs
+    item.TypeDefinition = ua.NodeId(ua.ObjectIds.PropertyType)
+    return item
 
-    Sets ``Historizing``, the ``HistoryRead`` bit of AccessLevel and UserAccessLevel, and adds a
-    ``HA Configuration`` object (HistoricalDataConfigurationType, referenced with
-    HasHistoricalConfiguration) with Stepped, Definition, MinTimeInterval, MaxTimeInterval and
-    the AggregateConfiguration the server computes with. Returns the configuration object.
+
+def _object_item(
+    parent: ua.NodeId, name: str, node_id: ua.NodeId, reference: int, type_id: int
+) -> ua.AddNodesItem:
+    attrs = ua.ObjectAttributes()
+    attrs.DisplayName = ua.LocalizedText(name)
+    attrs.EventNotifier = 0
+    item = ua.AddNodesItem()
+    item.ParentNodeId = parent
+    item.ReferenceTypeId = ua.NodeId(reference)
+    item.RequestedNewNodeId = node_id
+    item.BrowseName = ua.QualifiedName(name, 0)
+    item.NodeClass = ua.NodeClass.Object
+    item.NodeAttributes = attrs
+    item.TypeDefinition = ua.NodeId(type_id)
+    return item
+
+
+def _child_id(parent: ua.NodeId, name: str) -> ua.NodeId:
+    if isinstance(parent.Identifier, str):
+        return ua.NodeId(f"{parent.Identifier}.{name.replace(' ', '')}", parent.NamespaceIndex)
+    return ua.NodeId(NamespaceIndex=parent.NamespaceIndex)
+
+
+def ha_configuration_items(
+    node_id: ua.NodeId, info: SeriesInfo, min_interval_s: float = 0.0, max_interval_s: float = 0.0
+) -> list[ua.AddNodesItem]:
+    """The ``HA Configuration`` object of a historized variable and its children
+    (HistoricalDataConfigurationType, referenced with HasHistoricalConfiguration): Stepped,
+    Definition, MinTimeInterval, MaxTimeInterval (ms), and the AggregateConfiguration the
+    server computes with (TreatUncertainAsBad, 100 % good / bad, no sloped extrapolation).
     """
-    await node.write_attribute(
-        ua.AttributeIds.Historizing, ua.DataValue(ua.Variant(True, ua.VariantType.Boolean))
-    )
-    await node.set_attr_bit(ua.AttributeIds.AccessLevel, ua.AccessLevel.HistoryRead)
-    await node.set_attr_bit(ua.AttributeIds.UserAccessLevel, ua.AccessLevel.HistoryRead)
-    nid = node.nodeid
-    config_id = (
-        ua.NodeId(f"{nid.Identifier}.HAConfiguration", nid.NamespaceIndex)
-        if isinstance(nid.Identifier, str)
-        else ua.NodeId(NamespaceIndex=nid.NamespaceIndex)
-    )
-    config_type = Node(node.session, ua.NodeId(ua.ObjectIds.HistoricalDataConfigurationType))
-    created = await instantiate(
-        node,
-        config_type,
-        nodeid=config_id,
-        bname=ua.QualifiedName("HA Configuration", 0),
-        idx=nid.NamespaceIndex,
-        instantiate_optional=False,
-    )
-    config = created[0]
-    await node.delete_reference(config, ua.ObjectIds.HasComponent, forward=True, bidirectional=True)
-    await node.add_reference(config, ua.ObjectIds.HasHistoricalConfiguration, forward=True)
-    values: dict[str, ua.Variant] = {
-        "Stepped": ua.Variant(info.stepped, ua.VariantType.Boolean),
-        "Definition": ua.Variant(
-            f"Ampacity historian, series {info.key}: recorded on change per policy",
-            ua.VariantType.String,
+    config = _child_id(node_id, "HA Configuration")
+    aggregate = _child_id(config, "AggregateConfiguration")
+    definition = f"Ampacity historian, series {info.key}, recorded per the site's policy"
+    boolean, byte = ua.ObjectIds.Boolean, ua.ObjectIds.Byte
+    return [
+        _object_item(
+            node_id,
+            "HA Configuration",
+            config,
+            ua.ObjectIds.HasHistoricalConfiguration,
+            ua.ObjectIds.HistoricalDataConfigurationType,
         ),
-        "MinTimeInterval": ua.Variant(min_interval_s * 1000.0, ua.VariantType.Double),
-        "MaxTimeInterval": ua.Variant(max_interval_s * 1000.0, ua.VariantType.Double),
-    }
-    for name, variant in values.items():
-        child = await _child_or_property(config, name, variant)
-        await child.write_value(variant)
-    aggregate_config = await config.get_child(["0:AggregateConfiguration"])
-    for name, variant in {
-        "TreatUncertainAsBad": ua.Variant(True, ua.VariantType.Boolean),
-        "PercentDataBad": ua.Variant(100, ua.VariantType.Byte),
-        "PercentDataGood": ua.Variant(100, ua.VariantType.Byte),
-        "UseSlopedExtrapolation": ua.Variant(False, ua.VariantType.Boolean),
-    }.items():
-        await (await aggregate_config.get_child([f"0:{name}"])).write_value(variant)
-    return config
+        _object_item(
+            config,
+            "AggregateConfiguration",
+            aggregate,
+            ua.ObjectIds.HasComponent,
+            ua.ObjectIds.AggregateConfigurationType,
+        ),
+        _property_item(
+            aggregate, "TreatUncertainAsBad", ua.Variant(True, ua.VariantType.Boolean), boolean
+        ),
+        _property_item(aggregate, "PercentDataBad", ua.Variant(100, ua.VariantType.Byte), byte),
+        _property_item(aggregate, "PercentDataGood", ua.Variant(100, ua.VariantType.Byte), byte),
+        _property_item(
+            aggregate, "UseSlopedExtrapolation", ua.Variant(False, ua.VariantType.Boolean), boolean
+        ),
+        _property_item(
+            config, "Stepped", ua.Variant(info.stepped, ua.VariantType.Boolean), boolean
+        ),
+        _property_item(
+            config, "Definition", ua.Variant(definition, ua.VariantType.String), ua.ObjectIds.String
+        ),
+        _property_item(
+            config,
+            "MinTimeInterval",
+            ua.Variant(min_interval_s * 1000.0, ua.VariantType.Double),
+            ua.ObjectIds.Duration,
+        ),
+        _property_item(
+            config,
+            "MaxTimeInterval",
+            ua.Variant(max_interval_s * 1000.0, ua.VariantType.Double),
+            ua.ObjectIds.Duration,
+        ),
+    ]
 
 
-async def _child_or_property(parent: Node, name: str, variant: ua.Variant) -> Node:
-    try:
-        return await parent.get_child([f"0:{name}"])
-    except ua.UaError:
-        return await parent.add_property(
-            ua.NodeId(f"{parent.nodeid.Identifier}.{name}", parent.nodeid.NamespaceIndex)
-            if isinstance(parent.nodeid.Identifier, str)
-            else parent.nodeid.NamespaceIndex,
-            ua.QualifiedName(name, 0),
-            variant,
+async def mark_historized(
+    server: Server,
+    nodes: Mapping[Node, SeriesInfo],
+    intervals: Mapping[Node, tuple[float, float]] | None = None,
+) -> None:
+    """Make each node a historized variable in the address space.
+
+    Sets ``Historizing``, the ``HistoryRead`` bit of AccessLevel and UserAccessLevel, and adds
+    the ``HA Configuration`` object (``ha_configuration_items``) in one AddNodes call.
+
+    Args:
+        server: the asyncua server owning the nodes.
+        nodes: variable → its series' metadata.
+        intervals: variable → (MinTimeInterval, MaxTimeInterval) in seconds; default 0 (unknown).
+    """
+    aspace = server.iserver.aspace
+    items: list[ua.AddNodesItem] = []
+    for node, info in nodes.items():
+        nid = node.nodeid
+        await aspace.write_attribute_value(
+            nid,
+            ua.AttributeIds.Historizing,
+            ua.DataValue(ua.Variant(True, ua.VariantType.Boolean)),
         )
+        for attr in (ua.AttributeIds.AccessLevel, ua.AttributeIds.UserAccessLevel):
+            current = aspace.read_attribute_value(nid, attr).Value.Value or 0
+            bits = current | ua.AccessLevel.HistoryRead.mask
+            await aspace.write_attribute_value(
+                nid, attr, ua.DataValue(ua.Variant(bits, ua.VariantType.Byte))
+            )
+        low, high = (intervals or {}).get(node, (0.0, 0.0))
+        items += ha_configuration_items(node.nodeid, info, low, high)
+    results = server.iserver.node_mgt_service.add_nodes(items)
+    for item, result in zip(items, results, strict=True):
+        code = result.StatusCode
+        if not code.is_good() and code.value != ua.StatusCodes.BadNodeIdExists:
+            log.warning("cannot add %s: %s", item.RequestedNewNodeId, code.name)
 
 
 async def _set_capabilities(server: Server, historian: Historian) -> None:
@@ -560,15 +646,14 @@ async def enable_history(
             the keys below it); the Server object always serves every event.
 
     Returns:
-        the installed history manager (call ``add_variable`` for variables added later).
+        the installed history manager (``add_variables`` serves variables added later).
     """
     manager = HistorianHistoryManager(server, historian, site_ns)
     manager.server_uri = (
         server.get_application_uri() if hasattr(server, "get_application_uri") else ""
     )
     server.iserver.history_manager = manager
-    for key, node in nodes.items():
-        await manager.add_variable(key, node)
+    await manager.add_variables(nodes)
     server_node = server.get_node(ua.NodeId(ua.ObjectIds.Server))
     await server_node.set_attr_bit(ua.AttributeIds.EventNotifier, ua.EventNotifier.HistoryRead)
     for key, node in (event_sources or {}).items():
@@ -576,24 +661,6 @@ async def enable_history(
         manager.event_sources[node.nodeid] = key
     await _set_capabilities(server, historian)
     return manager
-
-
-async def _add_variable(self: HistorianHistoryManager, key: str, node: Node) -> None:
-    handle = self.historian.series(key)
-    if handle is None:
-        log.warning("not historized: %s is not registered with the historian", key)
-        return
-    policy = handle.policy
-    await mark_historized(
-        node,
-        handle.info,
-        max_interval_s=policy.max_gap_s
-        or (policy.interval_s if policy.mode.value == "interval" else 0.0),
-    )
-    self.variables[node.nodeid] = key
-
-
-HistorianHistoryManager.add_variable = _add_variable  # type: ignore[attr-defined]
 
 
 # --- audit --------------------------------------------------------------------------------------
