@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ampacity.assets import PointSpec
+from ampacity.assets import PointSpec, Reading
 from sqlalchemy import Connection, select
 
 from . import maintenance, queries, schema
@@ -138,6 +138,7 @@ class Historian:
         self._connected = False
         self._last_error = ""
         self._last_write: datetime | None = None
+        self._device_connected: dict[str, bool] = {}
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -319,6 +320,27 @@ class Historian:
         )
         self._recorded += 1
 
+    def on_reading(self, reading: Reading) -> None:
+        """The node writer's change listener: records the reading, and turns changes of an
+        asset's ``Health.Connected`` into device connected / lost events.
+
+        Use ``writer.add_listener(historian.on_reading)``; the server time is the clock's now.
+        """
+        key = reading.node_key
+        if key in self._series:
+            self.record(key, reading.value, reading.quality.value, reading.source_time)
+        if reading.point == "Health.Connected" and isinstance(reading.value, bool):
+            before = self._device_connected.get(reading.asset_id)
+            self._device_connected[reading.asset_id] = reading.value
+            if before is None and reading.value:
+                return  # the first report of a device that is there: nothing happened
+            if before != reading.value:
+                kind = EventKind.DEVICE_CONNECTED if reading.value else EventKind.DEVICE_LOST
+                word = "connected" if reading.value else "lost"
+                self.record_event(
+                    kind, reading.asset_id, f"{reading.asset_id} {word}", time=reading.source_time
+                )
+
     def _tick(self) -> None:
         now_us = to_us(self.clock())
         for handle in self._periodic:
@@ -387,10 +409,11 @@ class Historian:
         return True
 
     def _fail(self, exc: BaseException) -> None:
-        if self._connected or self._last_error != str(exc):
-            log.warning("history database unavailable, buffering: %s", exc)
+        message = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        if self._connected or self._last_error != message:
+            log.warning("history database unavailable, buffering: %s", message)
         self._connected = False
-        self._last_error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        self._last_error = message
         self._next_attempt = time.monotonic() + self._retry_s
         self._retry_s = min(self._retry_s * 2, self.config.retry_max_s)
 
