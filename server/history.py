@@ -757,3 +757,77 @@ def install_audit(server: Server, historian: Historian, site_ns: int) -> None:
         return session
 
     iserver.create_session = create_audited_session
+
+
+# --- the historian's Health object ----------------------------------------------------------------
+
+HEALTH_VARIABLES: tuple[tuple[str, ua.VariantType, Any, str], ...] = (
+    ("DatabaseConnected", ua.VariantType.Boolean, False, "The last database operation worked."),
+    ("Backend", ua.VariantType.String, "", "sqlite, postgresql or timescaledb."),
+    ("Buffered", ua.VariantType.UInt64, 0, "Samples and events not yet in the database."),
+    ("OldestBuffered", ua.VariantType.DateTime, None, "Time of the oldest of them (UTC)."),
+    ("BufferBytes", ua.VariantType.UInt64, 0, "Size of the disk buffer not yet written."),
+    ("Written", ua.VariantType.UInt64, 0, "Samples and events written since start."),
+    ("Dropped", ua.VariantType.UInt64, 0, "Lost because the buffer was full."),
+    ("LastError", ua.VariantType.String, "", "The last database error; empty when none."),
+)
+
+
+class HistorianHealthNodes:
+    """The historian's ``Health`` object: one read-only variable per ``HistorianHealth`` field.
+
+    ``create`` adds it under ``parent`` (NodeIds ``<prefix>.<Name>``); ``update`` writes a health
+    snapshot; ``run`` keeps it current.
+    """
+
+    def __init__(self, nodes: dict[str, Node]) -> None:
+        self.nodes = nodes
+
+    @classmethod
+    async def create(
+        cls, parent: Node, ns: int, prefix: str = "Historian.Health"
+    ) -> HistorianHealthNodes:
+        folder = await parent.add_object(ua.NodeId(prefix, ns), ua.QualifiedName("Health", ns))
+        nodes = {}
+        for name, vtype, initial, description in HEALTH_VARIABLES:
+            node = await folder.add_variable(
+                ua.NodeId(f"{prefix}.{name}", ns),
+                ua.QualifiedName(name, ns),
+                ua.Variant(initial, vtype if initial is not None else ua.VariantType.Null),
+                varianttype=vtype,
+            )
+            await node.write_attribute(
+                ua.AttributeIds.Description,
+                ua.DataValue(
+                    ua.Variant(ua.LocalizedText(description), ua.VariantType.LocalizedText)
+                ),
+            )
+            nodes[name] = node
+        return cls(nodes)
+
+    async def update(self, health: Any) -> None:
+        values = {
+            "DatabaseConnected": health.database_connected,
+            "Backend": health.backend,
+            "Buffered": health.buffered,
+            "OldestBuffered": health.oldest_buffered,
+            "BufferBytes": health.buffer_bytes,
+            "Written": health.written,
+            "Dropped": health.dropped,
+            "LastError": health.last_error,
+        }
+        for name, vtype, _, _ in HEALTH_VARIABLES:
+            value = values[name]
+            variant = ua.Variant(value, vtype) if value is not None else ua.Variant(None)
+            await self.nodes[name].write_value(variant)
+
+    async def run(self, historian: Historian, period_s: float = 1.0) -> None:
+        """Update every ``period_s`` until cancelled."""
+        import asyncio
+
+        while True:
+            try:
+                await self.update(historian.health())
+            except Exception:
+                log.exception("cannot update the historian's health nodes")
+            await asyncio.sleep(period_s)

@@ -25,6 +25,8 @@ WIDTHS_S = (60, 900, 3600)
 SETTLE_US = 120 * US_PER_S
 """A bucket is rolled up only once it ended this long ago (buffered samples have arrived)."""
 DAY_US = 86_400 * US_PER_S
+MAX_SPAN_US = 7 * DAY_US
+"""At most this much time is rolled up per width and run (bounded transactions)."""
 
 ROLLUP_FROM_RAW = """
 INSERT INTO rollups (series_id, width_s, t, n_good, n_all, vmin, vmax, vsum, vlast, tlast)
@@ -111,6 +113,7 @@ def roll_up(engine: Engine, now_us: int) -> int:
                     source_hi = None
                     continue
                 lo = (int(first[0]) // width) * width
+            hi = min(hi, lo + MAX_SPAN_US)  # catch up a long backlog over several runs
             if hi <= lo:
                 source_hi = lo
                 continue

@@ -179,9 +179,10 @@ def read_events(
     where = ["1 = 1"]
     params: dict[str, object] = {"limit": limit + 1}
     if source is not None:
-        where.append("(source = :src OR source LIKE :prefix)")
+        where.append("(source = :src OR source LIKE :prefix ESCAPE '!')")
         params["src"] = source
-        params["prefix"] = source.replace("%", r"\%").replace("_", r"\_") + ".%"
+        escaped = source.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+        params["prefix"] = escaped + ".%"
     if lo is not None:
         where.append("t > :lo" if descending else "t >= :lo")
         params["lo"] = lo

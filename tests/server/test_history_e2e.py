@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 from ampacity.assets import SPECS, AssetKind
-from ampacity.server.history import enable_history, install_audit
+from ampacity.server.history import HistorianHealthNodes, enable_history, install_audit
+from ampacity.server.history_cli import main as history_main
 from ampacity.storage import EventKind, Historian, RecordingPolicy, StorageConfig
 from asyncua import Client, Server, ua
 
@@ -49,6 +50,8 @@ async def site(tmp_path: Path) -> AsyncIterator[tuple[str, int, Historian]]:
     await historian.flush()
     await enable_history(server, historian, nodes, ns, event_sources={"pv1": pv})
     install_audit(server, historian, ns)
+    health = await HistorianHealthNodes.create(server.nodes.objects, ns)
+    await health.update(historian.health())
     async with server:
         yield endpoint, ns, historian
     await historian.stop()
@@ -125,3 +128,44 @@ async def test_event_history_has_the_audit_of_a_client_write(
         pv = client.get_node(ua.NodeId("pv1", ns))
         events = await pv.read_event_history(T0, end)
         assert {str(e.Message.Text) for e in events} >= {"pv1 lost"}
+
+
+async def test_historian_health_is_readable(site: tuple[str, int, Historian]) -> None:
+    endpoint, ns, _ = site
+    async with Client(endpoint) as client:
+        connected = client.get_node(ua.NodeId("Historian.Health.DatabaseConnected", ns))
+        assert await connected.read_value() is True
+        buffered = client.get_node(ua.NodeId("Historian.Health.Buffered", ns))
+        assert await buffered.read_value() == 0
+
+
+def test_history_export_command_writes_csv(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+
+    async def fill() -> None:
+        h = Historian.open(StorageConfig(fsync=False), tmp_path)
+        h.register_series("pv1.ActivePower", PV.point("ActivePower"), RecordingPolicy())
+        await h.start(background=False)
+        for i in range(120):
+            h.record("pv1.ActivePower", float(i), 0, T0 + timedelta(seconds=i))
+        await h.flush()
+        await h.stop()
+
+    asyncio.run(fill())
+    out = tmp_path / "out.csv"
+    argv = ["history", "export", "--data-dir", str(tmp_path), "--from", "2026-01-01T00:00:00"]
+    assert (
+        history_main([*argv, "--to", "2026-01-01T00:02", "--interval", "1m", "-o", str(out)]) == 0
+    )
+    lines = out.read_text().splitlines()
+    assert lines[0] == "time,point,average,minimum,maximum,last,count"
+    assert lines[1] == "2026-01-01T00:00:00Z,pv1.ActivePower,29.5,0.0,59.0,59.0,60"
+    assert history_main([*argv, "--to", "2026-01-01T00:00:03", "--no-progress"]) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == [
+        "2026-01-01T00:00:00Z,pv1.ActivePower,0.0,0x00000000",
+        "2026-01-01T00:00:01Z,pv1.ActivePower,1.0,0x00000000",
+        "2026-01-01T00:00:02Z,pv1.ActivePower,2.0,0x00000000",
+    ]
+    assert history_main([*argv, "--interval", "fortnight"]) == 2

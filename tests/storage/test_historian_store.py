@@ -184,16 +184,19 @@ async def test_events_are_stored_filtered_by_source_and_paged(
             status=0,
         )
     historian.record_event(EventKind.DEVICE_LOST, "meter1", "meter1 lost", time=at(10))
+    historian.record_event(EventKind.SYSTEM, "pvX1", "not below pv_1", time=at(11))
     await historian.flush()
     every, _ = await historian.read_events(None, at(0), at(60))
-    assert [e.kind for e in every] == ["audit.write"] * 5 + ["device.lost"]
+    assert [e.kind for e in every] == ["audit.write"] * 5 + ["device.lost", "system"]
+    assert await historian.read_events("pv_1", at(0), at(60)) == ([], None)
     pv, _ = await historian.read_events("pv1", at(0), at(60))
     assert len(pv) == 5 and pv[0].user_name == "operator"
     assert pv[0].old_value == "0.0" and pv[0].new_value == "1.0" and pv[0].status == 0
     page, more = await historian.read_events(None, at(0), at(60), limit=4)
     assert len(page) == 4 and more is not None
     rest, done = await historian.read_events(None, at(0), at(60), limit=4, resume=more)
-    assert [e.message for e in rest] == ["write 4", "meter1 lost"] and done is None
+    assert [e.message for e in rest] == ["write 4", "meter1 lost", "not below pv_1"]
+    assert done is None
 
 
 async def test_replaying_a_batch_adds_nothing(historian: Historian) -> None:
