@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -22,20 +23,27 @@ ANALOG_ITEM_TYPE = ua.NodeId(ua.ObjectIds.AnalogItemType)
 
 
 class Notifications:
-    """Collects data-change notifications of one subscription into a queue."""
+    """Keeps every data-change notification of one subscription: (key, DataValue, arrival)."""
 
     def __init__(self) -> None:
-        self.queue: asyncio.Queue[tuple[str, ua.DataValue, float]] = asyncio.Queue()
+        self.items: list[tuple[str, ua.DataValue, float]] = []
+        self._arrived = asyncio.Event()
 
     def datachange_notification(self, node: Node, val: Any, data: Any) -> None:
-        self.queue.put_nowait((node.nodeid.Identifier, data.monitored_item.Value, time.monotonic()))
+        self.items.append((node.nodeid.Identifier, data.monitored_item.Value, time.monotonic()))
+        self._arrived.set()
 
-    async def until(self, predicate, timeout_s: float) -> tuple[str, ua.DataValue, float]:  # type: ignore[no-untyped-def]
+    async def until(  # type: ignore[no-untyped-def]
+        self, predicate, timeout_s: float, since: float = 0.0
+    ) -> tuple[str, ua.DataValue, float]:
+        """The first notification arrived at or after ``since`` that matches ``predicate``."""
         async with asyncio.timeout(timeout_s):
             while True:
-                item = await self.queue.get()
-                if predicate(item):
-                    return item
+                for item in self.items:
+                    if item[2] >= since and predicate(item):
+                        return item
+                self._arrived.clear()
+                await self._arrived.wait()
 
 
 async def subscribe(demo: DemoUnderTest, keys: list[str]) -> tuple[Notifications, Any]:
@@ -127,9 +135,10 @@ async def test_values_change_with_good_status_and_device_timestamps(
     handler, subscription = await subscribe(running_demo, ["grid-meter.ActivePower"])
     try:
         seen: list[ua.DataValue] = []
-        while len({dv.Value.Value for dv in seen}) < 3:
-            _, dv, _ = await handler.until(lambda item: True, timeout_s=10)
-            seen.append(dv)
+        async with asyncio.timeout(15):
+            while len({dv.Value.Value for dv in seen}) < 3:
+                await handler.until(lambda item: True, timeout_s=10, since=time.monotonic())
+                seen = [dv for _, dv, _ in handler.items]
         for dv in seen:
             assert dv.StatusCode.is_good()
             assert dv.SourceTimestamp is not None and dv.ServerTimestamp is not None
@@ -161,36 +170,50 @@ async def test_a_silent_device_turns_uncertain_within_three_polls_and_recovers(
 ) -> None:
     sma = running_demo.demo.sims.devices["sma_sunny_tripower"]
     handler, subscription = await subscribe(
-        running_demo, ["pv-sma.NominalPower", "pv-sma.Health.Connected", "grid-meter.ActivePower"]
+        running_demo, ["pv-sma.ActivePower", "pv-sma.Health.Connected", "grid-meter.ActivePower"]
     )
     poll_s = 1.0
     try:
-        await handler.until(lambda i: i[0] == "pv-sma.NominalPower", timeout_s=10)
+        _, last_good, _ = await handler.until(
+            lambda i: i[0] == "pv-sma.ActivePower" and i[1].StatusCode.is_good(), timeout_s=10
+        )
         sma.faults.set(Fault.SILENT)
         started = time.monotonic()
+        fault_time = datetime.now(UTC)
         _, dv, at = await handler.until(
             lambda i: (
-                i[0] == "pv-sma.NominalPower"
+                i[0] == "pv-sma.ActivePower"
                 and i[1].StatusCode.value == ua.StatusCodes.UncertainLastUsableValue
             ),
             timeout_s=10,
+            since=started,
         )
         assert at - started <= 3 * poll_s + 0.5
-        assert dv.Value.Value == 8000.0  # the last usable value is kept
-        # the rest of the site goes on: the grid meter keeps updating with Good values
-        _, grid, _ = await handler.until(lambda i: i[0] == "grid-meter.ActivePower", timeout_s=5)
-        assert grid.StatusCode.is_good()
+        # the last usable value is kept, with the time it was read
+        last = [d for k, d, t in handler.items if k == "pv-sma.ActivePower" and t < at][-1]
+        assert dv.Value.Value == last.Value.Value
+        # (unchanged Good re-reads move the source time without a notification)
+        assert last.SourceTimestamp <= dv.SourceTimestamp <= fault_time
         await handler.until(
             lambda i: i[0] == "pv-sma.Health.Connected" and i[1].Value.Value is False,
             timeout_s=5,
+            since=started,
         )
+        # the rest of the site goes on: the grid meter keeps updating with Good values
+        _, grid, _ = await handler.until(
+            lambda i: i[0] == "grid-meter.ActivePower", timeout_s=10, since=at
+        )
+        assert grid.StatusCode.is_good()
     finally:
         sma.faults.clear()
+    healed = time.monotonic()
     try:
         _, dv, _ = await handler.until(
-            lambda i: i[0] == "pv-sma.NominalPower" and i[1].StatusCode.is_good(), timeout_s=40
+            lambda i: i[0] == "pv-sma.ActivePower" and i[1].StatusCode.is_good(),
+            timeout_s=40,
+            since=healed,
         )
-        assert dv.Value.Value == 8000.0
+        assert dv.SourceTimestamp > last_good.SourceTimestamp
     finally:
         await subscription.delete()
 
