@@ -22,6 +22,7 @@ import json
 import logging
 import struct
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -155,7 +156,11 @@ def _json_variant(raw: str | None) -> ua.Variant:
     if isinstance(value, int | float):
         return ua.Variant(float(value), ua.VariantType.Double)
     if isinstance(value, list):
-        return ua.Variant([str(v) for v in value], ua.VariantType.String)
+        if value and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+            return ua.Variant([float(v) for v in value], ua.VariantType.Double)
+        return ua.Variant(
+            [v if isinstance(v, str) else json.dumps(v) for v in value], ua.VariantType.String
+        )
     return ua.Variant(str(value), ua.VariantType.String)
 
 
@@ -209,6 +214,64 @@ class EventFields:
                 name = ""
             out.EventFields.append(self.value(name))
         return out
+
+
+SUPERTYPES: dict[int, tuple[int, ...]] = {
+    ua.ObjectIds.AuditWriteUpdateEventType: (
+        ua.ObjectIds.AuditUpdateEventType,
+        ua.ObjectIds.AuditEventType,
+    ),
+    ua.ObjectIds.AuditUpdateMethodEventType: (ua.ObjectIds.AuditEventType,),
+    ua.ObjectIds.DeviceFailureEventType: (ua.ObjectIds.SystemEventType,),
+    ua.ObjectIds.SystemEventType: (),
+}
+"""The supertypes (below BaseEventType) of the event types the historian reports."""
+
+
+def _type_chain(kind: str) -> set[ua.NodeId]:
+    """The event type of ``kind`` and its supertypes, for ``OfType`` filters."""
+    own = EVENT_TYPES.get(kind, ua.ObjectIds.BaseEventType)
+    ids = {own, *SUPERTYPES.get(own, ()), ua.ObjectIds.BaseEventType}
+    return {ua.NodeId(i) for i in ids}
+
+
+@dataclass
+class TypeFilter:
+    """The event-type restriction of an EventFilter's WhereClause.
+
+    Understood: ``OfType`` elements (the event's type or a supertype is named) and ``InList`` on
+    the ``EventType`` field (the event's own type is listed; asyncua's
+    ``read_event_history(evtypes=...)`` sends the types with all their subtypes). Other
+    operators are not evaluated.
+    """
+
+    of_type: set[ua.NodeId] | None = None
+    in_list: set[ua.NodeId] | None = None
+
+    @classmethod
+    def of(cls, event_filter: Any) -> TypeFilter:
+        found = cls()
+        where = getattr(event_filter, "WhereClause", None)
+        for element in getattr(where, "Elements", None) or []:
+            operands = list(element.FilterOperands)
+            literals = {
+                v
+                for v in (getattr(getattr(op, "Value", None), "Value", None) for op in operands)
+                if isinstance(v, ua.NodeId)
+            }
+            if element.FilterOperator == ua.FilterOperator.OfType:
+                found.of_type = (found.of_type or set()) | literals
+            elif element.FilterOperator == ua.FilterOperator.InList and operands:
+                path = getattr(operands[0], "BrowsePath", None) or []
+                if path and path[-1].Name == "EventType":
+                    found.in_list = (found.in_list or set()) | literals
+        return found
+
+    def admits(self, kind: str) -> bool:
+        own = ua.NodeId(EVENT_TYPES.get(kind, ua.ObjectIds.BaseEventType))
+        if self.in_list is not None and own not in self.in_list:
+            return False
+        return self.of_type is None or bool(self.of_type & _type_chain(kind))
 
 
 def _result(code: int) -> ua.HistoryReadResult:
@@ -440,6 +503,8 @@ class HistorianHistoryManager(HistoryManager):  # type: ignore[misc]
             t_us, eid = _unpack_cp(rv.ContinuationPoint, "events", cp_key)
             resume = (int(t_us), int(eid))
         records, more = await self.historian.read_events(source, start, end, limit, resume)
+        types = TypeFilter.of(details.Filter)
+        records = [r for r in records if types.admits(r.kind)]
         select = list(details.Filter.SelectClauses) if details.Filter else []
         result = ua.HistoryReadResult()
         result.HistoryData = ua.HistoryEvent()

@@ -406,6 +406,8 @@ class Historian:
         self._db = db
         self._ingest = Ingest(db)
         await self._run(self._db_exec, self._ingest.load_ids)
+        marks = await self._run(self._db_exec, maintenance.watermarks, db.engine)
+        self._wm60 = marks.get(60)  # late (replayed) samples before it get their rollups redone
         return True
 
     def _fail(self, exc: BaseException) -> None:
@@ -456,8 +458,9 @@ class Historian:
                     start = self._buffer.ack_position
                     batch = await self._load(entries, start)
                     await self._run(self._db_exec, self._ingest.write, batch)
-                    await self._run(self._buffer_exec, self._buffer.ack, entries[-1].position)
-                    for _ in entries:
+                    last = entries[-1].position
+                    await self._run(self._buffer_exec, self._buffer.ack, last)
+                    while self._queue and self._queue[0].position <= last:
                         gone = self._queue.popleft()
                         if gone.batch is not None:
                             self._in_memory -= gone.rows

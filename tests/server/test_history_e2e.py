@@ -42,6 +42,13 @@ async def site(tmp_path: Path) -> AsyncIterator[tuple[str, int, Historian]]:
         nodes[key] = await pv.add_variable(ua.NodeId(key, ns), name, initial)
         historian.register_series(key, PV.point(name), RecordingPolicy())
     await nodes["pv1.ActivePowerLimit"].set_writable()
+
+    async def set_limit(parent: ua.NodeId, percent: ua.Variant) -> list[ua.Variant]:
+        return []
+
+    await pv.add_method(
+        ua.NodeId("pv1.SetLimit", ns), "SetLimit", set_limit, [ua.VariantType.Double], []
+    )
     await historian.start(background=False)
     for i in range(3600):
         historian.record("pv1.ActivePower", float(i % 60), 0, T0 + timedelta(seconds=i))
@@ -119,13 +126,20 @@ async def test_event_history_has_the_audit_of_a_client_write(
         audits = await client.nodes.server.read_event_history(
             T0, end, evtypes=ua.ObjectIds.AuditWriteUpdateEventType
         )
-        writes = [e for e in audits if e.SourceName == "pv1.ActivePowerLimit"]
-        assert len(writes) == 1
-        audit = writes[0]
+        assert [e.SourceName for e in audits] == ["pv1.ActivePowerLimit"]  # OfType filter
+        audit = audits[0]
         assert audit.OldValue == 1e4 and audit.NewValue == 5000.0 and audit.Status is True
         assert audit.ClientUserId
         assert audit.EventType == ua.NodeId(ua.ObjectIds.AuditWriteUpdateEventType)
         pv = client.get_node(ua.NodeId("pv1", ns))
+        await pv.call_method(ua.NodeId("pv1.SetLimit", ns), ua.Variant(70.0, ua.VariantType.Double))
+        await historian.flush()
+        calls = await client.nodes.server.read_event_history(
+            T0, end, evtypes=ua.ObjectIds.AuditUpdateMethodEventType
+        )
+        assert len(calls) == 1
+        assert calls[0].MethodId == ua.NodeId("pv1.SetLimit", ns)
+        assert calls[0].InputArguments == [70.0] and calls[0].Status is True
         events = await pv.read_event_history(T0, end)
         assert {str(e.Message.Text) for e in events} >= {"pv1 lost"}
 
