@@ -244,7 +244,7 @@ async def reads(h: Historian, opcua: bool) -> tuple[float, float | None, float, 
     quarter = timedelta(minutes=15)
     assert h._db is not None
     engine = h._db.engine
-    maintenance.invalidate(engine, 0)  # raw path: as if the rollups were not there yet
+    maintenance.invalidate(engine, int(T0.timestamp() * 1e6))  # raw path: no rollups yet
     avg_raw = await timed(
         lambda: h.read_processed("bench.Day", T0, T0 + DAY, quarter, Aggregate.AVERAGE)
     )

@@ -1,4 +1,19 @@
-"""Historian settings: the ``storage:`` section of the site file."""
+"""Historian settings: the ``storage:`` section of the site file.
+
+Example (every field is optional; without ``url`` the history is SQLite in the data folder)::
+
+    storage:
+      url: postgresql+psycopg://ampacity@db.example:5432/ampacity
+      pg_schema: site_a
+      flush_interval_s: 1
+      buffer_max_mb: 512
+      retention: {raw_days: 90, rollup_1m_days: 400, rollup_15m_days: 1095, rollup_1h_days: null}
+      policies:
+        - {points: "*.ActivePower", deadband_abs: 10}          # W
+        - {points: "*.Frequency", deadband_pct: 0.1}            # of the EURange span
+        - {points: "meter1.*", mode: interval, interval_s: 60}
+        - {points: "*.Health.PollDuration", mode: "off"}
+"""
 
 from __future__ import annotations
 

@@ -184,6 +184,8 @@ class Historian:
             self._started = False
         if self._db is not None:
             await self._run(self._db_exec, self._db.engine.dispose)
+            self._db = None
+            self._ingest = None
         for executor in (self._buffer_exec, self._db_exec, self._read_exec):
             executor.shutdown(wait=False)
 

@@ -38,7 +38,9 @@ FROM (
     MAX(CASE WHEN status < :unc THEN value END) AS vmax,
     SUM(CASE WHEN status < :unc THEN value END) AS vsum,
     MAX(CASE WHEN status < :unc AND value IS NOT NULL THEN t END) AS tlast
-  FROM samples WHERE t >= CAST(:lo AS BIGINT) AND t < CAST(:hi AS BIGINT)
+  FROM samples
+  WHERE series_id IN (SELECT id FROM series)
+    AND t >= CAST(:lo AS BIGINT) AND t < CAST(:hi AS BIGINT)
   GROUP BY series_id, (t / CAST(:w AS BIGINT)) * CAST(:w AS BIGINT)
 ) g
 LEFT JOIN samples l ON l.series_id = g.series_id AND l.t = g.tlast
@@ -52,7 +54,8 @@ FROM (
     SUM(n_all) AS n_all, SUM(n_good) AS n_good, MIN(vmin) AS vmin, MAX(vmax) AS vmax,
     SUM(vsum) AS vsum, MAX(tlast) AS tlast
   FROM rollups
-  WHERE width_s = :src_s AND t >= CAST(:lo AS BIGINT) AND t < CAST(:hi AS BIGINT)
+  WHERE series_id IN (SELECT id FROM series) AND width_s = :src_s
+    AND t >= CAST(:lo AS BIGINT) AND t < CAST(:hi AS BIGINT)
   GROUP BY series_id, (t / CAST(:w AS BIGINT)) * CAST(:w AS BIGINT)
 ) g
 LEFT JOIN rollups l ON l.series_id = g.series_id AND l.width_s = :src_s
@@ -70,6 +73,22 @@ def _set(conn: Connection, key: str, value: int) -> None:
     conn.execute(
         text("INSERT INTO ampacity_meta (key, value) VALUES (:k, :v)"), {"k": key, "v": str(value)}
     )
+
+
+def _first_after(conn: Connection, t_us: int, rollup_width_s: int | None) -> int | None:
+    """The earliest sample (or rollup of ``rollup_width_s``) at or after ``t_us``, found with
+    one primary-key probe per series."""
+    if rollup_width_s is None:
+        inner = "SELECT MIN(x.t) FROM samples x WHERE x.series_id = s.id AND x.t >= :t"
+    else:
+        inner = (
+            "SELECT MIN(x.t) FROM rollups x WHERE x.series_id = s.id AND x.width_s = :w "
+            "AND x.t >= :t"
+        )
+    row = conn.execute(
+        text(f"SELECT MIN(({inner})) FROM series s"), {"t": t_us, "w": rollup_width_s}
+    ).first()
+    return int(row[0]) if row and row[0] is not None else None
 
 
 def watermarks(engine: Engine) -> dict[int, int]:
@@ -102,17 +121,13 @@ def roll_up(engine: Engine, now_us: int) -> int:
         with engine.begin() as conn:
             key = f"rollup_wm_{width_s}"
             lo = _get(conn, key)
-            if lo is None:
-                first = conn.execute(
-                    text("SELECT MIN(t) FROM samples")
-                    if i == 0
-                    else text("SELECT MIN(t) FROM rollups WHERE width_s = :w"),
-                    {"w": WIDTHS_S[i - 1]} if i else {},
-                ).first()
-                if first is None or first[0] is None:
+            first = _first_after(conn, lo or 0, WIDTHS_S[i - 1] if i else None)
+            if first is None or first >= hi:  # nothing (new) to roll up
+                if lo is None:
                     source_hi = None
                     continue
-                lo = (int(first[0]) // width) * width
+                first = hi
+            lo = max(lo or 0, (first // width) * width)  # skip empty time at once
             hi = min(hi, lo + MAX_SPAN_US)  # catch up a long backlog over several runs
             if hi <= lo:
                 source_hi = lo
@@ -145,7 +160,13 @@ def apply_retention(engine: Engine, retention: RetentionConfig, now_us: int) -> 
             if covered is not None:
                 cutoff = min(cutoff, covered)
                 deleted += (
-                    conn.execute(text("DELETE FROM samples WHERE t < :c"), {"c": cutoff}).rowcount
+                    conn.execute(
+                        text(
+                            "DELETE FROM samples WHERE series_id IN (SELECT id FROM series) "
+                            "AND t < :c"
+                        ),
+                        {"c": cutoff},
+                    ).rowcount
                     or 0
                 )
         for width_s, days in zip(
@@ -157,7 +178,10 @@ def apply_retention(engine: Engine, retention: RetentionConfig, now_us: int) -> 
                 continue
             deleted += (
                 conn.execute(
-                    text("DELETE FROM rollups WHERE width_s = :w AND t < :c"),
+                    text(
+                        "DELETE FROM rollups WHERE series_id IN (SELECT id FROM series) "
+                        "AND width_s = :w AND t < :c"
+                    ),
                     {"w": width_s, "c": now_us - int(days * DAY_US)},
                 ).rowcount
                 or 0

@@ -39,7 +39,17 @@ def _initial(conn: Connection, timescale: bool) -> None:
         )
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "series, samples, rollups, events", _initial),)
+def _time_index(conn: Connection, timescale: bool) -> None:
+    # PostgreSQL: a BRIN index on time (tiny; samples arrive in time order) for the
+    # maintenance and retention scans over all series. SQLite probes the primary key per series.
+    if conn.dialect.name == "postgresql" and not timescale:
+        conn.execute(text("CREATE INDEX IF NOT EXISTS samples_t_brin ON samples USING brin (t)"))
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "series, samples, rollups, events", _initial),
+    Migration(2, "time index for maintenance scans (PostgreSQL)", _time_index),
+)
 LATEST = MIGRATIONS[-1].version
 
 
