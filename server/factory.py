@@ -28,48 +28,49 @@ profile's declared assets (the driver keeps trying afterwards)."""
 async def build_drivers(config: SiteConfig, links: LinkRegistry | None = None) -> list[Driver]:
     """Create every device's driver; SunSpec devices are discovered (concurrently) first."""
     links = links or LinkRegistry()
-    buses = {bus.id: bus for bus in config.buses}
     drivers: list[Driver] = []
     discoveries = []
     for device in config.devices:
         profile = all_profiles()[device.profile]
+        device_config = _device_config(config, device, [a.key for a in profile.assets])
         if profile.protocol == "sunspec":
-            sunspec = _sunspec_driver(device, links)
+            sunspec = SunSpecDriver.from_device_config(
+                profile, device_config, registry=links, meter_role=device.role or "grid"
+            )
             drivers.append(sunspec)
             discoveries.append(sunspec.discover(DISCOVERY_TIMEOUT_S))
-            continue
-        serial = None
-        tcp = None
-        if device.bus is not None:
-            bus = buses[device.bus]
-            serial = SerialBus(
-                bus.device,
-                baudrate=bus.baudrate,
-                parity=bus.parity,
-                stopbits=bus.stopbits,
-                bytesize=bus.bytesize,
-                inter_frame_gap_ms=bus.inter_frame_gap_ms,
-            )
         else:
-            assert device.host is not None  # the config schema requires host or bus
-            tcp = TcpEndpoint(device.host, device.port)
-        drivers.append(
-            ModbusDriver(
-                profile,
-                ModbusDeviceConfig(
-                    device.id,
-                    tcp=tcp,
-                    serial=serial,
-                    unit_id=device.unit_id,
-                    asset_ids=_asset_ids(device, [a.key for a in profile.assets]),
-                    poll_s=device.poll_s,
-                ),
-                registry=links,
-            )
-        )
+            drivers.append(ModbusDriver(profile, device_config, registry=links))
     if discoveries:
         await asyncio.gather(*discoveries)
     return drivers
+
+
+def _device_config(config: SiteConfig, device: DeviceConfig, keys: list[str]) -> ModbusDeviceConfig:
+    """The engine's view of one configured device (TCP endpoint or RS485 bus)."""
+    serial = None
+    tcp = None
+    if device.bus is not None:
+        bus = next(b for b in config.buses if b.id == device.bus)
+        serial = SerialBus(
+            bus.device,
+            baudrate=bus.baudrate,
+            parity=bus.parity,
+            stopbits=bus.stopbits,
+            bytesize=bus.bytesize,
+            inter_frame_gap_ms=bus.inter_frame_gap_ms,
+        )
+    else:
+        assert device.host is not None  # the config schema requires host or bus
+        tcp = TcpEndpoint(device.host, device.port)
+    return ModbusDeviceConfig(
+        device.id,
+        tcp=tcp,
+        serial=serial,
+        unit_id=device.unit_id,
+        asset_ids=_asset_ids(device, keys),
+        poll_s=device.poll_s,
+    )
 
 
 def _asset_ids(device: DeviceConfig, keys: list[str]) -> dict[str, str]:
@@ -77,23 +78,3 @@ def _asset_ids(device: DeviceConfig, keys: list[str]) -> dict[str, str]:
     if len(keys) == 1:
         return {keys[0]: device.assets.get(keys[0], device.id)}
     return {key: device.assets.get(key, f"{device.id}-{key}") for key in keys}
-
-
-def _sunspec_driver(device: DeviceConfig, links: LinkRegistry) -> SunSpecDriver:
-    profile = all_profiles()[device.profile]
-    assert device.host is not None, "SunSpec devices are reached over Modbus TCP"
-    port = device.port or profile.transport.port
-    host = device.host
-
-    def link_factory():  # type: ignore[no-untyped-def]
-        return links.tcp(host, port, timeout_s=profile.transport.timeout_s)
-
-    return SunSpecDriver(
-        device.id,
-        link_factory,
-        profile=profile,
-        unit_id=device.unit_id,
-        asset_ids=device.assets,
-        poll_s=device.poll_s,
-        meter_role=device.role or "grid",
-    )

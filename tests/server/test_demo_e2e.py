@@ -277,3 +277,45 @@ async def test_server_side_modes_are_stored_and_checked(running_demo: DemoUnderT
     with pytest.raises(ua.uaerrors.BadOutOfRange):
         await node.write_value(ua.DataValue(ua.Variant(9, ua.VariantType.Int32)))
     assert await node.read_value() == 3
+
+
+@pytest.mark.parametrize("fault", [Fault.EXCEPTION, Fault.GARBAGE, Fault.DISCONNECT])
+async def test_a_misbehaving_device_is_marked_and_recovers_while_the_site_runs_on(
+    running_demo: DemoUnderTest, fault: Fault
+) -> None:
+    battery = running_demo.demo.sims.devices["sma_sunny_boy_storage"]
+    keys = ["battery.ActivePower", "battery.Health.LastError", "grid-meter.ActivePower"]
+    handler, subscription = await subscribe(running_demo, keys)
+    try:
+        await handler.until(
+            lambda i: i[0] == "battery.ActivePower" and i[1].StatusCode.is_good(), timeout_s=10
+        )
+        battery.faults.set(fault)
+        started = time.monotonic()
+        _, dv, at = await handler.until(
+            lambda i: i[0] == "battery.ActivePower" and not i[1].StatusCode.is_good(),
+            timeout_s=10,
+            since=started,
+        )
+        assert dv.StatusCode.value == ua.StatusCodes.UncertainLastUsableValue
+        assert at - started <= 3.5
+        _, error, _ = await handler.until(
+            lambda i: i[0] == "battery.Health.LastError" and "unit 3" in str(i[1].Value.Value),
+            timeout_s=10,
+            since=started,
+        )
+        assert "127.0.0.1:" in error.Value.Value  # located: endpoint, unit, function, address
+        _, grid, _ = await handler.until(
+            lambda i: i[0] == "grid-meter.ActivePower", timeout_s=10, since=at
+        )
+        assert grid.StatusCode.is_good()
+    finally:
+        battery.faults.clear()
+    try:
+        await handler.until(
+            lambda i: i[0] == "battery.ActivePower" and i[1].StatusCode.is_good(),
+            timeout_s=40,
+            since=time.monotonic(),
+        )
+    finally:
+        await subscription.delete()
