@@ -333,12 +333,15 @@ async def probe_latency(client: Client, fleet: Fleet, samples: int) -> list[floa
         fleet.probe_model.values["ActivePower"] = value
         changed = time.perf_counter()
         fleet.probe_server.refresh()
-        async with asyncio.timeout(10):
-            while True:
-                at, seen = await arrived.get()
-                if seen == value:
-                    latencies.append(at - changed)
-                    break
+        try:
+            async with asyncio.timeout(10):
+                while True:
+                    at, seen = await arrived.get()
+                    if seen == value:
+                        latencies.append(at - changed)
+                        break
+        except TimeoutError:
+            print(f"  latency sample {sample}: no notification within 10 s", file=sys.stderr)
     await subscription.delete()
     return latencies
 
