@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import shutil
 import socket
@@ -263,6 +264,7 @@ async def main() -> int:
     parser.add_argument("--peer-values", type=int, default=20_000)
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)  # asyncua's notes about security settings
     data = dataset(args.values)
     peer = data[: args.peer_values]
     figures: dict[str, float] = {}

@@ -13,8 +13,19 @@ API for the server::
     historian.record("pv1.ActivePower", 4210.0, 0x00000000, source_time, server_time)
     historian.record_event(EventKind.AUDIT_WRITE, "pv1.ActivePowerLimit", "ActivePowerLimit set",
                            user="operator", old_value=5000.0, new_value=3000.0, status=0)
+    writer.add_listener(historian.on_reading)   # or: record every applied node change; also
+                                                # turns Health.Connected changes into
+                                                # device connected / lost events
     historian.health()                   # HistorianHealth: buffered, oldest_buffered, ...
     await historian.stop()               # flushes; what the database did not take stays on disk
+
+The OPC UA side (``ampacity.server.history``)::
+
+    manager = await enable_history(server, historian, {key: node, ...}, site_ns,
+                                   event_sources={asset_id: asset_node})
+    install_audit(server, historian, site_ns)      # audit events for client writes and calls
+    health = await HistorianHealthNodes.create(parent_node, site_ns)
+    task = asyncio.create_task(health.run(historian))
 
 ``record`` is synchronous and cheap (a dict lookup, the policy check, a list append): call it from
 the node writer's change listener for every applied change. The recording policy per point is

@@ -106,7 +106,10 @@ def read_raw(
         ),
         params,
     ).all()
-    values = [_hv(r) for r in rows[:limit]]  # type: ignore[arg-type]
+    values = [
+        HistValue(r[0], r[2] if r[2] is not None else r[1], r[3])  # t, text or value, status
+        for r in rows[:limit]
+    ]
     next_t = int(rows[limit][0]) if len(rows) > limit else None
     if placeholders:
         first_page = resume_t is None

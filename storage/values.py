@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class HistValue:
-    """One historical (raw or computed) value.
+class HistValue(NamedTuple):
+    """One historical (raw or computed) value (a tuple: cheap to make by the hundred thousand).
 
     Attributes:
         t_us: its timestamp (µs since the epoch, UTC).
