@@ -101,6 +101,10 @@ async def test_read_processed_average_and_delta(site: tuple[str, int, Historian]
             T0 + timedelta(minutes=15 * k) for k in range(4)
         ]
         assert all(dv.StatusCode.value == 0x401 for dv in values)  # Good, Calculated
+        details.EndTime = T0 + timedelta(minutes=50)  # the last interval is 5 of 15 min
+        partial = (await power.history_read(details)).HistoryData.DataValues
+        assert [dv.StatusCode.value for dv in partial] == [0x401, 0x401, 0x401, 0x405]
+        details.EndTime = T0 + timedelta(hours=1)
         energy = client.get_node(ua.NodeId("pv1.EnergyProduced", ns))
         details.AggregateType = [ua.NodeId(ua.ObjectIds.AggregateFunction_Delta)]
         delta = await energy.history_read(details)
