@@ -126,6 +126,7 @@ class Historian:
         self._drain_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._drain_task: asyncio.Task[bool] | None = None
+        self._maint_task: asyncio.Task[None] | None = None
         self._next_attempt = 0.0
         self._retry_s = config.flush_interval_s
         self._next_maintenance = 0.0
@@ -171,11 +172,12 @@ class Historian:
     async def stop(self, timeout_s: float = 10.0) -> None:
         """Flush what was recorded, write to the database what it takes within ``timeout_s``
         (the rest stays in the disk buffer for the next start), and close."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        for task in (self._task, self._maint_task):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self._task = self._maint_task = None
         if self._started:
             await self._to_disk()
             with contextlib.suppress(asyncio.TimeoutError):
@@ -198,9 +200,11 @@ class Historian:
                 idle = self._drain_task is None or self._drain_task.done()
                 if idle and (self._queue or self._unsynced) and now >= self._next_attempt:
                     self._drain_task = asyncio.create_task(self._drain())
-                if idle and self._connected and now >= self._next_maintenance:
+                maintaining = self._maint_task is not None and not self._maint_task.done()
+                if self._connected and not maintaining and now >= self._next_maintenance:
+                    # its own task: flushing to disk goes on while rollups are computed
                     self._next_maintenance = now + self.config.maintenance_interval_s
-                    await self.maintain()
+                    self._maint_task = asyncio.create_task(self._maintain_logged())
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -482,6 +486,12 @@ class Historian:
             self._last_error = ""
             self._retry_s = self.config.flush_interval_s
             return True
+
+    async def _maintain_logged(self) -> None:
+        try:
+            await self.maintain()
+        except Exception:
+            log.exception("history maintenance failed")
 
     async def maintain(self) -> int:
         """Compute due rollups and apply retention now; returns rollup buckets written."""

@@ -4,12 +4,12 @@ device events, registering while running, stopping with a dead database."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ampacity.assets import HEALTH_POINTS, SPECS, AssetKind, Quality, Reading
-from ampacity.storage import Historian, RecordingPolicy, StorageConfig
-from historian_testkit import at
+from ampacity.storage import Aggregate, Historian, RecordingPolicy, StorageConfig, to_us
+from historian_testkit import FakeClock, at
 
 POWER = SPECS[AssetKind.PV_INVERTER].point("ActivePower")
 CONNECTED = HEALTH_POINTS[0]
@@ -84,3 +84,24 @@ async def test_stop_with_an_unreachable_database_keeps_the_buffer(tmp_path: Path
     await again.start(background=False)
     assert again.health().buffered == 1
     await again.stop(timeout_s=0.5)
+
+
+async def test_background_maintenance_computes_rollups(
+    storage_config: StorageConfig, tmp_path: Path
+) -> None:
+    config = storage_config.model_copy(
+        update={"flush_interval_s": 0.02, "maintenance_interval_s": 0.02}
+    )
+    h = Historian.open(config, tmp_path / "data", clock=FakeClock(at(7200)))
+    h.register_series("pv1.ActivePower", POWER, RecordingPolicy())
+    for i in range(600):
+        h.record("pv1.ActivePower", float(i), 0, at(i))
+    await h.start()
+    try:
+        await wait_for(lambda: h._wm60 is not None and h._wm60 >= to_us(at(600)))
+        hourly = await h.read_processed(
+            "pv1.ActivePower", at(0), at(3600), timedelta(hours=1), Aggregate.COUNT
+        )
+        assert hourly[0].value == 600.0
+    finally:
+        await h.stop()
