@@ -163,10 +163,16 @@ class Processor:
         self.rollup_watermarks = rollup_watermarks or {}
         self.n_buckets = -(-(end - start) // interval)
         self.params = {"sid": sid, "s": start, "e": end, "w": interval, "unc": sc.UNCERTAIN_MIN}
-        row = conn.execute(
-            text("SELECT MIN(t) FROM samples WHERE series_id = :sid"), {"sid": sid}
-        ).first()
-        self.series_start = int(row[0]) if row and row[0] is not None else None
+        starts = [
+            conn.execute(text(sql), {"sid": sid}).scalar()
+            for sql in (
+                "SELECT MIN(t) FROM samples WHERE series_id = :sid",
+                # raw samples past retention still count as data through their rollups
+                "SELECT MIN(t) FROM rollups WHERE series_id = :sid AND width_s = 60",
+            )
+        ]
+        known = [int(t) for t in starts if t is not None]
+        self.series_start = min(known) if known else None
         self.used_rollup: int | None = None
         """The rollup width (s) the last ``compute`` read, ``None`` for raw samples."""
 

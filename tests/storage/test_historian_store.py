@@ -247,6 +247,7 @@ async def test_rollups_serve_processed_reads_and_retention_keeps_them(
         assert (await h.read_raw(key, T0, T0 + 2 * hour)).values == []
         later = await h.read_processed(key, T0, T0 + 2 * hour, hour, Aggregate.COUNT)
         assert [v.value for v in later] == [720.0, 720.0]
+        assert [v.status for v in later] == [sc.calculated(sc.GOOD)] * 2  # complete, not Partial
     finally:
         await h.stop()
 
