@@ -12,6 +12,10 @@ serves, for string NodeIds ``ns=<site>;s=<asset-id>.<Point>``:
 * ReadEvent on the Server object (every event) or on a registered event source (its events and
   those of the nodes below it): audit of writes and method calls, device and system events.
 
+The request's AggregateConfiguration is not evaluated: the server's own (published in each
+variable's ``HA Configuration``) applies. Event filters: the select clauses are answered by field
+name; of the where clause, ``OfType`` and ``InList`` on ``EventType`` are evaluated.
+
 ``install_audit`` records an audit event for every client write and method call.
 The historian's lifecycle stays with the caller: stopping the OPC UA server does not stop it.
 """
@@ -772,6 +776,8 @@ def install_audit(server: Server, historian: Historian, site_ns: int) -> None:
                 olds.append(_plain(dv.Value))
             except Exception:
                 olds.append(None)
+        if len(old_values) > 1000:  # writes that failed before PostWrite: forget them
+            old_values.clear()
         old_values[id(event.request_params)] = olds
 
     async def post_write(event: Any, _dispatcher: Any) -> None:
