@@ -70,9 +70,7 @@ async def demo_site(data_dir: Path | None = None, port: int = 4840) -> AsyncIter
         await fronius.start()
         stack.push_async_callback(fronius.stop)
         # what the Fronius feeds in (after its active-power limit) counts in the grid meter
-        physics.producers["fronius"] = lambda when: min(
-            fronius_available_w(when), fronius.limit_w
-        )
+        physics.producers["fronius"] = lambda when: min(fronius_available_w(when), fronius.limit_w)
 
         devices: list[DeviceConfig] = []
         bus_path: str | None = None
