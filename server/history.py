@@ -7,7 +7,7 @@ serves, for string NodeIds ``ns=<site>;s=<asset-id>.<Point>``:
 * ReadRaw (``ReadRawModifiedDetails``, not modified): bounds, ``NumValuesPerNode``,
   continuation points (stateless: they carry the position of the next value);
 * ReadProcessed: Average, TimeAverage, Minimum, Maximum, Range, Count, Start, End, Delta,
-  Interpolative (``ampacity.storage.aggregates`` has the semantics);
+  DeltaBounds, Interpolative (``ampacity.storage.aggregates`` has the semantics);
 * ReadAtTime (simple bounds);
 * ReadEvent on the Server object (every event) or on a registered event source (its events and
   those of the nodes below it): audit of writes and method calls, device and system events.
@@ -58,6 +58,7 @@ AGGREGATES: dict[int, Aggregate] = {
     ua.ObjectIds.AggregateFunction_End: Aggregate.END,
     ua.ObjectIds.AggregateFunction_Delta: Aggregate.DELTA,
     ua.ObjectIds.AggregateFunction_Interpolative: Aggregate.INTERPOLATIVE,
+    ua.ObjectIds.AggregateFunction_DeltaBounds: Aggregate.DELTA_BOUNDS,
 }
 """OPC UA aggregate function NodeIds (ns=0) → storage aggregates."""
 

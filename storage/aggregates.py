@@ -44,6 +44,9 @@ class Aggregate(Enum):
     END = "End"
     DELTA = "Delta"
     INTERPOLATIVE = "Interpolative"
+    DELTA_BOUNDS = "DeltaBounds"
+    """The value at the interval end minus the value at its start (interpolated where no
+    sample is exactly there): energy per interval from a counter; the intervals add up."""
 
 
 ROLLUP_AGGREGATES = (
@@ -242,7 +245,7 @@ class Processor:
 
     def compute(self, aggregate: Aggregate) -> list[HistValue]:
         """One value per interval."""
-        if aggregate in (Aggregate.TIME_AVERAGE, Aggregate.INTERPOLATIVE):
+        if aggregate in (Aggregate.TIME_AVERAGE, Aggregate.INTERPOLATIVE, Aggregate.DELTA_BOUNDS):
             return self._time_based(aggregate)
         stats = self._stats(use_rollup=aggregate in ROLLUP_AGGREGATES)
         out = []
@@ -307,17 +310,33 @@ class Processor:
         for b in range(self.n_buckets):
             lo, hi = self._bounds(b)
             st = stats.get(b)
+            at_start = self._value_at(prev, next_first[b], lo)
             if aggregate is Aggregate.INTERPOLATIVE:
-                nxt = next_first[b]
-                if nxt is not None and nxt.t_us == lo:
-                    out.append(nxt)  # a raw sample at the interval start
-                else:
-                    out.append(interpolate(prev, nxt, lo, self.stepped))
+                out.append(at_start)
+            elif aggregate is Aggregate.DELTA_BOUNDS:
+                before_end = st.last if st is not None and st.last is not None else prev
+                after = next_first[b + 1] if b + 1 < self.n_buckets else after_end
+                at_end = self._value_at(before_end, after, hi)
+                out.append(self._delta_bounds(lo, at_start, at_end, self._partial(b)))
             else:
                 out.append(self._time_average(b, lo, hi, prev, next_first[b], st))
             if st is not None and st.last is not None:
                 prev = st.last
         return out
+
+    def _value_at(self, before: HistValue | None, after: HistValue | None, t_us: int) -> HistValue:
+        """The raw sample at ``t_us`` if there is one, else the interpolated value."""
+        if after is not None and after.t_us == t_us:
+            return after
+        return interpolate(before, after, t_us, self.stepped)
+
+    @staticmethod
+    def _delta_bounds(lo: int, start: HistValue, end: HistValue, partial: bool) -> HistValue:
+        if not isinstance(start.value, float) or not isinstance(end.value, float):
+            return HistValue(lo, None, sc.BAD_NO_DATA)
+        good = sc.is_good(start.status) and sc.is_good(end.status)
+        code = sc.GOOD if good else sc.UNCERTAIN_DATA_SUB_NORMAL
+        return HistValue(lo, end.value - start.value, sc.calculated(code, partial))
 
     def _segment(
         self, prev: HistValue | None, nxt: HistValue | None, lo: int, hi: int

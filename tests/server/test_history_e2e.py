@@ -109,6 +109,9 @@ async def test_read_processed_average_and_delta(site: tuple[str, int, Historian]
         details.AggregateType = [ua.NodeId(ua.ObjectIds.AggregateFunction_Delta)]
         delta = await energy.history_read(details)
         assert [dv.Value.Value for dv in delta.HistoryData.DataValues] == [899.0] * 4
+        details.AggregateType = [ua.NodeId(ua.ObjectIds.AggregateFunction_DeltaBounds)]
+        energy_per_interval = (await energy.history_read(details)).HistoryData.DataValues
+        assert [dv.Value.Value for dv in energy_per_interval][:3] == [900.0] * 3
         details.AggregateType = [ua.NodeId(ua.ObjectIds.AggregateFunction_StandardDeviationSample)]
         unsupported = await energy.history_read(details)
         assert unsupported.StatusCode.value == ua.StatusCodes.BadAggregateNotSupported

@@ -150,7 +150,19 @@ async def test_delta_of_a_counter_gives_energy_per_interval(historian: Historian
     out = await historian.read_processed(
         key, at(0), at(3600), timedelta(minutes=15), Aggregate.DELTA
     )
+    # Delta (OPC UA Part 13): last minus first sample inside each interval
     assert [v.value for v in out] == [89.0, 89.0, 89.0, 89.0]
+    # DeltaBounds: the counter at the interval end minus at its start; intervals add up
+    bounds = await historian.read_processed(
+        key, at(0), at(3600), timedelta(minutes=15), Aggregate.DELTA_BOUNDS
+    )
+    assert [v.value for v in bounds[:3]] == [90.0, 90.0, 90.0]
+    assert bounds[3].value == 89.0  # the counter is known up to 3590 s: extrapolated, Uncertain
+    assert bounds[3].status & sc.STATUS_MASK == sc.UNCERTAIN_DATA_SUB_NORMAL
+    part = await historian.read_processed(
+        key, at(5), at(65), timedelta(seconds=30), Aggregate.DELTA_BOUNDS
+    )
+    assert [v.value for v in part] == [pytest.approx(3.0), pytest.approx(3.0)]
 
 
 async def test_read_at_time_interpolates_and_steps(historian: Historian) -> None:
