@@ -16,8 +16,9 @@ from datetime import UTC, datetime
 
 from ampacity.assets import IDENTIFICATION_POINTS, SPECS, AssetKind, Quality, Reading
 from ampacity.assets.kinds import MAX_POWER_W
-from ampacity.drivers.base import Driver
+from ampacity.drivers.base import AssetInfo, Driver
 from ampacity.nodesets.loader import load_types
+from ampacity.storage import EventKind, Historian
 from asyncua import Server, ua
 
 from ampacity import __version__
@@ -25,6 +26,7 @@ from ampacity import __version__
 from .addressspace import AddressSpaceBuilder, AssetNodes
 from .aggregates import SiteAggregator
 from .config import SiteConfig
+from .history import HistorianHealthNodes, enable_history, install_audit
 from .setpoints import SetpointAttributeService, SetpointTarget
 from .writer import NodeWriter
 
@@ -53,6 +55,7 @@ class RunningSite:
     drivers: Sequence[Driver]
     site_ns: int
     types_ns: int
+    historian: Historian
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
@@ -69,6 +72,7 @@ class RunningSite:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.server.stop()
+        await self.historian.stop()
 
 
 async def _make_server(config: SiteConfig) -> Server:
@@ -178,8 +182,12 @@ async def start_site(config: SiteConfig, drivers: Sequence[Driver]) -> RunningSi
     server.iserver.attribute_service = service
     writer.add_listener(aggregator.on_change)
 
+    historian, health_task = await _start_historian(
+        config, server, writer, site_ns, [d.assets for d in drivers]
+    )
     await server.start()
-    site = RunningSite(config, server, writer, drivers, site_ns, types_ns)
+    site = RunningSite(config, server, writer, drivers, site_ns, types_ns, historian)
+    site.tasks.append(health_task)
     writer.publish(initial)
     site.tasks.append(asyncio.create_task(writer.run(), name="node-writer"))
     for driver in drivers:
@@ -188,6 +196,51 @@ async def start_site(config: SiteConfig, drivers: Sequence[Driver]) -> RunningSi
         )
     log.info("serving %s with %d devices", config.server.endpoint, len(drivers))
     return site
+
+
+HISTORIZED_HEALTH = ("Health.Connected",)
+"""Health points recorded besides the asset points (connection history)."""
+
+
+async def _start_historian(
+    config: SiteConfig,
+    server: Server,
+    writer: NodeWriter,
+    site_ns: int,
+    assets: Sequence[Sequence[AssetInfo]],
+) -> tuple[Historian, asyncio.Task[None]]:
+    """Open the historian, record every point, serve HistoryRead and the audit trail."""
+    historian = Historian.open(config.storage, config.server.data_dir)
+    nodes = {}
+    for key in writer.keys:
+        point = key.split(".", 1)[1]
+        if point.startswith(("Identification.", "Health.")) and point not in HISTORIZED_HEALTH:
+            continue
+        historian.register_series(key, writer.slot(key).spec)
+        nodes[key] = server.get_node(ua.NodeId(key, site_ns))
+    await historian.start(background=True)
+    writer.add_listener(historian.on_reading)
+    site_id = config.site.id
+    sources = {site_id: server.get_node(ua.NodeId(site_id, site_ns))}
+    for infos in assets:
+        for info in infos:
+            sources[info.asset_id] = server.get_node(ua.NodeId(info.asset_id, site_ns))
+    await enable_history(server, historian, nodes, site_ns, event_sources=sources)
+    install_audit(server, historian, site_ns)
+    site_node = server.get_node(ua.NodeId(site_id, site_ns))
+    folder = await site_node.add_object(
+        ua.NodeId(f"{site_id}.Historian", site_ns), ua.QualifiedName("Historian", site_ns)
+    )
+    health = await HistorianHealthNodes.create(
+        folder, site_ns, prefix=f"{site_id}.Historian.Health"
+    )
+    health_task = asyncio.create_task(health.run(historian), name="historian-health")
+    historian.record_event(
+        EventKind.CONFIG_LOADED,
+        site_id,
+        f"site {site_id!r} loaded: {len(config.devices)} devices, {len(nodes)} recorded points",
+    )
+    return historian, health_task
 
 
 def _limit(value: float | None) -> float:

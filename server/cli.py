@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from .config import ConfigError, SiteConfig, load_config
+from .history_cli import add_history_subcommand, run_history
 
 EXIT_CONFIG_ERROR = 2
 
@@ -44,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     devices.add_argument(
         "--uncovered", action="store_true", help="also list compatibility rows not yet served"
     )
+    add_history_subcommand(commands)
     return parser
 
 
@@ -62,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         return _check(args.file)
     if args.command == "devices":
         return _devices(as_json=args.json, uncovered=args.uncovered)
+    if args.command == "history":
+        return run_history(args)
     return _run(args)
 
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from ampacity.assets import AssetKind
 from ampacity.drivers.profile import all_profiles
+from ampacity.storage import StorageConfig
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .yamlpos import Location, YamlSyntaxError, line_of, load_with_lines
@@ -120,8 +121,9 @@ class SiteConfig(_Strict):
     server: ServerSettings = ServerSettings()
     buses: list[BusConfig] = Field(default_factory=list)
     devices: list[DeviceConfig] = Field(default_factory=list)
-    storage: dict[str, Any] | None = Field(
-        None, description="Historian settings (see the README's configuration reference)."
+    storage: StorageConfig = Field(
+        default_factory=StorageConfig,
+        description="Historian settings (see the README's configuration reference).",
     )
 
     @model_validator(mode="after")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -66,7 +66,7 @@ async def asset_objects(demo: DemoUnderTest) -> list[Node]:
             refs=ua.ObjectIds.HierarchicalReferences, nodeclassmask=ua.NodeClass.Object
         ):
             name = child.nodeid.Identifier
-            if name.endswith((".Identification", ".Health")):
+            if name.endswith((".Identification", ".Health", ".Historian")):
                 continue
             found.append(child)
             stack.append(child)
@@ -319,3 +319,43 @@ async def test_a_misbehaving_device_is_marked_and_recovers_while_the_site_runs_o
         )
     finally:
         await subscription.delete()
+
+
+async def test_the_demo_records_history_that_a_client_reads_raw_and_processed(
+    running_demo: DemoUnderTest,
+) -> None:
+    client, ns = running_demo.client, running_demo.ns
+    historian = running_demo.site.historian
+    end = datetime.now(UTC)
+    async with asyncio.timeout(20):  # let the flush interval (1 s) pass at least twice
+        while historian.health().written < 50:
+            await asyncio.sleep(0.2)
+    end = datetime.now(UTC)
+    start = end - timedelta(minutes=10)
+    power = client.get_node(ua.NodeId("grid-meter.ActivePower", ns))
+    assert await power.read_attribute(ua.AttributeIds.Historizing) is not None
+    raw = await power.read_raw_history(start, end, return_bounds=False)
+    assert len(raw) >= 1
+    assert all(isinstance(dv.Value.Value, float) for dv in raw)
+    assert all(start <= dv.SourceTimestamp <= end for dv in raw)
+    details = ua.ReadProcessedDetails(
+        StartTime=start,
+        EndTime=end,
+        ProcessingInterval=60_000.0,
+        AggregateType=[ua.NodeId(ua.ObjectIds.AggregateFunction_Average)],
+    )
+    result = await power.history_read(details)
+    assert result.StatusCode.is_good()
+    averages = [
+        dv
+        for dv in result.HistoryData.DataValues
+        if dv.StatusCode.is_good() or (dv.StatusCode.value & 0xC0000000) == 0x40000000
+    ]
+    assert averages, result.HistoryData.DataValues
+    low = min(dv.Value.Value for dv in raw)
+    high = max(dv.Value.Value for dv in raw)
+    for dv in averages:
+        assert low - 1e-6 <= dv.Value.Value <= high + 1e-6
+    energy = client.get_node(ua.NodeId("grid-meter.EnergyImported", ns))
+    counters = await energy.read_raw_history(start, end, return_bounds=False)
+    assert counters and all(dv.Value.Value >= 0 for dv in counters)
