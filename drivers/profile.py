@@ -172,6 +172,14 @@ class PointMap(_Strict):
     true_values: tuple[int | str, ...] | None = Field(
         None, description="For a boolean point: raw values that mean True."
     )
+    false_value: int | str | None = Field(
+        None,
+        description=(
+            "For a boolean point with 'true_values': the raw value the device shows when the "
+            "boolean is False (e.g. Heidelberg state 2 = A1 'no vehicle'); used by simulators. "
+            "Decoding needs none: every raw value not in 'true_values' is False."
+        ),
+    )
     enum: dict[int | str, int] | None = Field(
         None, description="For an enumerated point: raw value -> model enum value."
     )
@@ -195,7 +203,28 @@ class PointMap(_Strict):
             raise ValueError("a string point needs 'length' (registers)")
         if self.add_addresses and (self.address is None or self.type is WireType.STRING):
             raise ValueError("'add_addresses' needs a numeric point with an 'address'")
+        if self.add_addresses and (
+            self.true_values is not None or self.enum is not None or self.bit is not None
+        ):
+            raise ValueError("'add_addresses' adds numbers: not with 'true_values', 'enum', 'bit'")
+        if (
+            self.add_addresses
+            and len({self.address, *self.add_addresses}) != len(self.add_addresses) + 1
+        ):
+            raise ValueError("'add_addresses' must differ from 'address' and from each other")
+        if self.false_value is not None:
+            if self.true_values is None:
+                raise ValueError("'false_value' needs 'true_values'")
+            if self.false_value in self.true_values:
+                raise ValueError(f"'false_value' {self.false_value!r} is one of 'true_values'")
         return self
+
+    @property
+    def addresses(self) -> tuple[int, ...]:
+        """``address`` and the ``add_addresses`` parts, in that order (empty without address)."""
+        if self.address is None:
+            return ()
+        return (self.address, *self.add_addresses)
 
     @property
     def word_count(self) -> int:

@@ -5,8 +5,16 @@
 would hold (``raw = (value * sign - offset) / scale``, then ``drivers.codec.encode`` with the
 point's wire type and word order). Booleans and enumerations pick a raw value the profile decodes
 back to the model's value; several points that share one register (a charging state read as
-``VehicleConnected`` and ``Charging``) get one raw value that satisfies all of them. A ``None``
-from the model is sent as the type's "not available" pattern (NaN for floats).
+``VehicleConnected`` and ``Charging``) get one raw value that satisfies all of them, preferring the
+values the profile declares (``true_values``, ``enum`` keys, then ``false_value``, so an idle
+Heidelberg shows state 2 "A1, no vehicle" and an idle Alfen socket mode-3 state "A") over a bare
+0 / empty string. A ``None`` from the model is sent as the type's "not available" pattern (NaN for
+floats).
+
+A point with ``add_addresses`` (DC power of several MPP trackers) is split evenly over its
+registers, so that decoding every part and adding them gives the model's value back. For integer
+registers each further part carries the whole raw share rounded down and the first part the rest,
+so the sum is exact (5001 W over two trackers: 2501 + 2500); float registers get equal shares.
 
 Writes of a client into a ``write:`` register are checked against the device limits
 (``min``/``max``, ``zero_means_off``), decoded back into model units and handed to
@@ -86,6 +94,9 @@ class _Slot:
     key: TableKey
     address: int
     parts: int = 1
+    """Registers the point's value is split over (``address`` and ``add_addresses``)."""
+    part: int = 0
+    """Which of them this slot is (0 = ``address``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,9 +161,9 @@ class RegisterImage:
             unit = self.unit_for(asset, pmap)
             if pmap.address is not None:
                 key = (unit, self._function(pmap))
-                addresses = (pmap.address, *pmap.add_addresses)
-                for address in addresses:
-                    slot = _Slot(asset.key, name, pmap, pspec, key, address, len(addresses))
+                addresses = pmap.addresses
+                for part, address in enumerate(addresses):
+                    slot = _Slot(asset.key, name, pmap, pspec, key, address, len(addresses), part)
                     self._groups.setdefault((key, address), []).append(slot)
                     self.tables.setdefault(key, {})
             if pmap.write is not None:
@@ -202,7 +213,7 @@ class RegisterImage:
             return self._encode_raw(pmap, int(value))
         if not isinstance(value, int | float):
             return self._not_available(pmap)
-        number = float(value) / first.parts
+        number = _share(first, float(value))
         raw = (number * pmap.sign - pmap.offset) / pmap.scale
         try:
             return self._encode_raw(pmap, raw)
@@ -308,6 +319,19 @@ class RegisterImage:
         return True
 
 
+def _share(slot: _Slot, value: float) -> float:
+    """The part of ``value`` (model units) the slot's register carries (see the module notes)."""
+    if slot.parts == 1:
+        return value
+    pmap = slot.pmap
+    share = value / slot.parts
+    if pmap.type.is_float:
+        return share
+    raw_share = math.floor((share * pmap.sign - pmap.offset) / pmap.scale + _TOLERANCE)
+    other = (raw_share * pmap.scale + pmap.offset) * pmap.sign
+    return other if slot.part > 0 else value - other * (slot.parts - 1)
+
+
 def _within(value: float, write: WriteSpec) -> bool:
     """The device accepts ``value`` (model units) under its limits."""
     if write.zero_means_off and abs(value) <= _TOLERANCE:
@@ -349,6 +373,10 @@ def _pick_state(slots: list[_Slot], values: list[PointValue]) -> int | str:
         if slot.pmap.enum is not None:
             keys = [*keys, *slot.pmap.enum]
         candidates += [k for k in keys if k not in candidates]
+    for slot in slots:
+        idle = slot.pmap.false_value
+        if idle is not None and idle not in candidates:
+            candidates.append(idle)
     candidates.append("" if text else 0)
     wanted = [_wanted(s, v) for s, v in zip(slots, values, strict=True)]
     for candidate in candidates:

@@ -11,6 +11,10 @@ Order of steps:
 4. ``true_values`` -> bool, ``enum`` -> model enum value (an unmapped raw value is Bad);
 5. numbers: ``(raw * scale + offset) * sign`` - the model's unit and sign convention - rounded to
    12 significant digits (so ``2305 * 0.1`` is ``230.5``), integers for integer-typed points.
+
+A point with ``add_addresses`` (``decode_parts``) decodes every part through these steps and adds
+the model values: a part that is "not available" counts as 0, and only when every part is, the
+point is (with the first part's quality).
 """
 
 from __future__ import annotations
@@ -81,6 +85,44 @@ def decode_point(
         if point.bit is not None and pattern is not None:
             value = pattern = (pattern >> point.bit) & 1
     return _to_model(point, spec, value, pattern)
+
+
+def decode_parts(
+    point: PointMap,
+    spec: PointSpec,
+    parts: Sequence[Sequence[int]],
+    transport: Transport,
+) -> Decoded:
+    """Decode a point whose value is the sum of several registers (``add_addresses``).
+
+    Args:
+        point: the profile's mapping of the point (numeric; the validator ensures it).
+        spec: the model's point it maps onto.
+        parts: the registers of ``address`` and of each ``add_addresses`` entry, in that order.
+        transport: the profile's transport defaults.
+
+    Raises:
+        CodecError: a part cannot be decoded, or decodes to something that cannot be added.
+    """
+    if len(parts) == 1:
+        return decode_point(point, spec, parts[0], transport)
+    total: float = 0.0
+    first_bad: Quality | None = None
+    usable = 0
+    for words in parts:
+        decoded = decode_point(point, spec, words, transport)
+        if decoded.value is None:
+            first_bad = first_bad or decoded.quality
+            continue
+        if isinstance(decoded.value, bool) or not isinstance(decoded.value, int | float):
+            raise CodecError(f"{decoded.value!r} cannot be added (add_addresses)")
+        total += decoded.value
+        usable += 1
+    if usable == 0:
+        return Decoded(None, first_bad or Quality.BAD_OUT_OF_RANGE)
+    if spec.data_type in (DataType.INT32, DataType.UINT32):
+        return Decoded(round(total), Quality.GOOD)
+    return Decoded(tidy(total), Quality.GOOD)
 
 
 def _sentinel(

@@ -13,6 +13,15 @@ Quality of published values (architecture §3):
 Health (per asset): ``Health.Connected`` (bool), ``Health.LastGood`` (datetime, UTC),
 ``Health.ErrorCount`` (int, failed requests since start), ``Health.LastError`` (str, located),
 ``Health.PollDuration`` (float, ms) - published after every poll.
+
+A point with ``add_addresses`` is read as one item per register (coalesced like any other) and
+published once all its parts of a poll are in: the sum of the parts, a "not available" part
+counting as 0 (``decode.decode_parts``). A part the device refuses makes the whole point Bad.
+
+Setpoints: ``before`` steps marked ``once`` (mode registers the device persists) go out with the
+first write of the point on each connection - a new TCP connection, or the device answering again
+after an outage - and not with later writes or refreshes; the driver remembers per point on which
+connection it sent them, and forgets it when a write fails.
 """
 
 from __future__ import annotations
@@ -41,7 +50,7 @@ from ampacity.drivers.profile import AssetMap, Function, PointMap, Profile, all_
 
 from .backoff import SYSTEM_CLOCK, Clock
 from .config import ModbusDeviceConfig
-from .decode import decode_point
+from .decode import Decoded, decode_parts, decode_point
 from .link import QueuedLink
 from .plan import BreakKey, PointRef, ReadBlock, ReadItem, plan_blocks, split_point
 from .registry import DEFAULT_REGISTRY, LinkRegistry
@@ -78,6 +87,9 @@ class _Point:
     mapping: PointMap
     spec: PointSpec
     item: ReadItem | None
+    """The register(s) at ``address``; ``None`` for a constant or write-only point."""
+    parts: tuple[ReadItem, ...]
+    """Every item of the point: ``item`` and one per ``add_addresses`` entry."""
     interval: float | None
     """Poll interval in s; ``None`` = read once per connection (identification)."""
     next_due: float = 0.0
@@ -108,6 +120,8 @@ class _Health:
     last_answer_mono: float | None = None
     generation: int = -1
     connected_after_poll: bool = False
+    returns: int = 0
+    """How often the device answered again after an outage (part of the connection key)."""
 
 
 @dataclass(slots=True)
@@ -160,6 +174,8 @@ class ModbusDriver:
         self._breaks: dict[BreakKey, set[int]] = {}
         self._setpoints: dict[PointRef, _Setpoint] = {}
         self._setpoints_changed = asyncio.Event()
+        self._once_sent: dict[PointRef, tuple[int, int]] = {}
+        """Per point: the connection key on which its ``once`` steps were written."""
         self._write_lock = asyncio.Lock()
         self._health = _Health()
         self._sink: ReadingSink | None = None
@@ -252,7 +268,7 @@ class ModbusDriver:
         try:
             async with self._write_lock:
                 try:
-                    await self._send(link, prepared)
+                    await self._send(link, state.ref, prepared)
                 except ModbusIOError as exc:
                     self._count_error(exc)
                     raise WriteError(f"{where}: {exc}") from exc
@@ -304,18 +320,21 @@ class ModbusDriver:
     def _add_point(self, asset: _Asset, path: str, pmap: PointMap, spec: PointSpec) -> None:
         ref = PointRef(asset.map.key, path)
         item = None
+        parts: tuple[ReadItem, ...] = ()
         interval: float | None = None
         if pmap.address is not None:
             function = pmap.function or self._transport.default_function
             count = 1 if function.is_bit else pmap.word_count
-            item = ReadItem(ref, self._unit_for(asset.map, pmap), function, pmap.address, count)
+            unit = self._unit_for(asset.map, pmap)
+            parts = tuple(ReadItem(ref, unit, function, a, count) for a in pmap.addresses)
+            item = parts[0]
             if path.startswith("Identification.") and pmap.poll_s is None:
                 interval = None
             else:
                 interval = pmap.poll_s or self._default_poll
                 if self.config.poll_s is not None:
                     interval = max(interval, self.config.poll_s)
-        state = _Point(ref, asset.asset_id, path, pmap, spec, item, interval)
+        state = _Point(ref, asset.asset_id, path, pmap, spec, item, parts, interval)
         asset.points[path] = state
         self._points[ref] = state
 
@@ -407,17 +426,18 @@ class ModbusDriver:
         probes = [p for p in due if p.bad_address_until is not None]
         regular = [p for p in due if p.bad_address_until is None]
         queue = plan_blocks(
-            [p.item for p in regular if p.item is not None],
+            [item for p in regular for item in p.parts],
             max_registers=self._transport.max_registers_per_read,
             max_gap=self._transport.max_gap,
             breaks=self._breaks,
         )
         queue += [
-            ReadBlock(p.item.unit_id, p.item.function, p.item.address, p.item.count, (p.item,))
+            ReadBlock(item.unit_id, item.function, item.address, item.count, (item,))
             for p in probes
-            if p.item is not None
+            for item in p.parts
         ]
         readings: list[Reading] = []
+        summed: dict[PointRef, dict[int, list[int]]] = {}  # add_addresses parts read, by address
         lost = False
         while queue:
             block = queue.pop(0)
@@ -438,7 +458,19 @@ class ModbusDriver:
             self._answered()
             when = self.clock.now()
             for item in block.items:
-                readings.extend(self._decode(self._points[item.ref], block, item, data, when))
+                p = self._points[item.ref]
+                if len(p.parts) > 1:
+                    summed.setdefault(item.ref, {})[item.address] = [
+                        int(w) for w in block.slice(item, data)
+                    ]
+                    continue
+                readings.extend(self._decode(p, [block.slice(item, data)], block.function, when))
+        if not lost:
+            for ref, got in summed.items():
+                p = self._points[ref]
+                if len(got) == len(p.parts):  # else a part was refused: the point is Bad already
+                    words = [got[part.address] for part in p.parts]
+                    readings.extend(self._decode(p, words, p.parts[0].function, self.clock.now()))
         if lost:
             self._health.connected = False
             readings.extend(self._failure_readings(self._points.values()))
@@ -474,8 +506,8 @@ class ModbusDriver:
                     breaks=self._breaks,
                 )
         now_dt = self.clock.now()
-        for item in block.items:
-            p = self._points[item.ref]
+        for ref in dict.fromkeys(item.ref for item in block.items):  # a point's parts: once
+            p = self._points[ref]
             if exc.code == ILLEGAL_DATA_ADDRESS:
                 p.bad_address_until = self.clock.monotonic() + BAD_ADDRESS_RETRY_S
                 p.pending_once = False
@@ -489,25 +521,36 @@ class ModbusDriver:
     def _decode(
         self,
         p: _Point,
-        block: ReadBlock,
-        item: ReadItem,
-        data: Sequence[int] | Sequence[bool],
+        raw: Sequence[Sequence[int]] | Sequence[Sequence[bool]],
+        function: Function,
         when: datetime,
     ) -> list[Reading]:
+        """Decode the point from its registers (one list per part) and remember the reading."""
         p.bad_address_until = None
         p.pending_once = False
-        raw = block.slice(item, data)
         try:
-            decoded = decode_point(
-                p.mapping, p.spec, raw, self._transport, bit_function=block.function.is_bit
-            )
+            decoded = self._decode_raw(p, raw, function)
         except CodecError as exc:
-            self._count_error(ModbusIOError(f"{self.device_id} {p.ref} at {item.address}: {exc}"))
+            at = "+".join(str(a) for a in p.mapping.addresses)
+            self._count_error(ModbusIOError(f"{self.device_id} {p.ref} at {at}: {exc}"))
             reading = Reading(p.asset_id, p.path, None, Quality.BAD_OUT_OF_RANGE, when)
             p.last = reading
             return [reading]
         self._accept(p, decoded.value, decoded.quality, when)
         return [p.last] if p.last is not None else []
+
+    def _decode_raw(
+        self,
+        p: _Point,
+        raw: Sequence[Sequence[int]] | Sequence[Sequence[bool]],
+        function: Function,
+    ) -> Decoded:
+        if len(raw) > 1:
+            words = [[int(w) for w in part] for part in raw]
+            return decode_parts(p.mapping, p.spec, words, self._transport)
+        return decode_point(
+            p.mapping, p.spec, raw[0], self._transport, bit_function=function.is_bit
+        )
 
     def _accept(self, p: _Point, value: PointValue, quality: Quality, when: datetime) -> None:
         reading = Reading(p.asset_id, p.path, value, quality, when)
@@ -544,7 +587,8 @@ class ModbusDriver:
         h.last_good = self.clock.now()
         if not h.connected:
             h.connected = True
-            if h.ever_connected:  # came back: read identification again
+            if h.ever_connected:  # came back: read identification again, new connection key
+                h.returns += 1
                 for p in self._points.values():
                     if p.interval is None:
                         p.pending_once = True
@@ -600,15 +644,36 @@ class ModbusDriver:
 
     # --- setpoints -----------------------------------------------------------------------------
 
-    async def _send(self, link: ModbusLink, prepared: PreparedWrite) -> None:
+    def _connection_key(self, link: ModbusLink) -> tuple[int, int]:
+        """Identifies the current connection: the link's connect count and the device's returns
+        after outages. A new key means the device may have forgotten what the last one set."""
+        generation = link.generation if isinstance(link, QueuedLink) else 0
+        return (generation, self._health.returns)
+
+    async def _send(self, link: ModbusLink, ref: PointRef, prepared: PreparedWrite) -> None:
+        """Write a prepared setpoint; its ``once`` steps only if not yet sent on this connection.
+
+        Raises:
+            ModbusIOError: the device refused or did not answer (the ``once`` steps then go out
+                again with the next write).
+        """
+        first = prepared.has_once_steps and self._once_sent.get(ref) != self._connection_key(link)
+        segments = prepared.segments if first else prepared.repeat_segments
         unit = prepared.unit_id
-        for address, words in prepared.segments:
-            if prepared.single_register and len(words) == 1:
-                await link.write_register(unit, address, words[0])
-            else:
-                await link.write_registers(unit, address, list(words))
-        if prepared.coil is not None:
-            await link.write_coil(unit, prepared.coil[0], prepared.coil[1])
+        try:
+            for address, words in segments:
+                if prepared.single_register and len(words) == 1:
+                    await link.write_register(unit, address, words[0])
+                else:
+                    await link.write_registers(unit, address, list(words))
+            if prepared.coil is not None:
+                await link.write_coil(unit, prepared.coil[0], prepared.coil[1])
+        except ModbusIOError:
+            self._once_sent.pop(ref, None)
+            raise
+        if first:
+            # the key after the write: a write that (re)connected the link counts for that link
+            self._once_sent[ref] = self._connection_key(link)
 
     async def _read_back(
         self, link: ModbusLink, asset: _Asset, p: _Point, reference: PointValue
@@ -619,18 +684,13 @@ class ModbusDriver:
             return None
         try:
             if p.item is not None:
-                block = ReadBlock(
-                    p.item.unit_id, p.item.function, p.item.address, p.item.count, (p.item,)
-                )
-                data = await self._read_block(link, block)
-                decoded = decode_point(
-                    p.mapping,
-                    p.spec,
-                    list(data),
-                    self._transport,
-                    bit_function=p.item.function.is_bit,
-                )
-                return decoded.value
+                raw = []
+                for item in p.parts:
+                    block = ReadBlock(
+                        item.unit_id, item.function, item.address, item.count, (item,)
+                    )
+                    raw.append(list(await self._read_block(link, block)))
+                return self._decode_raw(p, raw, p.item.function).value
             unit = self._unit_for(asset.map, p.mapping)
             if write.function == "coil":
                 return (await link.read_coils(unit, write.address, 1))[0]
@@ -669,7 +729,7 @@ class ModbusDriver:
     async def _resend(self, link: ModbusLink, sp: _Setpoint) -> None:
         async with self._write_lock:
             try:
-                await self._send(link, sp.prepared)
+                await self._send(link, sp.ref, sp.prepared)
             except ModbusIOError as exc:
                 self._count_error(exc)
 

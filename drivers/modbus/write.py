@@ -7,6 +7,10 @@ as clamped. With ``percent_of`` the value is sent as a percentage (0..100, clamp
 point's last reading. Otherwise ``raw = (value * sign - offset) / write.scale`` (``sign`` and
 ``offset`` are the point's read mapping, so a device's "positive = charge" register receives the
 model's "positive = discharge" value negated).
+
+``before`` steps marked ``once`` are part of ``PreparedWrite.segments`` (the first write after a
+connection) but not of ``PreparedWrite.repeat_segments`` (every later write and refresh); the
+driver chooses. Either way contiguous registers go out in one FC16 request.
 """
 
 from __future__ import annotations
@@ -31,7 +35,9 @@ class PreparedWrite:
 
     Attributes:
         unit_id: the unit to write to.
-        segments: register writes in order (``before`` steps first, contiguous ones merged).
+        segments: register writes in order (``before`` steps first, contiguous ones merged):
+            what the first write after a (re)connect sends.
+        repeat_segments: the same without the ``once`` steps: what later writes send.
         coil: ``(address, value)`` of a coil setpoint, written after the segments.
         single_register: send every register with FC6 instead of FC16.
         requested: the value asked for (model units).
@@ -46,6 +52,12 @@ class PreparedWrite:
     requested: float | int | bool
     written: float | int | bool
     clamped: bool
+    repeat_segments: tuple[Segment, ...]
+
+    @property
+    def has_once_steps(self) -> bool:
+        """The first write after a connection sends more than later ones."""
+        return self.segments != self.repeat_segments
 
 
 def device_range(point: PointMap, spec: PointSpec) -> tuple[float, float] | None:
@@ -108,6 +120,7 @@ def prepare_write(
         (step.address, tuple(_encode(step.value, step.type, order, transport, where)))
         for step in write.before
     ]
+    once = [step.once for step in write.before]
 
     if write.function == "coil" or spec.data_type is DataType.BOOLEAN:
         flag = _as_bool(value, where)
@@ -120,6 +133,7 @@ def prepare_write(
                 flag,
                 flag,
                 False,
+                _merge(_without(segments, once), write),
             )
         raw_flag = _raw_for_bool(point, flag)
         segments.append(
@@ -133,6 +147,7 @@ def prepare_write(
             flag,
             flag,
             False,
+            _merge(_without(segments, once), write),
         )
 
     number = _as_number(value, where)
@@ -166,6 +181,7 @@ def prepare_write(
         number,
         written,
         clamped,
+        _merge(_without(segments, once), write),
     )
 
 
@@ -281,6 +297,11 @@ def _written(
         assert isinstance(ref, int | float)
         return tidy(raw * write.scale / 100.0 * float(ref))
     return tidy((raw * write.scale + point.offset) * point.sign)
+
+
+def _without(segments: list[Segment], once: list[bool]) -> list[Segment]:
+    """``segments`` less the ``before`` steps flagged in ``once`` (the steps come first)."""
+    return [seg for i, seg in enumerate(segments) if not (i < len(once) and once[i])]
 
 
 def _merge(segments: list[Segment], write: WriteSpec) -> tuple[Segment, ...]:

@@ -1,5 +1,6 @@
 """The decoding pipeline: word order, byte swap, scale/offset/sign, bits, booleans, enums, strings,
-sentinels; and the write conversion (range, zero_means_off, percent_of, sign, before steps)."""
+sentinels, sums of several registers; and the write conversion (range, zero_means_off,
+percent_of, sign, before steps and the ``once`` ones)."""
 
 import math
 
@@ -13,7 +14,7 @@ from ampacity.assets import (
     spec_for,
 )
 from ampacity.drivers.codec import WireType, encode
-from ampacity.drivers.modbus.decode import decode_point
+from ampacity.drivers.modbus.decode import decode_parts, decode_point
 from ampacity.drivers.modbus.write import model_from_write_register, prepare_write
 from ampacity.drivers.profile import PointMap, Transport
 
@@ -238,3 +239,52 @@ def test_coil_setpoint_without_before_steps():
     sg = spec_for(AssetKind.HEAT_PUMP).point("SgReadyState")
     prepared = prepare_write(contact, sg, True, BIG, 1)
     assert (prepared.segments, prepared.coil) == ((), (3, True))
+
+
+def test_once_steps_only_in_the_first_write_and_still_in_one_request():
+    setpoint = BAT.point("BatteryPowerSetpoint")
+    sma_like = pm(
+        address=None,
+        write={
+            "address": 40149,
+            "type": "s32",
+            "before": [{"address": 40151, "type": "u32", "value": 1079, "once": True}],
+        },
+    )
+    prepared = prepare_write(sma_like, setpoint, -1500, BIG, 3)
+    assert prepared.has_once_steps
+    assert prepared.segments == ((40149, (*encode(-1500, WireType.S32), 0, 1079)),)
+    assert prepared.repeat_segments == ((40149, tuple(encode(-1500, WireType.S32))),)
+    mixed = pm(
+        address=None,
+        write={
+            "address": 12,
+            "before": [{"address": 10, "value": 4, "once": True}, {"address": 11, "value": 1}],
+        },
+    )
+    both = prepare_write(mixed, setpoint, 7, BIG, 1)
+    assert both.segments == ((10, (4, 1, 7)),) and both.repeat_segments == ((11, (1, 7)),)
+    plain = prepare_write(
+        pm(address=None, write={"address": 12, "before": [{"address": 11, "value": 1}]}),
+        setpoint,
+        7,
+        BIG,
+        1,
+    )
+    assert not plain.has_once_steps and plain.segments == plain.repeat_segments
+
+
+def test_parts_are_added_and_a_missing_part_counts_as_zero():
+    dc = PV.point("DcPower")
+    trackers = pm(type="s32", add_addresses=(30,), scale=0.5)
+    a, b, na = encode(3000, WireType.S32), encode(-200, WireType.S32), [0x8000, 0]
+    summed = decode_parts(trackers, dc, [a, b], BIG)
+    assert (summed.value, summed.quality) == (1400.0, Quality.GOOD)  # (3000 - 200) * 0.5
+    assert decode_parts(trackers, dc, [na, b], BIG).value == -100.0
+    assert decode_parts(trackers, dc, [a, na], BIG).quality is Quality.GOOD
+    missing = decode_parts(trackers, dc, [na, na], BIG)
+    assert (missing.value, missing.quality) == (None, Quality.BAD_OUT_OF_RANGE)
+    failed = pm(type="u16", add_addresses=(1,), sentinels={0xFFFE: "sensor_failure"})
+    broken = decode_parts(failed, dc, [[0xFFFE], [0xFFFF]], BIG)
+    assert (broken.value, broken.quality) == (None, Quality.BAD_SENSOR_FAILURE)
+    assert decode_parts(trackers, dc, [a], BIG).value == 1500.0

@@ -604,3 +604,140 @@ async def test_a_refused_register_does_not_disconnect_the_device(registry):
             assert "address 30" in sink.latest("pv", "Health.LastError").value
     finally:
         await server.stop()
+
+
+def once_profile(refresh_s: float | None = None) -> Profile:
+    write = {
+        "address": 5,
+        "scale": 0.1,
+        "min": 6,
+        "max": 16,
+        "before": [
+            {"address": 3, "value": 4, "once": True},  # "standby off", persisted by the device
+            {"address": 4, "value": 1},  # "external control on", with every write
+        ],
+    }
+    if refresh_s is not None:
+        write["refresh_s"] = refresh_s
+    return profile(
+        {"ChargeCurrentLimit": {"address": 5, "scale": 0.1, "write": write}}, kind="ChargePoint"
+    )
+
+
+def once_unit() -> Unit:
+    return Unit(holding={3: 0, 4: 0, 5: 60})
+
+
+def fc16(server: TestServer) -> list[tuple[int, int]]:
+    return [(r.address, r.count) for r in server.requests if r.function == 16]
+
+
+async def until(check, within: float = 2.0) -> None:
+    for _ in range(int(within / 0.01)):
+        if check():
+            return
+        await asyncio.sleep(0.01)
+    assert check()
+
+
+async def test_once_steps_go_out_with_the_first_write_of_each_connection(registry):
+    unit = once_unit()
+    server = await TestServer({1: unit}).start()
+    port = server.port
+    driver = ModbusDriver(once_profile(), tcp_config("ev", port), registry=registry)
+    async with running(driver) as sink:
+        await sink.wait_for("ev", "ChargeCurrentLimit", good)
+        await driver.write("ev", "ChargeCurrentLimit", 10)
+        await driver.write("ev", "ChargeCurrentLimit", 12)
+        # first: once step, every-time step and setpoint in one FC16; then without the once step
+        assert fc16(server) == [(3, 3), (4, 2)]
+        assert unit.words(3, 3) == [4, 1, 120]
+
+        await server.stop()
+        await sink.wait_for("ev", "Health.Connected", lambda r: r.value is False)
+        rebooted = once_unit()
+        server = await TestServer({1: rebooted}, port=port).start()
+        await until(lambda: rebooted.holding[5] == 120)  # re-sent after the reconnect ...
+        assert fc16(server) == [(3, 3)] and rebooted.holding[3] == 4  # ... with the once step
+        await driver.write("ev", "ChargeCurrentLimit", 8)
+        assert fc16(server) == [(3, 3), (4, 2)]
+    await server.stop()
+
+
+async def test_refreshes_skip_once_steps_until_the_device_answers_again(registry):
+    server = await TestServer({1: once_unit()}).start()
+    driver = ModbusDriver(once_profile(0.05), tcp_config("ev", server.port), registry=registry)
+    try:
+        async with running(driver) as sink:
+            await sink.wait_for("ev", "ChargeCurrentLimit", good)
+            await driver.write("ev", "ChargeCurrentLimit", 10)
+            await asyncio.sleep(0.2)
+            sent = fc16(server)
+            assert sent[0] == (3, 3) and len(sent) >= 3
+            assert set(sent[1:]) == {(4, 2)}  # refreshes: no once step
+
+            server.muted = True  # the device stops answering (same TCP server)
+            await sink.wait_for("ev", "Health.Connected", lambda r: r.value is False)
+            server.requests.clear()
+            server.muted = False
+            await until(lambda: (3, 3) in fc16(server))  # answered again: once step re-sent
+            await asyncio.sleep(0.15)
+            assert fc16(server).count((3, 3)) == 1
+            assert fc16(server).count((4, 2)) >= 1
+    finally:
+        await server.stop()
+
+
+TRACKERS = profile(
+    {
+        "DcPower": {"address": 10, "add_addresses": [30], "type": "s32"},  # trackers A + B
+        "ActivePower": {"address": 12, "type": "s32"},
+        "ActivePowerL1": {"address": 28, "type": "s32"},
+    }
+)
+
+
+def trackers_unit(a: int | None = 1200, b: int | None = 800) -> Unit:
+    unit = Unit()
+    na = [0x8000, 0x0000]  # s32 "not available"
+    unit.set_words(10, na if a is None else encode(a, WireType.S32))
+    unit.set_words(12, encode(1900, WireType.S32))
+    unit.set_words(28, encode(650, WireType.S32))
+    unit.set_words(30, na if b is None else encode(b, WireType.S32))
+    return unit
+
+
+async def test_add_addresses_sums_the_parts_read_in_coalesced_blocks(registry):
+    server = await TestServer({1: trackers_unit()}).start()
+    driver = ModbusDriver(TRACKERS, tcp_config("pv", server.port), registry=registry)
+    try:
+        async with running(driver) as sink:
+            dc = await sink.wait_for("pv", "DcPower", good)
+            assert dc.value == 2000.0
+            assert sink.latest("pv", "ActivePower").value == 1900.0
+            # each part is coalesced with its neighbours: two blocks, nothing read twice
+            assert {(r.address, r.count) for r in server.reads()} == {(10, 4), (28, 4)}
+
+            unit = server.units[1]
+            unit.set_words(30, [0x8000, 0x0000])  # tracker B not available: counts as 0
+            one = await sink.wait_for("pv", "DcPower", lambda r: r.value == 1200.0)
+            assert one.quality is Quality.GOOD
+            unit.set_words(10, [0x8000, 0x0000])  # both not available: the point is not
+            none = await sink.wait_for("pv", "DcPower", lambda r: r.value is None)
+            assert none.quality is Quality.BAD_OUT_OF_RANGE
+            unit.set_words(10, encode(-5, WireType.S32))
+            unit.set_words(30, encode(7, WireType.S32))
+            summed = await sink.wait_for("pv", "DcPower", lambda r: r.value == 2.0)
+            assert summed.quality is Quality.GOOD
+
+            del unit.holding[30], unit.holding[31]  # a part refused: the point is Bad, alone
+            refused = await sink.wait_for(
+                "pv", "DcPower", lambda r: r.quality is Quality.BAD_COMMUNICATION_ERROR
+            )
+            assert refused.value is None
+            await asyncio.sleep(3 * POLL)  # the other points keep coming, Good
+            assert sink.latest("pv", "ActivePower").value == 1900.0
+            assert sink.latest("pv", "ActivePower").quality is Quality.GOOD
+            assert sink.latest("pv", "Health.Connected").value is True
+    finally:
+        await server.stop()

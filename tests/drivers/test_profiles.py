@@ -133,6 +133,38 @@ def test_add_addresses_needs_a_numeric_address() -> None:
     assert PointMap(address=1, type=WireType.S32, add_addresses=(7,)).add_addresses == (7,)
 
 
+def test_add_addresses_adds_numbers_at_distinct_addresses() -> None:
+    with pytest.raises(ValidationError, match="adds numbers"):
+        PointMap(address=1, add_addresses=(5,), true_values=(1,))
+    with pytest.raises(ValidationError, match="adds numbers"):
+        PointMap(address=1, add_addresses=(5,), enum={1: 2})
+    with pytest.raises(ValidationError, match="differ"):
+        PointMap(address=1, type=WireType.S32, add_addresses=(1,))
+    with pytest.raises(ValidationError, match="differ"):
+        PointMap(address=1, type=WireType.S32, add_addresses=(7, 7))
+    assert PointMap(address=1, add_addresses=(3, 5)).addresses == (1, 3, 5)
+    assert PointMap(const=1).addresses == ()
+
+
+def test_false_value_is_optional_and_belongs_to_a_boolean() -> None:
+    assert PointMap(address=5, true_values=(4,)).false_value is None
+    assert PointMap(address=5, true_values=(4,), false_value=2).false_value == 2
+    with pytest.raises(ValidationError, match="needs 'true_values'"):
+        PointMap(address=5, false_value=2)
+    with pytest.raises(ValidationError, match="one of 'true_values'"):
+        PointMap(address=5, true_values=(2, 4), false_value=2)
+
+
+def test_idle_charging_states_are_real_device_states() -> None:
+    """Heidelberg 2 = A1 "no vehicle" (register 5), Alfen mode-3 state "A"."""
+    profiles = all_profiles()
+    heidelberg = profiles["heidelberg_energy_control"].assets[0].points["VehicleConnected"]
+    assert heidelberg.false_value == 2 and heidelberg.true_values is not None
+    assert 2 not in heidelberg.true_values and 3 not in heidelberg.true_values  # A1, A2
+    for socket in profiles["alfen_eve_double"].assets:
+        assert socket.points["VehicleConnected"].false_value == "A"
+
+
 def test_write_steps_default_to_every_write() -> None:
     assert WriteStep(address=1, value=2).once is False
 

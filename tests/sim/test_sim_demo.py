@@ -61,7 +61,7 @@ async def test_demo_site_serves_all_devices_from_one_physics() -> None:
             load = await bus.read_holding_registers(19026, count=2, device_id=2)
             assert decode(load.registers, WireType.F32) == pytest.approx(physics.load_w, rel=1e-6)
             state = await bus.read_input_registers(5, count=1, device_id=1)
-            assert state.registers == [0]  # no vehicle at the Heidelberg at noon
+            assert state.registers == [2]  # A1 "no vehicle" at the Heidelberg at noon
 
             site.devices["heidelberg_energy_control"].faults.set(Fault.SILENT)
             with pytest.raises(ModbusException):

@@ -1,8 +1,7 @@
 """End to end: the generic Modbus engine (``drivers.modbus``) polls the demo site's devices.
 
 Every profile point must arrive Good with the value the physics holds, and setpoints written
-through the engine must reach the physics. DcPower is left out: the engine does not add
-``add_addresses`` parts yet, so it reports tracker A only.
+through the engine must reach the physics (DcPower: the sum of the SMA's two trackers).
 """
 
 from __future__ import annotations
@@ -20,7 +19,8 @@ from ampacity.drivers.modbus import (
     TcpEndpoint,
 )
 from ampacity.drivers.profile import all_profiles
-from ampacity.sim import DemoSite, FakeClock
+from ampacity.sim import DemoSite, FakeClock, SimServer, SimulatedDevice
+from simkit import sample_model
 
 
 class _Sink:
@@ -55,7 +55,7 @@ def _expected_points(driver: ModbusDriver) -> list[str]:
     keys = []
     for asset in driver.assets:
         for point in asset.points:
-            if point not in ("DcPower", "ActivePowerLimit", "BatteryPowerSetpoint"):
+            if point not in ("ActivePowerLimit", "BatteryPowerSetpoint"):
                 keys.append(f"{asset.asset_id}.{point}")
     return keys
 
@@ -85,6 +85,8 @@ async def test_the_engine_reads_every_demo_device_and_writes_its_setpoints() -> 
             assert sink.values["janitza_umg604.ActivePower"][0] == pytest.approx(
                 physics.load_w, rel=1e-5
             )
+            dc = sink.values["sma_sunny_tripower.DcPower"][0]  # trackers A + B, whole watts
+            assert dc == pytest.approx(physics.pv_dc_w, abs=1.0) and dc > 0
             soc = sink.values["sma_sunny_boy_storage.StateOfCharge"][0]
             assert soc == round(physics.battery.soc)
             assert sink.values["heidelberg_energy_control.Charging"][0] is True
@@ -111,3 +113,68 @@ async def test_the_engine_reads_every_demo_device_and_writes_its_setpoints() -> 
         assert physics.chargers["heidelberg"].limit_a == 8.0
         assert physics.battery.setpoint_w == -1500.0
         assert physics.pv_limit_w == pytest.approx(4000.0)
+
+
+@pytest.mark.parametrize(
+    ("pid", "key", "address", "unit", "idle"),
+    [
+        ("heidelberg_energy_control", "charger", 5, 1, [2]),  # A1: no vehicle
+        ("alfen_eve_double", "socket1", 1201, 1, [0x4100, 0, 0, 0, 0]),  # "A"
+    ],
+)
+async def test_an_idle_charger_shows_its_real_no_vehicle_state(
+    pid: str, key: str, address: int, unit: int, idle: list[int]
+) -> None:
+    profile = all_profiles()[pid]
+    model = sample_model(profile)
+    model.values[(key, "VehicleConnected")] = False
+    model.values[(key, "Charging")] = False
+    device = SimulatedDevice(profile, model)
+    assert device.image.read(unit, profile.transport.default_function, address, len(idle)) == idle
+    server = SimServer([device])
+    host, port = await server.start_tcp()
+    driver = ModbusDriver(profile, ModbusDeviceConfig(pid, tcp=TcpEndpoint(host, port)))
+    sink = _Sink()
+    task = asyncio.create_task(driver.run(sink))
+    asset = pid if len(profile.assets) == 1 else f"{pid}-{key}"
+    try:
+        for _ in range(100):
+            if f"{asset}.Charging" in sink.values and f"{asset}.VehicleConnected" in sink.values:
+                break
+            await asyncio.sleep(0.02)
+        assert sink.values[f"{asset}.VehicleConnected"] == (False, True)  # False, Good
+        assert sink.values[f"{asset}.Charging"] == (False, True)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await server.stop()
+
+
+async def test_the_engine_adds_the_simulated_trackers_and_sets_the_mode_once() -> None:
+    profile = all_profiles()["sma_sunny_tripower"]
+    model = sample_model(profile)
+    model.values[("pv", "DcPower")] = 5001.0
+    model.values[("pv", "NominalPower")] = 8000
+    device = SimulatedDevice(profile, model)
+    server = SimServer([device])
+    host, port = await server.start_tcp()
+    driver = ModbusDriver(profile, ModbusDeviceConfig("pv", tcp=TcpEndpoint(host, port)))
+    sink = _Sink()
+    task = asyncio.create_task(driver.run(sink))
+    try:
+        for _ in range(100):
+            if sink.values.get("pv.DcPower", (None, False))[1] and "pv.NominalPower" in sink.values:
+                break
+            await asyncio.sleep(0.02)
+        assert sink.values["pv.DcPower"] == (5001.0, True)
+        await driver.write("pv", "ActivePowerLimit", 4000.0)  # with 40210 = 1079 first
+        await driver.write("pv", "ActivePowerLimit", 2000.0)  # 40210 persisted: applies too
+        # someone changes the mode at the device: the driver does not write 40210 again on this
+        # connection, so the device ignores the next limit
+        device.image.tables[(3, profile.transport.default_function)][40210 + 1] = 0
+        await driver.write("pv", "ActivePowerLimit", 3000.0)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await server.stop()
+    assert model.written == [("pv", "ActivePowerLimit", 4000.0), ("pv", "ActivePowerLimit", 2000.0)]

@@ -46,7 +46,7 @@ async def test_every_point_round_trips_with_unit_and_sign(pid: str) -> None:
 
 @pytest.mark.parametrize(
     ("connected", "charging", "alfen", "heidelberg"),
-    [(False, False, "", 0), (True, False, "B1", 4), (True, True, "C2", 7)],
+    [(False, False, "A", 2), (True, False, "B1", 4), (True, True, "C2", 7)],
 )
 async def test_a_shared_state_register_satisfies_both_booleans(
     connected: bool, charging: bool, alfen: str, heidelberg: int
@@ -103,6 +103,22 @@ async def test_dc_power_is_split_over_both_trackers() -> None:
         a = await client.read_holding_registers(30773, count=2, device_id=3)
         b = await client.read_holding_registers(30961, count=2, device_id=3)
     assert a.registers == encode(2500, WireType.S32) == b.registers
+
+
+async def test_an_odd_dc_power_is_split_exactly_and_reads_back_whole() -> None:
+    profile = all_profiles()["sma_sunny_tripower"]
+    model = sample_model(profile)
+    model.values[("pv", "DcPower")] = 5001.0
+    async with serving(profile, model) as (device, client):
+        a = await client.read_holding_registers(30773, count=2, device_id=3)
+        b = await client.read_holding_registers(30961, count=2, device_id=3)
+        dc = next(p for p in readable_points(profile) if p.name == "DcPower")
+        assert await read_point(client, profile, dc) == 5001.0
+        model.values[("pv", "DcPower")] = None
+        device.refresh()
+        assert await read_point(client, profile, dc) is None  # every part "not available"
+    assert decode(a.registers, WireType.S32) == 2501  # the first part carries the rest
+    assert decode(b.registers, WireType.S32) == 2500
 
 
 async def test_unit_id_override_moves_the_device() -> None:
