@@ -833,11 +833,19 @@ def install_audit(server: Server, historian: Historian, site_ns: int) -> None:
 
 # --- the historian's Health object ----------------------------------------------------------------
 
+NULL_DATETIME = datetime(1601, 1, 1, tzinfo=UTC)
+"""The OPC UA DateTime minimum, which means "no time"."""
+
 HEALTH_VARIABLES: tuple[tuple[str, ua.VariantType, Any, str], ...] = (
     ("DatabaseConnected", ua.VariantType.Boolean, False, "The last database operation worked."),
     ("Backend", ua.VariantType.String, "", "sqlite, postgresql or timescaledb."),
     ("Buffered", ua.VariantType.UInt64, 0, "Samples and events not yet in the database."),
-    ("OldestBuffered", ua.VariantType.DateTime, None, "Time of the oldest of them (UTC)."),
+    (
+        "OldestBuffered",
+        ua.VariantType.DateTime,
+        NULL_DATETIME,
+        "Time of the oldest of them (UTC); 1601-01-01 when nothing is buffered.",
+    ),
     ("BufferBytes", ua.VariantType.UInt64, 0, "Size of the disk buffer not yet written."),
     ("Written", ua.VariantType.UInt64, 0, "Samples and events written since start."),
     ("Dropped", ua.VariantType.UInt64, 0, "Lost because the buffer was full."),
@@ -890,8 +898,13 @@ class HistorianHealthNodes:
         }
         for name, vtype, _, _ in HEALTH_VARIABLES:
             value = values[name]
+            if value is None and vtype == ua.VariantType.DateTime:
+                value = NULL_DATETIME  # OPC UA's "no time" (the DateTime minimum)
             variant = ua.Variant(value, vtype) if value is not None else ua.Variant(None)
-            await self.nodes[name].write_value(variant)
+            try:
+                await self.nodes[name].write_value(variant)
+            except ua.UaError as exc:
+                log.warning("historian health %s: cannot show %r: %s", name, value, exc)
 
     async def run(self, historian: Historian, period_s: float = 1.0) -> None:
         """Update every ``period_s`` until cancelled."""
