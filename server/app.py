@@ -27,6 +27,7 @@ from .addressspace import AddressSpaceBuilder, AssetNodes
 from .aggregates import SiteAggregator
 from .config import SiteConfig
 from .history import HistorianHealthNodes, enable_history, install_audit
+from .security import audit_to_historian, configure_security
 from .setpoints import SetpointAttributeService, SetpointTarget
 from .writer import NodeWriter
 
@@ -81,7 +82,7 @@ async def _make_server(config: SiteConfig) -> Server:
     server.set_endpoint(config.server.endpoint)
     server.set_server_name(f"{config.server.name} — {config.site.name}")
     await server.set_application_uri(f"urn:ampacity:server:{config.site.id}")
-    server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+    await configure_security(server, config)
     return server
 
 
@@ -185,6 +186,7 @@ async def start_site(config: SiteConfig, drivers: Sequence[Driver]) -> RunningSi
     historian, health_task = await _start_historian(
         config, server, writer, site_ns, [d.assets for d in drivers]
     )
+    audit_to_historian(server, historian, config.site.id)
     await server.start()
     site = RunningSite(config, server, writer, drivers, site_ns, types_ns, historian)
     site.tasks.append(health_task)

@@ -3,6 +3,7 @@
 ampacity run [--config FILE]     serve a site (no config: the demo site on loopback)
 ampacity check FILE              validate a site file; located errors, exit code 2
 ampacity devices [--json]        every device profile, its products and compatibility rows
+ampacity users|certs ...         users and roles; the certificate trust list (security/cli.py)
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from .config import ConfigError, SiteConfig, load_config
 from .history_cli import add_history_subcommand, run_history
+from .security import cli as security_cli
 
 EXIT_CONFIG_ERROR = 2
 
@@ -46,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
         "--uncovered", action="store_true", help="also list compatibility rows not yet served"
     )
     add_history_subcommand(commands)
+    security_cli.add_subcommands(commands)
     return parser
 
 
@@ -66,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         return _devices(as_json=args.json, uncovered=args.uncovered)
     if args.command == "history":
         return run_history(args)
+    if args.command in security_cli.COMMANDS:
+        return security_cli.run(args)
     return _run(args)
 
 

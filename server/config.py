@@ -15,6 +15,7 @@ from ampacity.drivers.profile import all_profiles
 from ampacity.storage import StorageConfig
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .security.config import SecurityConfig
 from .yamlpos import Location, YamlSyntaxError, line_of, load_with_lines
 
 ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,62}$"
@@ -124,6 +125,10 @@ class SiteConfig(_Strict):
     storage: StorageConfig = Field(
         default_factory=StorageConfig,
         description="Historian settings (see the README's configuration reference).",
+    )
+    security: SecurityConfig = Field(
+        default_factory=SecurityConfig,
+        description="Endpoints, certificates, users and roles (see the README's security section).",
     )
 
     @model_validator(mode="after")

@@ -19,6 +19,7 @@ from ampacity.sim.solar import CloudModel, PvArray
 from ampacity.sim.sunspec import SunSpecInputs, SunSpecSimulator
 
 from .config import BusConfig, DeviceConfig, ServerSettings, SiteConfig, SiteInfo
+from .security import SecurityConfig
 
 DEFAULT_DATA_DIR = Path("ampacity-data")
 """The demo keeps its data here, relative to the working directory."""
@@ -127,5 +128,7 @@ async def demo_site(data_dir: Path | None = None, port: int = 4840) -> AsyncIter
             server=ServerSettings(data_dir=data_dir or DEFAULT_DATA_DIR, port=port),
             buses=buses,
             devices=devices,
+            # the demo only: None endpoint too, anonymous clients may write setpoints (loopback)
+            security=SecurityConfig.demo(),
         )
         yield Demo(config, sims, fronius)
