@@ -580,7 +580,7 @@ def ha_configuration_items(
     """
     config = _child_id(node_id, "HA Configuration")
     aggregate = _child_id(config, "AggregateConfiguration")
-    definition = f"Ampacity historian, series {info.key}, recorded per the site's policy"
+    definition = "Ampacity historian: recorded per the site's recording policy"
     boolean, byte = ua.ObjectIds.Boolean, ua.ObjectIds.Byte
     return [
         _object_item(
@@ -633,8 +633,11 @@ async def mark_historized(
 ) -> None:
     """Make each node a historized variable in the address space.
 
-    Sets ``Historizing``, the ``HistoryRead`` bit of AccessLevel and UserAccessLevel, and adds
-    the ``HA Configuration`` object (``ha_configuration_items``) in one AddNodes call.
+    Sets ``Historizing``, the ``HistoryRead`` bit of AccessLevel and UserAccessLevel, and gives
+    each a ``HA Configuration`` object (``ha_configuration_items``). Variables with the same
+    configuration (stepped or not, the same intervals) share one object: it is created below the
+    first of them and the others reference it with ``HasHistoricalConfiguration``, as the
+    reference type allows; ten nodes per point would double a large site's memory for nothing.
 
     Args:
         server: the asyncua server owning the nodes.
@@ -643,6 +646,8 @@ async def mark_historized(
     """
     aspace = server.iserver.aspace
     items: list[ua.AddNodesItem] = []
+    shared: dict[tuple[bool, float, float], ua.NodeId] = {}
+    references: list[ua.AddReferencesItem] = []
     for node, info in nodes.items():
         nid = node.nodeid
         await aspace.write_attribute_value(
@@ -657,12 +662,28 @@ async def mark_historized(
                 nid, attr, ua.DataValue(ua.Variant(bits, ua.VariantType.Byte))
             )
         low, high = (intervals or {}).get(node, (0.0, 0.0))
-        items += ha_configuration_items(node.nodeid, info, low, high)
+        group = (bool(info.stepped), low, high)
+        if group not in shared:
+            items += ha_configuration_items(node.nodeid, info, low, high)
+            shared[group] = _child_id(node.nodeid, "HA Configuration")
+            continue
+        reference = ua.AddReferencesItem()
+        reference.SourceNodeId = nid
+        reference.ReferenceTypeId = ua.NodeId(ua.ObjectIds.HasHistoricalConfiguration)
+        reference.IsForward = True
+        reference.TargetNodeId = shared[group]
+        reference.TargetNodeClass = ua.NodeClass.Object
+        references.append(reference)
     results = server.iserver.node_mgt_service.add_nodes(items)
     for item, result in zip(items, results, strict=True):
         code = result.StatusCode
         if not code.is_good() and code.value != ua.StatusCodes.BadNodeIdExists:
             log.warning("cannot add %s: %s", item.RequestedNewNodeId, code.name)
+    for reference, status in zip(
+        references, server.iserver.node_mgt_service.add_references(references), strict=True
+    ):
+        if not status.is_good():
+            log.warning("cannot reference %s: %s", reference.TargetNodeId, status.name)
 
 
 async def _set_capabilities(server: Server, historian: Historian) -> None:

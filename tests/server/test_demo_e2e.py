@@ -354,6 +354,14 @@ async def test_the_demo_records_history_that_a_client_reads_raw_and_processed(
     high = max(dv.Value.Value for dv in raw)
     for dv in averages:
         assert low - 1e-6 <= dv.Value.Value <= high + 1e-6
+    # every recorded variable has its HA Configuration; equal configurations are one object
+    configs = []
+    for key in ("grid-meter.ActivePower", "pv-sma.ActivePower", "battery.ActivePower"):
+        node = client.get_node(ua.NodeId(key, ns))
+        (config,) = await node.get_referenced_nodes(ua.ObjectIds.HasHistoricalConfiguration)
+        assert await (await config.get_child(["0:Stepped"])).read_value() is False
+        configs.append(config.nodeid)
+    assert len(set(configs)) == 1
     energy = client.get_node(ua.NodeId("grid-meter.EnergyImported", ns))
     counters = await energy.read_raw_history(start, end, return_bounds=False)
     assert counters and all(dv.Value.Value >= 0 for dv in counters)
