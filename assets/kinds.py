@@ -186,6 +186,21 @@ INVERTER_STATES = {
     8: "Standby",
 }
 
+COGENERATION_POINTS: tuple[PointSpec, ...] = (
+    *electrical(PRODUCTION),
+    counter("EnergyProduced", u.WATT_HOUR, "Electrical energy produced, Wh."),
+    analog("ThermalPower", u.WATT, "Thermal output in W.", 0.0, MAX_POWER_W),
+    enum("RunState", "Operating state.", RUN_STATES),
+    setpoint(
+        "PowerSetpoint",
+        u.WATT,
+        f"Target electrical power in W; {PRODUCTION}.",
+        0.0,
+        MAX_POWER_W,
+    ),
+)
+"""Fuel cells and CHP units: electricity and heat from one fuel, dispatched by power."""
+
 SPECS: dict[AssetKind, AssetSpec] = {
     spec.kind: spec
     for spec in (
@@ -379,36 +394,12 @@ SPECS: dict[AssetKind, AssetSpec] = {
         AssetSpec(
             AssetKind.FUEL_CELL,
             "A fuel cell heating or power unit.",
-            (
-                *electrical(PRODUCTION),
-                counter("EnergyProduced", u.WATT_HOUR, "Electrical energy produced, Wh."),
-                analog("ThermalPower", u.WATT, "Thermal output in W.", 0.0, MAX_POWER_W),
-                enum("RunState", "Operating state.", RUN_STATES),
-                setpoint(
-                    "PowerSetpoint",
-                    u.WATT,
-                    f"Target electrical power in W; {PRODUCTION}.",
-                    0.0,
-                    MAX_POWER_W,
-                ),
-            ),
+            COGENERATION_POINTS,
         ),
         AssetSpec(
             AssetKind.CHP,
             "A combined heat and power unit.",
-            (
-                *electrical(PRODUCTION),
-                counter("EnergyProduced", u.WATT_HOUR, "Electrical energy produced, Wh."),
-                analog("ThermalPower", u.WATT, "Thermal output in W.", 0.0, MAX_POWER_W),
-                enum("RunState", "Operating state.", RUN_STATES),
-                setpoint(
-                    "PowerSetpoint",
-                    u.WATT,
-                    f"Target electrical power in W; {PRODUCTION}.",
-                    0.0,
-                    MAX_POWER_W,
-                ),
-            ),
+            COGENERATION_POINTS,
         ),
         AssetSpec(
             AssetKind.ELECTROLYSER,
