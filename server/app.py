@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import socket
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -44,6 +45,28 @@ SERVER_SIDE_POINTS: dict[AssetKind, tuple[str, ...]] = {
     AssetKind.ELECTRICITY_METER: ("Role",),
 }
 """Points the server owns for every asset of a kind (configuration or control state)."""
+
+
+class StartupError(Exception):
+    """The site cannot start (the message says why and what to do); nothing keeps running."""
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Fail early, before devices are touched, when the endpoint's port is taken.
+
+    Raises:
+        StartupError: the address cannot be bound.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise StartupError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc} "
+                "(another server on that port? set server.port or --port)"
+            ) from exc
 
 
 @dataclass
@@ -187,7 +210,13 @@ async def start_site(config: SiteConfig, drivers: Sequence[Driver]) -> RunningSi
         config, server, writer, site_ns, [d.assets for d in drivers]
     )
     audit_to_historian(server, historian, config.site.id)
-    await server.start()
+    try:
+        await server.start()
+    except OSError as exc:
+        await historian.stop()
+        raise StartupError(
+            f"cannot listen on {config.server.host}:{config.server.port}: {exc.strerror or exc}"
+        ) from exc
     site = RunningSite(config, server, writer, drivers, site_ns, types_ns, historian)
     site.tasks.append(health_task)
     writer.publish(initial)

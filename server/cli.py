@@ -22,6 +22,7 @@ from .history_cli import add_history_subcommand, run_history
 from .security import cli as security_cli
 
 EXIT_CONFIG_ERROR = 2
+EXIT_STARTUP_ERROR = 1
 
 log = logging.getLogger("ampacity")
 
@@ -141,8 +142,14 @@ def _run(args: argparse.Namespace) -> int:
             return EXIT_CONFIG_ERROR
     else:
         config = None
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(config, args))
+    from .app import StartupError
+
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_serve(config, args))
+    except StartupError as exc:
+        print(f"ampacity: {exc}", file=sys.stderr)
+        return EXIT_STARTUP_ERROR
     return 0
 
 
@@ -155,6 +162,12 @@ async def _serve(config: SiteConfig | None, args: argparse.Namespace) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
 
+    from .app import check_port_free
+
+    if config is None:
+        check_port_free(args.host or "127.0.0.1", args.port or 4840)
+    else:
+        check_port_free(args.host or config.server.host, args.port or config.server.port)
     async with contextlib.AsyncExitStack() as stack:
         if config is None:
             print("No --config given: starting the demo site (simulated devices on loopback).")

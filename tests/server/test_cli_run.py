@@ -118,3 +118,23 @@ def test_the_demo_serves_within_10_s_keeps_node_ids_across_restarts_and_stops_on
         assert stop(second) == 0
     assert after == before
     assert (tmp_path / "data").is_dir()
+
+
+def test_a_taken_port_is_a_clear_error_before_anything_starts(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [*CLI, "run", "--port", str(port), "--data-dir", str(tmp_path / "data")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"ampacity: cannot listen on 127.0.0.1:{port}: Address already in use "
+        "(another server on that port? set server.port or --port)"
+    )
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "data").exists()
