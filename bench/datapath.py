@@ -149,6 +149,8 @@ def site_dict(devices: list[dict[str, object]], port: int, data_dir: Path) -> di
         "site": {"id": "bench", "name": "Data-path benchmark"},
         "server": {"host": "127.0.0.1", "port": port, "data_dir": str(data_dir)},
         "devices": devices,
+        # the benchmark's client reads over the unsecured endpoint on loopback
+        "security": {"allow_none": True, "anonymous": "viewer", "anonymous_on_none": "viewer"},
     }
 
 
