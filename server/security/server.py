@@ -119,13 +119,13 @@ async def configure_security(server: Server, config: SiteConfig) -> SecurityCont
     policies = [POLICY_TYPES[(p, m)] for p in sec.policies for m in sec.modes]
     if sec.allow_none:
         policies.append(ua.SecurityPolicyType.NoSecurity)
-    server.set_security_policy(policies, permission_ruleset=ActivatedSessionsOnly())  # type: ignore[arg-type]
+    audit = SecurityAudit()
+    server.set_security_policy(policies, permission_ruleset=ActivatedSessionsOnly(audit))  # type: ignore[arg-type]
     tokens: list[type] = [ua.UserNameIdentityToken, ua.X509IdentityToken]
     if sec.anonymous is not None:
         tokens.insert(0, ua.AnonymousIdentityToken)
     server.set_identity_tokens(tokens)
 
-    audit = SecurityAudit()
     validator = ClientCertificateValidator(pki, audit)
     users = AmpacityUserManager(
         UsersFile(sec.users_path(data_dir)),
@@ -200,11 +200,31 @@ def _announce(context: SecurityContext, config: SiteConfig) -> None:
         )
 
 
+_HISTORY_UPDATE = ua.NodeId(ua.ObjectIds.HistoryUpdateRequest_Encoding_DefaultBinary)
+
+
 class ActivatedSessionsOnly(PermissionRuleset):
-    """Every service but the session and discovery services needs an activated session."""
+    """Every service but the session and discovery services needs an activated session.
+
+    HistoryUpdate is checked here: asyncua's message processor never hands it to the session
+    (it answers BadServiceUnsupported), so a non-admin gets BadUserAccessDenied from this check.
+    """
+
+    def __init__(self, audit: SecurityAudit) -> None:
+        self._audit = audit
 
     def check_validity(self, user: Any, action_type: Any, body: Any) -> bool:
-        return isinstance(user, AmpacityUser)
+        if not isinstance(user, AmpacityUser):
+            return False
+        if action_type == _HISTORY_UPDATE and user.access is not Role.ADMIN:
+            self._audit.on_event(
+                "access_denied",
+                str(user.name),
+                None,
+                {"service": "HistoryUpdate", "role": user.access.value},
+            )
+            return False
+        return True
 
 
 class SecureSession(InternalSession):
