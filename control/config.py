@@ -1,0 +1,199 @@
+"""The control configuration (YAML ``control:`` section), validated with pydantic.
+
+Powers in W, currents in A, SoC in %, times in s unless a name says otherwise.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from enum import IntEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class ChargeMode(IntEnum):
+    """A charge point's mode; the values are those of the ``ChargeMode`` node."""
+
+    OFF = 0
+    FAST = 1
+    FAST_ONCE = 2
+    SURPLUS = 3
+    SURPLUS_PLUS = 4
+    COST_OPTIMISED = 5
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BatteryConfig(_Model):
+    """One battery (``Battery`` asset) under control.
+
+    Attributes:
+        id: asset id.
+        reserve_soc_pct: never discharged below this (backup reserve), %.
+        max_charge_w / max_discharge_w: limits of our own (device limits still apply), W.
+        full_soc_pct / empty_soc_pct: SoC at which it counts as full / empty for planning, %.
+    """
+
+    id: str
+    reserve_soc_pct: float = Field(10.0, ge=0, le=100)
+    max_charge_w: float | None = Field(None, ge=0)
+    max_discharge_w: float | None = Field(None, ge=0)
+    full_soc_pct: float = Field(99.0, ge=0, le=100)
+    empty_soc_pct: float = Field(6.0, ge=0, le=100)
+
+
+class PvConfig(_Model):
+    """One PV inverter; ``nominal_power_w`` if the device does not report ``NominalPower``."""
+
+    id: str
+    nominal_power_w: float | None = Field(None, gt=0)
+
+
+class ChargePointConfig(_Model):
+    """One AC charge point (connector).
+
+    Attributes:
+        min_current_a / max_current_a: the range the control uses per phase, A.
+        phases: phases wired (1 or 3).
+        phase_switching: the station can switch between 1 and 3 phases.
+        mode: the mode when the ``ChargeMode`` node does not say.
+        start_delay_s / stop_delay_s: surplus must stay above the start / below the stop
+            threshold this long before charging starts / stops.
+        start_margin_w: surplus above the minimum power needed to start, W.
+        stop_margin_w: grid power below the minimum tolerated before the stop timer runs, W.
+        phase_switch_delay_s: a phase switch needs its condition this long.
+        plug_in_check_s: full power this long after plug-in (does the vehicle charge?); 0 = off.
+        max_price_per_kwh: in ``CostOptimised``, charge at full power at or below this price.
+    """
+
+    id: str
+    min_current_a: float = Field(6.0, ge=0)
+    max_current_a: float = Field(16.0, gt=0)
+    phases: Literal[1, 3] = 3
+    phase_switching: bool = False
+    mode: ChargeMode = ChargeMode.SURPLUS
+    start_delay_s: float = Field(60.0, ge=0)
+    stop_delay_s: float = Field(300.0, ge=0)
+    start_margin_w: float = Field(0.0, ge=0)
+    stop_margin_w: float = Field(300.0, ge=0)
+    phase_switch_delay_s: float = Field(120.0, ge=0)
+    plug_in_check_s: float = Field(60.0, ge=0)
+    max_price_per_kwh: float | None = None
+    voltage_v: float = Field(230.0, gt=0)
+
+
+DeviceClass = Literal["battery", "charge_point"]
+
+
+class StrategyConfig(_Model):
+    """A priority-based strategy (AMPERIX): device classes in order of their claim on surplus.
+
+    Attributes:
+        template: ``self-consumption`` (the battery evens out the grid) or ``peak-shaving`` (the
+            battery only shaves import above ``grid_import_limit_w`` and recharges below it).
+        order: device classes; the first takes surplus first and is reduced last.
+        grid_target_w: grid power aimed at, W (+ import); a small import offset keeps the battery
+            from feeding in.
+        max_feed_in_w: largest export, W (≥ 0); or ``max_feed_in_pct`` of installed PV power.
+        grid_import_limit_w: largest import (peak shaving, fuse), W.
+        hysteresis_w: peak shaving recharges only below ``limit - hysteresis``, W.
+    """
+
+    template: Literal["self-consumption", "peak-shaving"] = "self-consumption"
+    order: tuple[DeviceClass, ...] = ("battery", "charge_point")
+    grid_target_w: float = 0.0
+    max_feed_in_w: float | None = Field(None, ge=0)
+    max_feed_in_pct: float | None = Field(None, ge=0, le=100)
+    grid_import_limit_w: float | None = Field(None, gt=0)
+    hysteresis_w: float = Field(500.0, ge=0)
+
+    @model_validator(mode="after")
+    def _peak_needs_limit(self) -> StrategyConfig:
+        if self.template == "peak-shaving" and self.grid_import_limit_w is None:
+            raise ValueError("the peak-shaving template needs grid_import_limit_w")
+        if self.max_feed_in_w is not None and self.max_feed_in_pct is not None:
+            raise ValueError("give max_feed_in_w or max_feed_in_pct, not both")
+        return self
+
+
+class Condition(_Model):
+    """All given parts must hold (an empty condition always holds).
+
+    Attributes:
+        soc_below_pct / soc_above_pct: mean SoC of the batteries, %.
+        between: local time window ``[start, end)``; wraps over midnight if end < start.
+        price_above / price_below: current price per kWh (``Tariff`` or the configured series).
+        signal: a snapshot key (``rcr.Contact1``) that must be true.
+    """
+
+    soc_below_pct: float | None = None
+    soc_above_pct: float | None = None
+    between: tuple[time, time] | None = None
+    price_above: float | None = None
+    price_below: float | None = None
+    signal: str | None = None
+
+
+class DecisionNode(_Model):
+    """A decision tree: ``if`` holds -> ``then``, else ``else``; leaves are strategy names."""
+
+    if_: Condition = Field(alias="if")
+    then: str | DecisionNode
+    else_: str | DecisionNode = Field(alias="else")
+
+
+class PriceSlot(_Model):
+    """A price from ``start`` (UTC) on, per kWh, until the next slot."""
+
+    start: str
+    price: float
+
+
+class ControlConfig(_Model):
+    """The ``control:`` section of a site config.
+
+    Attributes:
+        cycle_s: cycle period, s.
+        stale_after_s: a reading older than this is stale, s.
+        grid_meter: asset id of the grid meter (``ActivePower``: + import).
+        batteries / pv / charge_points: the controlled assets.
+        strategies: named strategies; ``self-consumption`` and ``peak-shaving`` exist by default.
+        strategy: a strategy name, or a decision tree choosing one every cycle.
+        time_zone: IANA zone for time windows.
+        prices: a price series until a tariff asset provides prices.
+        ev_failsafe_current_a: chargers' current in the fail-safe state (0 = off), A.
+    """
+
+    cycle_s: float = Field(1.0, gt=0)
+    stale_after_s: float = Field(10.0, gt=0)
+    grid_meter: str
+    batteries: tuple[BatteryConfig, ...] = ()
+    pv: tuple[PvConfig, ...] = ()
+    charge_points: tuple[ChargePointConfig, ...] = ()
+    strategies: dict[str, StrategyConfig] = Field(default_factory=dict)
+    strategy: str | DecisionNode = "self-consumption"
+    time_zone: str = "UTC"
+    prices: tuple[PriceSlot, ...] = ()
+    ev_failsafe_current_a: float = Field(6.0, ge=0)
+
+    def all_strategies(self) -> dict[str, StrategyConfig]:
+        """The configured strategies over the built-in templates of the same name."""
+        defaults: dict[str, StrategyConfig] = {"self-consumption": StrategyConfig()}
+        return {**defaults, **self.strategies}
+
+    @model_validator(mode="after")
+    def _strategies_exist(self) -> ControlConfig:
+        known = self.all_strategies()
+        for name in _leaves(self.strategy):
+            if name not in known:
+                raise ValueError(f"strategy {name!r} is not defined (known: {sorted(known)})")
+        return self
+
+
+def _leaves(node: str | DecisionNode) -> list[str]:
+    if isinstance(node, str):
+        return [node]
+    return [*_leaves(node.then), *_leaves(node.else_)]

@@ -1,0 +1,110 @@
+"""Grid limits: the feed-in limit (PV curtailment shared by nominal power) and the import limit.
+
+Both set the allowed grid range before the other controllers plan, and enforce it on the whole
+plan afterwards (``settle``). Grid power W: + import, − export.
+"""
+
+from __future__ import annotations
+
+from ..config import PvConfig
+from ..context import CycleContext
+from ..demands import Demand, Priority, at_least
+from ..snapshot import Snapshot
+from .base import Controller
+
+PV_LIMIT = "ActivePowerLimit"
+
+
+def pv_nominal_w(snapshot: Snapshot, pv: PvConfig) -> float:
+    """Rated AC power: the configured value, else the device's ``NominalPower`` (0 if unknown)."""
+    if pv.nominal_power_w is not None:
+        return pv.nominal_power_w
+    return snapshot.number(pv.id, "NominalPower") or 0.0
+
+
+def feed_in_limit_w(ctx: CycleContext, pvs: tuple[PvConfig, ...]) -> float | None:
+    """The strategy's feed-in limit in W (``max_feed_in_pct`` of the installed PV power)."""
+    strategy = ctx.strategy
+    if strategy.max_feed_in_w is not None:
+        return strategy.max_feed_in_w
+    if strategy.max_feed_in_pct is not None:
+        total = sum(pv_nominal_w(ctx.snapshot, pv) for pv in pvs)
+        return total * strategy.max_feed_in_pct / 100.0
+    return None
+
+
+class FeedInLimitController(Controller):
+    """Curtails PV so that export stays below the limit minus ``margin_w``.
+
+    The PV total limit is the measured PV power plus the export headroom left by the plan; a
+    curtailed inverter may hold back more than it shows, so raising the limit by the headroom
+    never lets the export exceed the limit. The total is shared by nominal power.
+    """
+
+    name = "feed-in-limit"
+
+    def __init__(self, pvs: tuple[PvConfig, ...], margin_w: float = 100.0) -> None:
+        self.pvs = pvs
+        self.margin_w = margin_w
+        self.assets = tuple(pv.id for pv in pvs)
+
+    def propose(self, ctx: CycleContext) -> None:
+        limit = feed_in_limit_w(ctx, self.pvs)
+        if limit is not None:
+            ctx.grid_min_w = max(ctx.grid_min_w, -limit + self.margin_w)
+
+    def settle(self, ctx: CycleContext) -> None:
+        limit = feed_in_limit_w(ctx, self.pvs)
+        if limit is None:
+            return
+        s = ctx.snapshot
+        nominal = {pv.id: pv_nominal_w(s, pv) for pv in self.pvs}
+        total_nominal = sum(nominal.values()) or 1.0
+        produced = sum(s.number(pv.id, "ActivePower") or 0.0 for pv in self.pvs)
+        headroom = ctx.predicted_grid_w - ctx.grid_min_w
+        total = max(0.0, produced + headroom)
+        reason = f"export ≤ {limit:.0f} W"
+        for pv in self.pvs:
+            value = min(nominal[pv.id], total * nominal[pv.id] / total_nominal)
+            resource = f"{pv.id}.{PV_LIMIT}"
+            ctx.demand(
+                Demand(resource, self.name, Priority.FEED_IN_LIMIT, reason, value, high=value)
+            )
+            ctx.planned[resource] = value
+        if headroom < 0:
+            ctx.add_grid(min(-headroom, produced))
+
+
+class ImportLimitController(Controller):
+    """Keeps import below the grid-connection limit: extra battery discharge where the plan
+    leaves import above it (loads are capped by the controllers that plan them)."""
+
+    name = "grid-import-limit"
+
+    def __init__(self, battery_ids: tuple[str, ...]) -> None:
+        self.battery_ids = battery_ids
+
+    def propose(self, ctx: CycleContext) -> None:
+        limit = ctx.strategy.grid_import_limit_w
+        if limit is not None:
+            ctx.grid_max_w = min(ctx.grid_max_w, limit)
+
+    def settle(self, ctx: CycleContext) -> None:
+        excess = ctx.predicted_grid_w - ctx.grid_max_w
+        if excess <= 0:
+            return
+        s = ctx.snapshot
+        for battery in self.battery_ids:
+            resource = f"{battery}.BatteryPowerSetpoint"
+            planned = ctx.planned.get(resource, 0.0)
+            room = (s.number(battery, "MaxDischargePower") or 0.0) - planned
+            extra = max(0.0, min(room, excess))
+            if extra <= 0:
+                continue
+            reason = f"import above {ctx.grid_max_w:.0f} W"
+            ctx.demand(
+                at_least(resource, planned + extra, self.name, Priority.GRID_CONNECTION, reason)
+            )
+            ctx.planned[resource] = planned + extra
+            ctx.add_grid(-extra)
+            excess -= extra

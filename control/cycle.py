@@ -1,0 +1,218 @@
+"""The control cycle: snapshot -> controllers -> arbitration -> decisions.
+
+``ControlCycle.step(snapshot, now)`` is synchronous, pure of I/O and fast; the caller owns timing
+(``config.cycle_s``) and the writes. One step:
+
+1. choose the strategy (decision tree over SoC, time, price, signals);
+2. if the grid meter is stale or Bad: every asset to its fail-safe state, no controller runs;
+3. otherwise compute the residual grid power, run ``propose`` then ``settle`` of each controller
+   in the strategy's order; a controller that raises is reported, its demands dropped and its
+   assets put into their fail-safe state, and the cycle goes on;
+4. add the external demands (marketer, grid operator) that have not expired;
+5. arbitrate every resource with the same rule and clamp to device limits and ramps.
+"""
+
+from __future__ import annotations
+
+import time as _time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from .arbiter import Decision, ResourceSpec, arbitrate
+from .config import ControlConfig
+from .context import CycleContext
+from .controllers.base import Controller
+from .controllers.limits import feed_in_limit_w, pv_nominal_w
+from .demands import Demand
+from .failsafe import failsafe_demands
+from .snapshot import Snapshot
+from .strategy import build_controllers, choose, price_at
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerError:
+    """A controller raised; it was skipped this cycle and its assets went fail-safe."""
+
+    controller: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class CycleResult:
+    """The outcome of one cycle.
+
+    Attributes:
+        decisions: resource -> decision; write each ``value`` to its setpoint node, all together.
+        strategy: the strategy in force.
+        failsafe: why every asset is fail-safe (``None`` in normal operation).
+        errors: controllers that raised.
+        duration_s: computing time of the step, s.
+        overrun: the step took longer than the cycle period.
+    """
+
+    decisions: dict[str, Decision]
+    strategy: str
+    failsafe: str | None = None
+    errors: tuple[ControllerError, ...] = ()
+    duration_s: float = 0.0
+    overrun: bool = False
+
+    def writes(self) -> dict[str, float]:
+        """Resource -> value to write."""
+        return {resource: d.value for resource, d in self.decisions.items()}
+
+
+@dataclass
+class CycleStats:
+    """Counters an HMI shows under ``Site.Control``."""
+
+    cycles: int = 0
+    overruns: int = 0
+    errors: int = 0
+    last_duration_s: float = 0.0
+
+
+@dataclass
+class ControlCycle:
+    """The site's control loop (one instance per site, kept across cycles).
+
+    Args:
+        config: the ``control:`` config.
+        timer: monotonic seconds for duration and overrun accounting (injectable for tests).
+    """
+
+    config: ControlConfig
+    timer: Callable[[], float] = _time.perf_counter
+    stats: CycleStats = field(default_factory=CycleStats)
+    external: dict[tuple[str, str], Demand] = field(default_factory=dict)
+    previous: dict[str, float] = field(default_factory=dict)
+    last_result: CycleResult | None = None
+    _controllers: dict[str, list[Controller]] = field(default_factory=dict)
+    _last_time: datetime | None = None
+
+    def __post_init__(self) -> None:
+        self._controllers = {
+            name: build_controllers(self.config, strategy)
+            for name, strategy in self.config.all_strategies().items()
+        }
+
+    # --- external demands -----------------------------------------------------------------------
+
+    def put(self, demand: Demand) -> None:
+        """An external demand (marketer, grid operator, operator) held until it expires or is
+        replaced by the same owner on the same resource. Run ``step`` right after it so it acts
+        at once."""
+        self.external[(demand.owner, demand.resource)] = demand
+
+    def withdraw(self, owner: str, resource: str | None = None) -> None:
+        """Remove an owner's external demands (on one resource or all)."""
+        for key in [k for k in self.external if k[0] == owner and resource in (None, k[1])]:
+            del self.external[key]
+
+    # --- the cycle ------------------------------------------------------------------------------
+
+    def step(self, snapshot: Snapshot, now: datetime) -> CycleResult:
+        """Run one cycle on ``snapshot`` at ``now``; returns the decisions to write."""
+        started = self.timer()
+        dt_s = 0.0 if self._last_time is None else (now - self._last_time).total_seconds()
+        self._last_time = now
+        config = self.config
+        name = choose(config.strategy, config, snapshot, now)
+        strategy = config.all_strategies()[name]
+        controllers = self._controllers[name]
+        grid = snapshot.number(config.grid_meter, "ActivePower")
+        ctx = CycleContext(
+            snapshot=snapshot,
+            now=now,
+            dt_s=dt_s,
+            config=config,
+            strategy=strategy,
+            grid_w=grid or 0.0,
+            predicted_grid_w=0.0,
+            previous=dict(self.previous),
+            price=price_at(config, snapshot, now),
+        )
+        limit = feed_in_limit_w(ctx, config.pv)
+        errors: list[ControllerError] = []
+        failsafe = None
+        if grid is None:
+            failsafe = f"grid meter {config.grid_meter} stale or Bad"
+            ctx.demand(*failsafe_demands(config, self._all_assets(), failsafe, limit))
+        else:
+            ctx.predicted_grid_w = grid - sum(c.grid_share_w(snapshot) for c in controllers)
+            for phase in ("propose", "settle"):
+                for controller in controllers:
+                    if any(e.controller == controller.name for e in errors):
+                        continue
+                    error = _run(controller, phase, ctx)
+                    if error is not None:
+                        errors.append(error)
+                        ctx.demands = [d for d in ctx.demands if d.owner != controller.name]
+                        reason = f"controller {controller.name} failed"
+                        ctx.demand(*failsafe_demands(config, set(controller.assets), reason, limit))
+        self.external = {k: d for k, d in self.external.items() if not d.expired(now)}
+        ctx.demand(*self.external.values())
+        decisions = self._arbitrate(ctx)
+        self.previous.update({r: d.value for r, d in decisions.items()})
+        duration = self.timer() - started
+        overrun = duration > config.cycle_s
+        self.stats.cycles += 1
+        self.stats.overruns += overrun
+        self.stats.errors += len(errors)
+        self.stats.last_duration_s = duration
+        self.last_result = CycleResult(decisions, name, failsafe, tuple(errors), duration, overrun)
+        return self.last_result
+
+    def _all_assets(self) -> set[str]:
+        c = self.config
+        return {a.id for group in (c.batteries, c.pv, c.charge_points) for a in group}
+
+    def resource_specs(self, snapshot: Snapshot) -> dict[str, ResourceSpec]:
+        """The writable resources with their device limits now."""
+        specs: dict[str, ResourceSpec] = {}
+        for b in self.config.batteries:
+            r = f"{b.id}.BatteryPowerSetpoint"
+            charge = snapshot.number(b.id, "MaxChargePower")
+            discharge = snapshot.number(b.id, "MaxDischargePower")
+            specs[r] = ResourceSpec(
+                r,
+                -(charge if charge is not None else b.max_charge_w or 0.0),
+                discharge if discharge is not None else b.max_discharge_w or 0.0,
+                0.0,
+            )
+        for pv in self.config.pv:
+            r = f"{pv.id}.ActivePowerLimit"
+            nominal = pv_nominal_w(snapshot, pv)
+            specs[r] = ResourceSpec(r, 0.0, nominal, nominal)
+        for cp in self.config.charge_points:
+            r = f"{cp.id}.ChargeCurrentLimit"
+            specs[r] = ResourceSpec(r, 0.0, cp.max_current_a, 0.0)
+        return specs
+
+    def _arbitrate(self, ctx: CycleContext) -> dict[str, Decision]:
+        specs = self.resource_specs(ctx.snapshot)
+        by_resource: dict[str, list[Demand]] = {r: [] for r in specs}
+        for demand in ctx.demands:
+            if demand.expired(ctx.now):
+                continue
+            by_resource.setdefault(demand.resource, []).append(demand)
+        decisions = {}
+        for resource, demands in by_resource.items():
+            spec = specs.get(resource)
+            if spec is None:  # a mode or phase switch: written only when demanded
+                if not demands:
+                    continue
+                spec = ResourceSpec(resource, -1e12, 1e12, demands[0].target or 0.0)
+            decisions[resource] = arbitrate(
+                spec, demands, self.previous.get(resource), ctx.dt_s or self.config.cycle_s
+            )
+        return decisions
+
+
+def _run(controller: Controller, phase: str, ctx: CycleContext) -> ControllerError | None:
+    try:
+        getattr(controller, phase)(ctx)
+    except Exception as exc:  # a controller's bug must not stop the cycle
+        return ControllerError(controller.name, f"{phase}: {type(exc).__name__}: {exc}")
+    return None

@@ -1,0 +1,41 @@
+"""Fail-safe states per asset kind: what a resource gets when control cannot trust its inputs.
+
+Used when the grid meter is stale or Bad (every asset) and when a controller raises (its assets).
+Never "hold the last value": chargers go to the configured fail-safe current (minimum or off),
+batteries to idle, PV to the feed-in limit as its output limit (export stays below the limit even
+with no load on site). Recovery is automatic: the next cycle with good inputs plans normally.
+"""
+
+from __future__ import annotations
+
+from .config import ControlConfig
+from .demands import Demand, Priority
+
+OWNER = "failsafe"
+
+
+def failsafe_demands(
+    config: ControlConfig, assets: set[str], reason: str, feed_in_limit_w: float | None
+) -> list[Demand]:
+    """The safe state of each of ``assets`` (ids) as device-limit demands."""
+    found: list[Demand] = []
+    p = Priority.DEVICE_LIMIT
+    for b in config.batteries:
+        if b.id in assets:
+            found.append(Demand(f"{b.id}.BatteryPowerSetpoint", OWNER, p, f"idle: {reason}", 0.0))
+    for cp in config.charge_points:
+        if cp.id in assets:
+            amps = config.ev_failsafe_current_a
+            why = f"{amps:.0f} A: {reason}"
+            found.append(
+                Demand(f"{cp.id}.ChargeCurrentLimit", OWNER, p, why, amps, low=amps, high=amps)
+            )
+    if feed_in_limit_w is not None:
+        pvs = [pv for pv in config.pv if pv.id in assets]
+        nominal = {pv.id: pv.nominal_power_w or 1.0 for pv in pvs}
+        total = sum(nominal.values()) or 1.0
+        for pv in pvs:
+            share = feed_in_limit_w * nominal[pv.id] / total
+            why = f"feed-in limit {feed_in_limit_w:.0f} W: {reason}"
+            found.append(Demand(f"{pv.id}.ActivePowerLimit", OWNER, p, why, share, high=share))
+    return found

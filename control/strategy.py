@@ -1,0 +1,101 @@
+"""Strategies: which priority-based strategy is in force, and the controllers it runs.
+
+A priority-based strategy (``StrategyConfig``) becomes a list of controllers: the grid limits
+first, then one controller per device class in the strategy's order. A conditional strategy is a
+decision tree (``DecisionNode``) over battery SoC, local time, price and external signals,
+evaluated every cycle.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, tzinfo
+from functools import cache
+from statistics import fmean
+
+from .config import Condition, ControlConfig, DecisionNode, StrategyConfig
+from .controllers.base import Controller
+from .controllers.battery import BatteryController
+from .controllers.ev import EvChargingController
+from .controllers.limits import FeedInLimitController, ImportLimitController
+from .snapshot import Snapshot
+
+
+def build_controllers(config: ControlConfig, strategy: StrategyConfig) -> list[Controller]:
+    """The controllers of one strategy, in execution order."""
+    controllers: list[Controller] = [
+        FeedInLimitController(config.pv),
+        ImportLimitController(tuple(b.id for b in config.batteries)),
+    ]
+    for device_class in strategy.order:
+        if device_class == "battery" and config.batteries:
+            controllers.append(BatteryController(config.batteries, strategy.template))
+        elif device_class == "charge_point" and config.charge_points:
+            controllers.append(EvChargingController(config.charge_points))
+    return controllers
+
+
+@cache
+def _zone(name: str) -> tzinfo:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(name)
+
+
+def price_at(config: ControlConfig, snapshot: Snapshot, now: datetime) -> float | None:
+    """The price per kWh now: a ``Tariff`` asset's ``CurrentPrice``, else the configured series."""
+    for key in snapshot.samples:
+        if key.endswith(".CurrentPrice"):
+            value = snapshot.number(*key.rsplit(".", 1))
+            if value is not None:
+                return value
+    price = None
+    for slot in config.prices:
+        if datetime.fromisoformat(slot.start) <= now:
+            price = slot.price
+    return price
+
+
+def _in_window(now: time, window: tuple[time, time]) -> bool:
+    start, end = window
+    return start <= now < end if start <= end else now >= start or now < end
+
+
+def holds(condition: Condition, config: ControlConfig, snapshot: Snapshot, now: datetime) -> bool:
+    """Whether every given part of ``condition`` holds (unknown inputs make it fail)."""
+    c = condition
+    if c.soc_below_pct is not None or c.soc_above_pct is not None:
+        socs = [snapshot.number(b.id, "StateOfCharge") for b in config.batteries]
+        known = [s for s in socs if s is not None]
+        if not known:
+            return False
+        soc = fmean(known)
+        if c.soc_below_pct is not None and not soc < c.soc_below_pct:
+            return False
+        if c.soc_above_pct is not None and not soc > c.soc_above_pct:
+            return False
+    if c.between is not None:
+        local = now.astimezone(_zone(config.time_zone)).time()
+        if not _in_window(local, c.between):
+            return False
+    if c.price_above is not None or c.price_below is not None:
+        price = price_at(config, snapshot, now)
+        if price is None:
+            return False
+        if c.price_above is not None and not price > c.price_above:
+            return False
+        if c.price_below is not None and not price < c.price_below:
+            return False
+    if c.signal is not None:
+        asset, point = c.signal.rsplit(".", 1)
+        if snapshot.flag(asset, point) is not True:
+            return False
+    return True
+
+
+def choose(
+    node: str | DecisionNode, config: ControlConfig, snapshot: Snapshot, now: datetime
+) -> str:
+    """The strategy name the decision tree picks now."""
+    while not isinstance(node, str):
+        node = node.then if holds(node.if_, config, snapshot, now) else node.else_
+    return node
