@@ -186,13 +186,15 @@ def _announce(context: SecurityContext, config: SiteConfig) -> None:
     if sec.anonymous is None:
         log.info("security: anonymous logins refused")
     else:
-        on_none = f", {sec.anonymous_on_none.value} on None" if sec.allow_none else ""
+        on_none = f" ({sec.anonymous_on_none.value} on None)" if sec.allow_none else ""
         level = logging.WARNING if sec.anonymous is not Role.VIEWER else logging.INFO
         log.log(
             level,
-            "security: anonymous clients are %s%s (security.anonymous)",
+            "security: anonymous clients get the role %s%s: anyone who reaches %s may do what "
+            "that role may (security.anonymous)",
             sec.anonymous.value,
             on_none,
+            config.server.endpoint,
         )
     if sec.allow_none:
         log.warning(

@@ -89,6 +89,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "add_nodes": DENIED,
         "delete_nodes": DENIED,
         "add_references": DENIED,
+        "delete_references": DENIED,
         "user_access_level_write": False,
         "user_executable_marketer": False,
         "user_executable_operator": False,
@@ -103,6 +104,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "add_nodes": DENIED,
         "delete_nodes": DENIED,
         "add_references": DENIED,
+        "delete_references": DENIED,
         "user_access_level_write": True,
         "user_executable_marketer": False,
         "user_executable_operator": True,
@@ -117,6 +119,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "add_nodes": DENIED,
         "delete_nodes": DENIED,
         "add_references": DENIED,
+        "delete_references": DENIED,
         "user_access_level_write": False,
         "user_executable_marketer": True,
         "user_executable_operator": False,
@@ -131,6 +134,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "add_nodes": OK,
         "delete_nodes": OK,
         "add_references": OK,
+        "delete_references": OK,
         "user_access_level_write": True,
         "user_executable_marketer": True,
         "user_executable_operator": True,
@@ -215,6 +219,18 @@ async def exercise(site: SecureSite, client: Client, tag: str) -> dict[str, Any]
         )
 
     got["add_references"] = await outcome(add_references)
+
+    async def delete_references() -> ua.StatusCode:
+        item = ua.DeleteReferencesItem(
+            SourceNodeId=site_node.nodeid,
+            ReferenceTypeId=ua.NodeId(ua.ObjectIds.Organizes),
+            IsForward=True,
+            TargetNodeId=ua.NodeId(ua.ObjectIds.Server),
+            DeleteBidirectional=False,
+        )
+        return (await client.uaclient.delete_references([item]))[0]
+
+    got["delete_references"] = await outcome(delete_references)
 
     async def delete_nodes() -> None:
         target = added if got["add_nodes"] == OK else limit.nodeid
