@@ -27,6 +27,7 @@ from asyncua.crypto.security_policies import (
     SecurityPolicyBasic256Sha256,
 )
 from security_support import (
+    PASSWORDS,
     SITE_ID,
     SecureSite,
     client_certs,
@@ -557,3 +558,48 @@ async def test_failed_logins_slow_down(open_site: SecureSite) -> None:
     with pytest.raises(ua.UaStatusCodeError):
         await connect(open_site, user="operator", password="wrong-password")
     assert time.monotonic() - started < 0.9
+
+
+# --- sessions that are not activated; clear-text passwords -------------------------------------
+
+
+async def test_no_service_before_activation(secure_site: SecureSite) -> None:
+    """asyncua itself would serve a created but not activated session."""
+    certs = client_certs()
+    client = Client(secure_site.endpoint, timeout=5)
+    client.application_uri = "urn:ampacity:test:client"
+    await client.set_security(
+        SecurityPolicyBasic256Sha256,
+        str(certs.trusted.cert),
+        str(certs.trusted.key),
+        server_certificate=str(secure_site.server_cert),
+    )
+    await client.connect_socket()
+    try:
+        await client.send_hello()
+        await client.open_secure_channel()
+        await client.create_session()
+        with pytest.raises(ua.UaStatusCodeError) as exc:
+            await client.get_node(secure_site.node(f"{SITE_ID}.FeedInLimit")).read_value()
+        assert exc.value.code == ua.StatusCodes.BadUserAccessDenied
+    finally:
+        client.disconnect_socket()
+
+
+async def test_clear_text_password_refused_on_none(open_site: SecureSite) -> None:
+    client = Client(open_site.endpoint, timeout=5)
+    await client.connect_socket()
+    try:
+        await client.send_hello()
+        await client.open_secure_channel()
+        await client.create_session()
+        params = ua.ActivateSessionParameters()
+        params.LocaleIds = ["en"]
+        params.UserIdentityToken = ua.UserNameIdentityToken(
+            PolicyId="username", UserName="operator", Password=PASSWORDS["operator"].encode()
+        )
+        with pytest.raises(ua.UaStatusCodeError) as exc:
+            await client.uaclient.activate_session(params)
+        assert exc.value.code == ua.StatusCodes.BadIdentityTokenInvalid
+    finally:
+        client.disconnect_socket()
