@@ -34,6 +34,9 @@ from .writer import NodeWriter
 
 log = logging.getLogger(__name__)
 
+STOP_TIMEOUT_S = 5.0
+"""How long shutdown waits for drivers and the writer to end."""
+
 METER_ROLE_VALUES = {"grid": 0, "production": 1, "consumption": 2, "sub": 3}
 DEFAULT_CHARGE_MODE = 1
 """``Fast``: what a charger does without an energy manager."""
@@ -92,9 +95,11 @@ class RunningSite:
     async def stop(self) -> None:
         for task in self.tasks:
             task.cancel()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        _, stuck = (
+            await asyncio.wait(self.tasks, timeout=STOP_TIMEOUT_S) if self.tasks else (set(), set())
+        )
+        for task in stuck:  # never let one driver hold up the shutdown
+            log.error("%s did not stop within %g s", task.get_name(), STOP_TIMEOUT_S)
         await self.server.stop()
         await self.historian.stop()
 

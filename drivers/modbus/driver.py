@@ -27,7 +27,6 @@ connection it sent them, and forgets it when a write fails.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -716,9 +715,14 @@ class ModbusDriver:
                 min((s.next_refresh for s in timed), default=now + 3600.0) - self.clock.monotonic()
             )
             self._setpoints_changed.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(0.0, wait)):
-                    await self._setpoints_changed.wait()
+            # asyncio.wait, not asyncio.timeout: on Python 3.11 a timeout expiring together with
+            # an outer cancel can turn the cancel into a TimeoutError, which would be swallowed
+            # here and leave the driver running after shutdown.
+            changed = asyncio.ensure_future(self._setpoints_changed.wait())
+            try:
+                await asyncio.wait({changed}, timeout=max(0.0, wait))
+            finally:
+                changed.cancel()
 
     async def _resend_all(self, link: ModbusLink) -> None:
         for sp in list(self._setpoints.values()):

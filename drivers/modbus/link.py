@@ -225,6 +225,7 @@ class QueuedLink(ABC):
             async with asyncio.timeout(self.timeout_s * 2 + 1.0):  # pymodbus times out first
                 pdu = await request.call(client)
         except (TimeoutError, ModbusException) as exc:
+            _raise_if_cancelling()
             if isinstance(exc, ConnectionException) or not client.connected:
                 self._connection_failed()
                 raise ModbusIOError(f"{request.where}: connection lost ({exc})") from exc
@@ -260,6 +261,7 @@ class QueuedLink(ABC):
             async with asyncio.timeout(self.timeout_s + 1.0):
                 ok = await client.connect()
         except (TimeoutError, OSError, ModbusException) as exc:
+            _raise_if_cancelling()
             ok = False
             detail = f"{type(exc).__name__}: {exc}"
         else:
@@ -308,3 +310,15 @@ def _check_count(count: int, limit: int) -> None:
 def client_kwargs(timeout_s: float) -> dict[str, Any]:
     """Keyword arguments every pymodbus client gets: no own retries, no own reconnect."""
     return {"timeout": timeout_s, "retries": 0, "reconnect_delay": 0, "reconnect_delay_max": 0}
+
+
+def _raise_if_cancelling() -> None:
+    """Keep a cancel a cancel.
+
+    On Python 3.11 an ``asyncio.timeout`` that expires while the task is being cancelled can
+    surface as ``TimeoutError``; turning that into a ``ModbusIOError`` would swallow the cancel
+    and keep the link's worker running after shutdown.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
