@@ -82,3 +82,23 @@ def test_the_checker_catches_a_forbidden_import(tmp_path: Path) -> None:
     assert (1, "ampacity.server") in imports
     assert (2, "ampacity.server") in imports
     assert (3, "pymodbus") in imports
+
+
+def test_every_package_is_listed_for_installation() -> None:
+    """A package folder missing from pyproject.toml works in a checkout but not when installed."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    setuptools = project["tool"]["setuptools"]
+    listed = set(setuptools["packages"])
+    folders = setuptools["package-dir"]
+    assert listed == set(folders)
+    found = set()
+    for folder in ALLOWED | {"server": set()}:
+        for init in (ROOT / folder).rglob("__init__.py"):
+            if "node_modules" in init.parts:
+                continue
+            relative = init.parent.relative_to(ROOT).as_posix()
+            found.add("ampacity." + relative.replace("/", "."))
+            assert folders["ampacity." + relative.replace("/", ".")] == relative
+    assert found <= listed, sorted(found - listed)
