@@ -5,7 +5,7 @@ Powers in W, currents in A, SoC in %, times in s unless a name says otherwise.
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import datetime, time
 from enum import IntEnum
 from typing import Literal
 
@@ -99,7 +99,9 @@ class StrategyConfig(_Model):
             from feeding in.
         max_feed_in_w: largest export, W (≥ 0); or ``max_feed_in_pct`` of installed PV power.
         grid_import_limit_w: largest import (peak shaving, fuse), W.
-        hysteresis_w: peak shaving recharges only below ``limit - hysteresis``, W.
+        hysteresis_w: peak shaving recharges from the grid only below ``limit - hysteresis``, W.
+        peak_reserve_soc_pct: peak shaving recharges from the grid up to this SoC and uses the
+            energy above it for self-consumption, %.
     """
 
     template: Literal["self-consumption", "peak-shaving"] = "self-consumption"
@@ -109,6 +111,7 @@ class StrategyConfig(_Model):
     max_feed_in_pct: float | None = Field(None, ge=0, le=100)
     grid_import_limit_w: float | None = Field(None, gt=0)
     hysteresis_w: float = Field(500.0, ge=0)
+    peak_reserve_soc_pct: float = Field(50.0, ge=0, le=100)
 
     @model_validator(mode="after")
     def _peak_needs_limit(self) -> StrategyConfig:
@@ -148,7 +151,7 @@ class DecisionNode(_Model):
 class PriceSlot(_Model):
     """A price from ``start`` (UTC) on, per kWh, until the next slot."""
 
-    start: str
+    start: datetime
     price: float
 
 
@@ -163,7 +166,8 @@ class ControlConfig(_Model):
         strategies: named strategies; ``self-consumption`` and ``peak-shaving`` exist by default.
         strategy: a strategy name, or a decision tree choosing one every cycle.
         time_zone: IANA zone for time windows.
-        prices: a price series until a tariff asset provides prices.
+        tariff: asset id of the ``Tariff`` whose ``CurrentPrice`` is used.
+        prices: a price series for when no tariff asset provides prices.
         ev_failsafe_current_a: chargers' current in the fail-safe state (0 = off), A.
     """
 
@@ -176,6 +180,7 @@ class ControlConfig(_Model):
     strategies: dict[str, StrategyConfig] = Field(default_factory=dict)
     strategy: str | DecisionNode = "self-consumption"
     time_zone: str = "UTC"
+    tariff: str | None = None
     prices: tuple[PriceSlot, ...] = ()
     ev_failsafe_current_a: float = Field(6.0, ge=0)
 

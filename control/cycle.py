@@ -5,8 +5,9 @@
 
 1. choose the strategy (decision tree over SoC, time, price, signals);
 2. if the grid meter is stale or Bad: every asset to its fail-safe state, no controller runs;
-3. otherwise compute the residual grid power, run ``propose`` then ``settle`` of each controller
-   in the strategy's order; a controller that raises is reported, its demands dropped and its
+3. otherwise compute the residual grid power, run ``propose`` of each controller in the
+   strategy's order (limits first), then ``settle`` in the reverse order (limits last, on the
+   whole plan); a controller that raises is reported, its demands dropped and its
    assets put into their fail-safe state, and the cycle goes on;
 4. add the external demands (marketer, grid operator) that have not expired;
 5. arbitrate every resource with the same rule and clamp to device limits and ramps.
@@ -92,9 +93,10 @@ class ControlCycle:
     _last_time: datetime | None = None
 
     def __post_init__(self) -> None:
+        self._strategies = self.config.all_strategies()
         self._controllers = {
             name: build_controllers(self.config, strategy)
-            for name, strategy in self.config.all_strategies().items()
+            for name, strategy in self._strategies.items()
         }
 
     # --- external demands -----------------------------------------------------------------------
@@ -119,7 +121,7 @@ class ControlCycle:
         self._last_time = now
         config = self.config
         name = choose(config.strategy, config, snapshot, now)
-        strategy = config.all_strategies()[name]
+        strategy = self._strategies[name]
         controllers = self._controllers[name]
         grid = snapshot.number(config.grid_meter, "ActivePower")
         ctx = CycleContext(
@@ -141,8 +143,8 @@ class ControlCycle:
             ctx.demand(*failsafe_demands(config, self._all_assets(), failsafe, limit))
         else:
             ctx.predicted_grid_w = grid - sum(c.grid_share_w(snapshot) for c in controllers)
-            for phase in ("propose", "settle"):
-                for controller in controllers:
+            for phase, order in (("propose", controllers), ("settle", controllers[::-1])):
+                for controller in order:
                     if any(e.controller == controller.name for e in errors):
                         continue
                     error = _run(controller, phase, ctx)

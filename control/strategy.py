@@ -42,15 +42,14 @@ def _zone(name: str) -> tzinfo:
 
 
 def price_at(config: ControlConfig, snapshot: Snapshot, now: datetime) -> float | None:
-    """The price per kWh now: a ``Tariff`` asset's ``CurrentPrice``, else the configured series."""
-    for key in snapshot.samples:
-        if key.endswith(".CurrentPrice"):
-            value = snapshot.number(*key.rsplit(".", 1))
-            if value is not None:
-                return value
+    """The price per kWh now: the tariff asset's ``CurrentPrice``, else the configured series."""
+    if config.tariff is not None:
+        value = snapshot.number(config.tariff, "CurrentPrice")
+        if value is not None:
+            return value
     price = None
     for slot in config.prices:
-        if datetime.fromisoformat(slot.start) <= now:
+        if slot.start <= now:
             price = slot.price
     return price
 

@@ -9,9 +9,10 @@ from ..snapshot import Snapshot
 class Controller:
     """A controller: snapshot + own state -> demands.
 
-    The cycle calls, in the strategy's order: ``grid_share_w`` of all (to compute the residual grid
-    power), then ``propose`` of each, then ``settle`` of each (limits that must see the whole
-    plan). A controller keeps only its own small state (timers, modes) between cycles.
+    The cycle calls ``grid_share_w`` of all (to compute the residual grid power), then
+    ``propose`` of each in the strategy's order, then ``settle`` of each in reverse order (limits
+    that must see the whole plan come first in the order, so they settle last). A controller
+    keeps only its own small state (timers, modes) between cycles.
 
     Attributes:
         name: the owner name its demands carry.

@@ -70,6 +70,10 @@ class BatteryController(Controller):
         self.template = template
         self.name = "battery-" + template
         self.assets = tuple(b.id for b in batteries)
+        self._rooms: list[BatteryRoom] = []
+        self._total = 0.0
+        """The battery power planned this cycle, W (+ discharge)."""
+        self._priority = Priority.SELF_CONSUMPTION
 
     def grid_share_w(self, snapshot: Snapshot) -> float:
         return -sum(snapshot.number(b.id, "ActivePower") or 0.0 for b in self.batteries)
@@ -106,15 +110,43 @@ class BatteryController(Controller):
         return rooms
 
     def propose(self, ctx: CycleContext) -> None:
-        rooms = self.rooms(ctx)
+        """Peak shaving plans everything here; self-consumption only charges from surplus here
+        (later classes in the order may still use what it leaves) and discharges in ``settle``,
+        against the whole plan, so the battery never funds surplus charging."""
+        self._rooms = rooms = self.rooms(ctx)
+        self._total = 0.0
+        self._priority = Priority.SELF_CONSUMPTION
         if not rooms:
             return
         if self.template == "peak-shaving":
-            total, priority, reason = self._peak_shaving(ctx)
+            total, self._priority, reason = self._peak_shaving(ctx)
+            self._plan(ctx, total, self._priority, reason)
         else:
-            total = ctx.predicted_grid_w - ctx.grid_target_w
-            priority = Priority.SELF_CONSUMPTION
-            reason = f"grid to {ctx.grid_target_w:.0f} W"
+            surplus = min(0.0, ctx.predicted_grid_w - ctx.grid_target_w)
+            reason = f"PV surplus, grid to {ctx.grid_target_w:.0f} W"
+            self._plan(ctx, surplus, Priority.SELF_CONSUMPTION, reason)
+
+    def settle(self, ctx: CycleContext) -> None:
+        deficit = ctx.predicted_grid_w - ctx.grid_target_w
+        if not self._rooms or deficit <= 0 or self._total < 0:
+            return
+        if self.template == "peak-shaving" and self._soc(ctx) <= ctx.strategy.peak_reserve_soc_pct:
+            return  # the energy below the peak reserve is kept for peaks
+        ctx.demands = [d for d in ctx.demands if d.owner != self.name]
+        reason = f"grid to {ctx.grid_target_w:.0f} W"
+        priority = self._priority
+        self._plan(ctx, self._total + deficit, priority, reason)
+
+    def _soc(self, ctx: CycleContext) -> float:
+        """Capacity-weighted mean SoC of the usable batteries, %."""
+        rooms = self._rooms
+        total = sum(r.capacity_wh for r in rooms) or 1.0
+        socs = {r.id: ctx.snapshot.number(r.id, "StateOfCharge") or 0.0 for r in rooms}
+        return sum(socs[r.id] * r.capacity_wh for r in rooms) / total
+
+    def _plan(self, ctx: CycleContext, total: float, priority: Priority, reason: str) -> None:
+        """Share ``total`` (W, + discharge) among the batteries and plan it."""
+        rooms = self._rooms
         total = max(-sum(r.charge_w for r in rooms), min(sum(r.discharge_w for r in rooms), total))
         shares = share_by_capacity(total, rooms)
         for room in rooms:
@@ -124,26 +156,26 @@ class BatteryController(Controller):
                 Demand(f"{room.id}.{SETPOINT}", self.name, priority, f"{what}: {reason}", value)
             )
             ctx.planned[f"{room.id}.{SETPOINT}"] = value
-        ctx.add_grid(-total)
+        ctx.add_grid(self._total - total)
+        self._total = total
 
     def _peak_shaving(self, ctx: CycleContext) -> tuple[float, Priority, str]:
+        """Discharge above the import limit; charge from surplus; recharge from the grid below
+        ``limit - hysteresis`` while the SoC is under the peak reserve."""
         limit = ctx.strategy.grid_import_limit_w
         assert limit is not None  # the config validates it
         grid = ctx.predicted_grid_w
         if grid > limit:
             return grid - limit, Priority.GRID_CONNECTION, f"import above {limit:.0f} W"
+        if grid < ctx.grid_target_w:
+            return grid - ctx.grid_target_w, Priority.SELF_CONSUMPTION, "PV surplus"
         recharge_below = limit - ctx.strategy.hysteresis_w
-        if grid < min(recharge_below, ctx.grid_target_w):
-            return (
-                grid - min(recharge_below, ctx.grid_target_w),
-                Priority.SELF_CONSUMPTION,
-                ("PV surplus"),
-            )
-        if grid < recharge_below:
+        reserve = ctx.strategy.peak_reserve_soc_pct
+        if grid < recharge_below and self._soc(ctx) < reserve:
             return (
                 grid - recharge_below,
                 Priority.SELF_CONSUMPTION,
-                (f"recharge below {recharge_below:.0f} W"),
+                (f"recharge to the peak reserve of {reserve:.0f} % below {recharge_below:.0f} W"),
             )
         return 0.0, Priority.SELF_CONSUMPTION, "held for peaks"
 

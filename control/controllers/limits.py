@@ -39,19 +39,42 @@ class FeedInLimitController(Controller):
     The PV total limit is the measured PV power plus the export headroom left by the plan; a
     curtailed inverter may hold back more than it shows, so raising the limit by the headroom
     never lets the export exceed the limit. The total is shared by nominal power.
+
+    A curtailed inverter hides the surplus it holds back; while PV runs at its limit, the plan
+    is credited with ``probe_pct`` of the nominal power so that the battery and flexible loads
+    take more, and the PV limit rises with them (the credit is not counted as headroom).
+
+    Args:
+        pvs: the inverters.
+        margin_w: the export is held this far below the limit, W.
+        probe_pct: share of nominal power credited while curtailed, %.
     """
 
     name = "feed-in-limit"
 
-    def __init__(self, pvs: tuple[PvConfig, ...], margin_w: float = 100.0) -> None:
+    def __init__(
+        self, pvs: tuple[PvConfig, ...], margin_w: float = 100.0, probe_pct: float = 15.0
+    ) -> None:
         self.pvs = pvs
         self.margin_w = margin_w
+        self.probe_pct = probe_pct
         self.assets = tuple(pv.id for pv in pvs)
+        self._probe_w = 0.0
 
     def propose(self, ctx: CycleContext) -> None:
+        self._probe_w = 0.0
         limit = feed_in_limit_w(ctx, self.pvs)
-        if limit is not None:
-            ctx.grid_min_w = max(ctx.grid_min_w, -limit + self.margin_w)
+        if limit is None:
+            return
+        ctx.grid_min_w = max(ctx.grid_min_w, -limit + self.margin_w)
+        s = ctx.snapshot
+        for pv in self.pvs:
+            nominal = pv_nominal_w(s, pv)
+            produced = s.number(pv.id, "ActivePower") or 0.0
+            set_limit = ctx.previous.get(f"{pv.id}.{PV_LIMIT}", nominal)
+            if set_limit < nominal - 1.0 and produced >= set_limit - 0.02 * nominal:
+                self._probe_w += self.probe_pct / 100.0 * nominal
+        ctx.add_grid(-self._probe_w)
 
     def settle(self, ctx: CycleContext) -> None:
         limit = feed_in_limit_w(ctx, self.pvs)
@@ -61,6 +84,7 @@ class FeedInLimitController(Controller):
         nominal = {pv.id: pv_nominal_w(s, pv) for pv in self.pvs}
         total_nominal = sum(nominal.values()) or 1.0
         produced = sum(s.number(pv.id, "ActivePower") or 0.0 for pv in self.pvs)
+        ctx.add_grid(self._probe_w)  # the probe was a guess, not headroom
         headroom = ctx.predicted_grid_w - ctx.grid_min_w
         total = max(0.0, produced + headroom)
         reason = f"export ≤ {limit:.0f} W"
