@@ -14,7 +14,8 @@ For N simulated points (default 1,000 and 10,000) it prints:
 * **start-up time** of the server process until the endpoint answers and the probe reads Good.
 
 The fleet is Janitza UMG 604 meters (12 polled points each, one read block per poll) served by
-the project's Modbus simulator on loopback, up to 200 unit ids per TCP endpoint. Figures are
+the project's Modbus simulator on loopback, up to 200 unit ids per TCP endpoint, in a child
+process of its own so it does not share the server's core. Figures are
 medians of ``--runs`` measurement windows. Nothing here passes or fails.
 
     python bench/datapath.py [--points 1000 10000] [--runs 3] [--window 10]
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import math
 import os
 import socket
@@ -78,24 +80,23 @@ class FleetModel:
 
 @dataclass
 class Fleet:
-    servers: list[SimServer]
-    models: list[FleetModel]
+    """The fleet's simulators run in a child process (so they do not share the server's core);
+    the probe meter runs here, where the latency measurement changes its register."""
+
+    process: asyncio.subprocess.Process
     probe_server: SimServer
     probe_model: FleetModel
     devices: list[dict[str, object]]
 
-    def advance(self) -> None:
-        for model in self.models:
-            model.tick += 1
-        for server in self.servers:
-            server.refresh()
-
     async def stop(self) -> None:
-        for server in [*self.servers, self.probe_server]:
-            await server.stop()
+        await self.probe_server.stop()
+        self.process.terminate()
+        await self.process.wait()
 
 
-async def start_fleet(points: int) -> Fleet:
+async def serve_fleet(points: int) -> None:
+    """Child process: serve the meters, print their site entries as one JSON line, advance the
+    values every half poll interval until terminated."""
     profile = all_profiles()[PROFILE]
     meters = math.ceil(points / POINTS_PER_METER)
     servers: list[SimServer] = []
@@ -122,6 +123,26 @@ async def start_fleet(points: int) -> Fleet:
             }
             for index in batch
         ]
+    print(json.dumps(devices), flush=True)
+    while True:
+        for model in models:
+            model.tick += 1
+        for server in servers:
+            server.refresh()
+        await asyncio.sleep(FLEET_POLL_S / 2)
+
+
+async def start_fleet(points: int) -> Fleet:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        "--serve-fleet",
+        str(points),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    devices: list[dict[str, object]] = json.loads(await process.stdout.readline())
+    profile = all_profiles()[PROFILE]
     probe_model = FleetModel(offset=0.0)
     probe_server = SimServer([SimulatedDevice(profile, probe_model, unit_id=1)])
     host, port = await probe_server.start_tcp("127.0.0.1", 0)
@@ -135,7 +156,7 @@ async def start_fleet(points: int) -> Fleet:
             "poll_s": PROBE_POLL_S,
         }
     )
-    return Fleet(servers, models, probe_server, probe_model, devices)
+    return Fleet(process, probe_server, probe_model, devices)
 
 
 def free_port() -> int:
@@ -152,12 +173,6 @@ def site_dict(devices: list[dict[str, object]], port: int, data_dir: Path) -> di
         # the benchmark's client reads over the unsecured endpoint on loopback
         "security": {"allow_none": True, "anonymous": "viewer", "anonymous_on_none": "viewer"},
     }
-
-
-async def advance_forever(fleet: Fleet, period_s: float) -> None:
-    while True:
-        fleet.advance()
-        await asyncio.sleep(period_s)
 
 
 # --- in-process: sustained updates/s and writer capacity ------------------------------------------
@@ -179,7 +194,6 @@ async def measure_in_process(
             data_updates += 1
 
     site.writer.add_listener(count)
-    mover = asyncio.create_task(advance_forever(fleet, FLEET_POLL_S / 2))
     try:
         await asyncio.sleep(3 * FLEET_POLL_S)  # connect and warm up
         rates = []
@@ -190,7 +204,6 @@ async def measure_in_process(
         offered = (len(fleet.devices) - 1) * POINTS_PER_METER / FLEET_POLL_S
         offered -= (len(fleet.devices) - 1) * 2 * (1 - FLEET_POLL_S / 10)  # energy polled at 10 s
     finally:
-        mover.cancel()
         for task in site.tasks[1:]:
             task.cancel()  # stop the drivers, keep the writer for the capacity test
         await asyncio.sleep(0.1)
@@ -234,6 +247,7 @@ def rss_kib(pid: int) -> int:
 async def server_process(site: dict[str, object], workdir: Path):  # type: ignore[no-untyped-def]
     path = workdir / f"site-{time.monotonic_ns()}.yaml"
     path.write_text(yaml.safe_dump(site), encoding="utf-8")
+    log = (workdir / f"{path.stem}.log").open("wb")
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -241,8 +255,8 @@ async def server_process(site: dict[str, object], workdir: Path):  # type: ignor
         "run",
         "--config",
         str(path),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
     )
     try:
         yield process
@@ -252,12 +266,13 @@ async def server_process(site: dict[str, object], workdir: Path):  # type: ignor
             await asyncio.wait_for(process.wait(), 20)
         except TimeoutError:
             process.kill()
+        log.close()
 
 
 async def wait_good(endpoint: str, key: str | None, timeout_s: float) -> Client:
     deadline = time.monotonic() + timeout_s
     while True:
-        client = Client(endpoint, timeout=5)
+        client = Client(endpoint, timeout=30)
         try:
             await client.connect()
             if key is None:
@@ -291,20 +306,16 @@ async def measure_process(
 
     port = free_port()
     endpoint = f"opc.tcp://127.0.0.1:{port}/ampacity"
-    mover = asyncio.create_task(advance_forever(fleet, FLEET_POLL_S / 2))
-    try:
-        started = time.perf_counter()
-        async with server_process(site_dict(fleet.devices, port, workdir / "data"), workdir) as srv:
-            client = await wait_good(endpoint, f"{PROBE_ID}.ActivePower", 300)
-            startup_s = time.perf_counter() - started
-            await asyncio.sleep(3 * FLEET_POLL_S)
-            total_kib = rss_kib(srv.pid)
-            try:
-                latencies = await probe_latency(client, fleet, samples)
-            finally:
-                await client.disconnect()
-    finally:
-        mover.cancel()
+    started = time.perf_counter()
+    async with server_process(site_dict(fleet.devices, port, workdir / "data"), workdir) as srv:
+        client = await wait_good(endpoint, f"{PROBE_ID}.ActivePower", 300)
+        startup_s = time.perf_counter() - started
+        await asyncio.sleep(3 * FLEET_POLL_S)
+        total_kib = rss_kib(srv.pid)
+        try:
+            latencies = await probe_latency(client, fleet, samples)
+        finally:
+            await client.disconnect()
     points = (len(fleet.devices) - 1) * POINTS_PER_METER
     per_point = (total_kib - baseline_kib) / points
     quantiles = statistics.quantiles(latencies, n=100)
@@ -365,17 +376,25 @@ async def main(points_list: list[int], runs: int, window_s: float, samples: int)
             try:
                 workdir = Path(tmp) / str(points)
                 workdir.mkdir()
+                n = (len(fleet.devices) - 1) * POINTS_PER_METER
                 sustained, offered, capacity = await measure_in_process(
                     fleet, workdir, runs, window_s
                 )
-                startup, rss_mib, per_point, p50, p99 = await measure_process(
-                    fleet, workdir, samples
+                print(
+                    f"{n:>7} {sustained:>10.0f} {offered:>10.0f} {capacity:>12.0f} ",
+                    end="",
+                    flush=True,
                 )
+                try:
+                    startup, rss_mib, per_point, p50, p99 = await measure_process(
+                        fleet, workdir, samples
+                    )
+                except (OSError, TimeoutError) as exc:
+                    print(f"  server process: {type(exc).__name__}: {exc}", flush=True)
+                    continue
             finally:
                 await fleet.stop()
-            n = (len(fleet.devices) - 1) * POINTS_PER_METER
             print(
-                f"{n:>7} {sustained:>10.0f} {offered:>10.0f} {capacity:>12.0f} "
                 f"{startup:>10.1f} {rss_mib:>8.0f} {per_point:>9.2f} {p50:>7.0f} {p99:>7.0f}",
                 flush=True,
             )
@@ -392,5 +411,9 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--window", type=float, default=10.0, help="seconds per window")
     parser.add_argument("--samples", type=int, default=100, help="latency samples")
+    parser.add_argument("--serve-fleet", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    asyncio.run(main(args.points, args.runs, args.window, args.samples))
+    if args.serve_fleet:
+        asyncio.run(serve_fleet(args.serve_fleet))
+    else:
+        asyncio.run(main(args.points, args.runs, args.window, args.samples))
