@@ -200,7 +200,7 @@ async def _serve_config(
     site = await start_site(config, drivers)
     stack.push_async_callback(site.stop)
     print(f"Ampacity serves {config.site.name!r} at {config.server.endpoint}", flush=True)
-    print(f"Data folder: {config.server.data_dir}", flush=True)
+    print(f"Data folder: {config.server.data_dir.resolve()}", flush=True)
     await stop.wait()
     print("Shutting down.", flush=True)
 
