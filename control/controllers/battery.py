@@ -128,8 +128,8 @@ class BatteryController(Controller):
 
     def settle(self, ctx: CycleContext) -> None:
         deficit = ctx.predicted_grid_w - ctx.grid_target_w
-        if not self._rooms or deficit <= 0 or self._total < 0:
-            return
+        if not self._rooms or deficit <= 0:
+            return  # the plan's import is covered: less charging first, then discharge
         if self.template == "peak-shaving" and self._soc(ctx) <= ctx.strategy.peak_reserve_soc_pct:
             return  # the energy below the peak reserve is kept for peaks
         ctx.demands = [d for d in ctx.demands if d.owner != self.name]
