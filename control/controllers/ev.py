@@ -175,6 +175,7 @@ class EvChargingController(Controller):
         s: Snapshot,
     ) -> None:
         resource = f"{cp.id}.{CURRENT}"
+        ctx.demand(Demand(resource, self.name, Priority.SURPLUS, reason, current))
         per_amp = cp.voltage_v * st.phases
         headroom = ctx.grid_max_w - ctx.predicted_grid_w
         if current * per_amp > headroom:
@@ -186,7 +187,6 @@ class EvChargingController(Controller):
                 at_most(resource, capped, "grid-import-limit", Priority.GRID_CONNECTION, limit)
             )
             current = capped
-        ctx.demand(Demand(resource, self.name, Priority.SURPLUS, reason, current))
         ctx.planned[resource] = current
         measured = s.number(cp.id, "ActivePower") or 0.0
         commanded_w = current * per_amp

@@ -1,0 +1,169 @@
+"""EV charging modes as sequences: (seconds, grid W, car W, connected, mode) -> current A.
+
+No battery, no PV control: the grid meter alone says what surplus there is (+ import).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from ampacity.control import ChargeMode, ControlCycle
+from controlkit import config, step
+
+M = ChargeMode
+CP = "cp.ChargeCurrentLimit"
+
+
+def cycle(**cp: Any) -> ControlCycle:
+    point = {"id": "cp", "plug_in_check_s": 0, "start_delay_s": 60, "stop_delay_s": 300} | cp
+    strategies = {"ev": {"order": ["charge_point"]}}
+    return ControlCycle(
+        config(batteries=[], pv=[], charge_points=[point], strategies=strategies, strategy="ev")
+    )
+
+
+def run(c: ControlCycle, rows: list[tuple[float, float, float, bool, int]]) -> list[float]:
+    currents = []
+    for t, grid, car, connected, mode in rows:
+        result = step(
+            c,
+            t,
+            grid={"ActivePower": grid},
+            cp={"ActivePower": car, "VehicleConnected": connected, "ChargeMode": mode},
+        )
+        currents.append(round(result.decisions[CP].value, 2))
+    return currents
+
+
+SEQUENCES = {
+    "off": ({}, [(0, -9000, 0, True, M.OFF)], [0.0]),
+    "fast": ({}, [(0, 500, 0, True, M.FAST)], [16.0]),
+    "no vehicle": ({}, [(0, -9000, 0, False, M.FAST)], [0.0]),
+    "surplus waits for the start delay": (
+        {},
+        [
+            (0, -5000, 0, True, M.SURPLUS),
+            (30, -5000, 0, True, M.SURPLUS),
+            (60, -5000, 0, True, M.SURPLUS),
+        ],
+        [0.0, 0.0, 7.25],  # 5000 W / (230 V x 3)
+    ),
+    "surplus below the minimum never starts": (
+        {},
+        [(0, -3000, 0, True, M.SURPLUS), (120, -3000, 0, True, M.SURPLUS)],
+        [0.0, 0.0],
+    ),
+    "surplus holds the minimum until the stop delay": (
+        {"start_delay_s": 0},
+        [
+            (0, -5000, 0, True, M.SURPLUS),
+            (10, 1000, 4140, True, M.SURPLUS),
+            (300, 1000, 4140, True, M.SURPLUS),
+            (311, 1000, 4140, True, M.SURPLUS),
+        ],
+        [7.25, 6.0, 6.0, 0.0],
+    ),
+    "a short dip does not stop": (
+        {"start_delay_s": 0},
+        [
+            (0, -5000, 0, True, M.SURPLUS),
+            (10, 1000, 4140, True, M.SURPLUS),
+            (100, -1000, 4140, True, M.SURPLUS),
+            (400, 1000, 4140, True, M.SURPLUS),
+        ],
+        [7.25, 6.0, 7.45, 6.0],
+    ),
+    "surplus plus tops up to the minimum at once": (
+        {},
+        [(0, 300, 0, True, M.SURPLUS_PLUS), (10, -7000, 4140, True, M.SURPLUS_PLUS)],
+        [6.0, 16.0],
+    ),
+    "plug-in check at full current first": (
+        {"plug_in_check_s": 60},
+        [
+            (0, 300, 0, True, M.SURPLUS),
+            (59, 300, 11000, True, M.SURPLUS),
+            (60, 11300, 11000, True, M.SURPLUS),
+        ],
+        [16.0, 16.0, 0.0],
+    ),
+    "max current of the charge point": (
+        {"max_current_a": 10, "start_delay_s": 0},
+        [(0, -20000, 0, True, M.SURPLUS)],
+        [10.0],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", SEQUENCES)
+def test_mode_sequences(name: str) -> None:
+    settings, rows, expected = SEQUENCES[name]
+    assert run(cycle(**settings), rows) == expected
+
+
+def test_fast_once_returns_to_the_previous_mode_when_the_vehicle_leaves() -> None:
+    c = cycle()
+    run(c, [(0, 0, 0, True, M.SURPLUS), (1, 0, 0, True, M.FAST_ONCE)])
+    result = step(
+        c,
+        2,
+        grid={"ActivePower": 0},
+        cp={"ActivePower": 0, "VehicleConnected": False, "ChargeMode": M.FAST_ONCE},
+    )
+    assert result.decisions["cp.ChargeMode"].value == M.SURPLUS
+    assert result.decisions["cp.ChargeMode"].reason == "FastOnce done"
+
+
+def test_mode_is_written_only_when_control_changes_it() -> None:
+    c = cycle()
+    result = step(c, grid={"ActivePower": 0}, cp={"VehicleConnected": True, "ChargeMode": 1})
+    assert "cp.ChargeMode" not in result.decisions
+
+
+PHASES = [
+    # (surplus W, phases after the switch delay, current A)
+    (2000, 1, 8.7),  # 2 kW carry 6 A on one phase, not on three
+    (6000, 3, 8.7),
+]
+
+
+@pytest.mark.parametrize(("surplus", "phases", "current"), PHASES)
+def test_phase_switching(surplus: float, phases: int, current: float) -> None:
+    c = cycle(phase_switching=True, phase_switch_delay_s=60, start_delay_s=0)
+    rows = [(t, -surplus, 0, True, M.SURPLUS) for t in (0, 30, 61, 62)]
+    currents = run(c, rows)
+    result = c.last_result
+    assert result is not None
+    assert result.decisions["cp.PhaseSetting"].value == phases
+    assert currents[-1] == pytest.approx(current, abs=0.05)
+
+
+def test_cost_optimised_charges_fast_when_cheap() -> None:
+    point = {"id": "cp", "plug_in_check_s": 0, "max_price_per_kwh": 0.25}
+    prices = [
+        {"start": "2024-06-21T00:00:00+00:00", "price": 0.20},
+        {"start": "2024-06-21T10:00:10+00:00", "price": 0.40},
+    ]
+    c = ControlCycle(config(batteries=[], pv=[], charge_points=[point], prices=prices))
+    rows = [(0, 500, 0, True, M.COST_OPTIMISED), (20, 11540, 11040, True, M.COST_OPTIMISED)]
+    assert run(c, rows) == [16.0, 0.0]
+
+
+def test_import_limit_reduces_fast_charging() -> None:
+    point = {"id": "cp", "plug_in_check_s": 0}
+    cfg = config(
+        batteries=[],
+        pv=[],
+        charge_points=[point],
+        strategies={"s": {"grid_import_limit_w": 10_000}},
+        strategy="s",
+    )
+    result = step(
+        ControlCycle(cfg),
+        grid={"ActivePower": 3000},
+        cp={"ActivePower": 0, "VehicleConnected": True, "ChargeMode": M.FAST},
+    )
+    decision = result.decisions[CP]
+    assert decision.value == pytest.approx(7000 / 690)
+    assert decision.limited_by == "grid-import-limit"
