@@ -120,6 +120,18 @@ class Scenario(_Model):
     control: ControlConfig
 
 
+def with_step(scenario: Scenario, step_s: float) -> Scenario:
+    """The same day simulated and controlled every ``step_s`` (a faster, coarser run); the limits'
+    grace time becomes two steps."""
+    return scenario.model_copy(
+        update={
+            "step_s": step_s,
+            "control": scenario.control.model_copy(update={"cycle_s": step_s}),
+            "limits": scenario.limits.model_copy(update={"grace_s": 2 * step_s}),
+        }
+    )
+
+
 def load_scenario(path: Path | str) -> Scenario:
     """A scenario from a YAML file (a bare name looks in ``deploy/scenarios/``)."""
     p = Path(path)
@@ -249,6 +261,8 @@ class Kpis:
     ev_sessions: int = 0
     failsafe_steps: int = 0
     battery_soc_end: float = 0.0
+    battery_net_wh: float = 0.0
+    """Energy discharged minus energy charged (AC side), Wh."""
 
     @property
     def self_consumption_pct(self) -> float:
@@ -380,7 +394,14 @@ def run_scenario(
     policy_factory: Callable[[Scenario], Policy] | None = None,
     trace: Callable[[datetime, SitePhysics], None] | None = None,
 ) -> Kpis:
-    """Simulate the scenario's day under a policy (Ampacity's control by default)."""
+    """Simulate the scenario's day under a policy (Ampacity's control by default).
+
+    Args:
+        scenario: the day.
+        policy_factory: makes the policy (``ampacity_policy``, ``no_control_policy``,
+            ``surplus_rule_policy``).
+        trace: called after every step with the time and the physics (plots, debugging).
+    """
     policy = (policy_factory or ampacity_policy)(scenario)
     clock = FakeClock(scenario.start)
     physics = SitePhysics(clock, site_config(scenario))
@@ -409,6 +430,7 @@ def run_scenario(
             trace(clock.now(), physics)
         account.step(physics, scenario.step_s, int(hours), quality)
     kpis.battery_soc_end = physics.battery.soc
+    kpis.battery_net_wh = physics.battery.energy_discharged_wh - physics.battery.energy_charged_wh
     return kpis
 
 
