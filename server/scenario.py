@@ -146,7 +146,10 @@ def load_scenario(path: Path | str) -> Scenario:
 class Policy(Protocol):
     """Who decides the setpoints: Ampacity's control or a baseline."""
 
-    period_s: float
+    @property
+    def period_s(self) -> float:
+        """Seconds between decisions."""
+        ...
 
     def decide(self, snapshot: Snapshot, now: datetime) -> dict[str, float]:
         """Resource (``<asset>.<Setpoint>``) -> value to write."""
