@@ -83,6 +83,28 @@ class ChargePointConfig(_Model):
     plug_in_check_s: float = Field(60.0, ge=0)
     max_price_per_kwh: float | None = None
     voltage_v: float = Field(230.0, gt=0)
+    phase: Literal[1, 2, 3] = 1
+    """The phase a one-phase vehicle draws on (charging groups count it there)."""
+
+
+class ChargingGroupConfig(_Model):
+    """Charge points behind one fuse (AMPERIX "LIS"): currents shared per phase.
+
+    Attributes:
+        id: the group's name (its demands' owner is ``charging-group:<id>``).
+        fuse_a: the largest current per phase the group may draw, A.
+        members: charge point ids.
+        priorities: charge point id -> priority (higher is served first; default 0); members of
+            one priority get a fair (equal) share, a share below a charge point's minimum
+            current becomes 0 and goes to the others.
+        between: the group applies only in this local time window ``[start, end)``.
+    """
+
+    id: str
+    fuse_a: float = Field(gt=0)
+    members: tuple[str, ...]
+    priorities: dict[str, int] = Field(default_factory=dict)
+    between: tuple[time, time] | None = None
 
 
 DeviceClass = Literal["battery", "charge_point"]
@@ -163,6 +185,7 @@ class ControlConfig(_Model):
         stale_after_s: a reading older than this is stale, s.
         grid_meter: asset id of the grid meter (``ActivePower``: + import).
         batteries / pv / charge_points: the controlled assets.
+        charging_groups: charge points sharing a fuse.
         strategies: named strategies; ``self-consumption`` and ``peak-shaving`` exist by default.
         strategy: a strategy name, or a decision tree choosing one every cycle.
         time_zone: IANA zone for time windows.
@@ -177,6 +200,7 @@ class ControlConfig(_Model):
     batteries: tuple[BatteryConfig, ...] = ()
     pv: tuple[PvConfig, ...] = ()
     charge_points: tuple[ChargePointConfig, ...] = ()
+    charging_groups: tuple[ChargingGroupConfig, ...] = ()
     strategies: dict[str, StrategyConfig] = Field(default_factory=dict)
     strategy: str | DecisionNode = "self-consumption"
     time_zone: str = "UTC"

@@ -8,16 +8,17 @@ evaluated every cycle.
 
 from __future__ import annotations
 
-from datetime import datetime, time, tzinfo
-from functools import cache
+from datetime import datetime
 from statistics import fmean
 
 from .config import Condition, ControlConfig, DecisionNode, StrategyConfig
 from .controllers.base import Controller
 from .controllers.battery import BatteryController
 from .controllers.ev import EvChargingController
+from .controllers.groups import ChargingGroupController
 from .controllers.limits import FeedInLimitController, ImportLimitController
 from .snapshot import Snapshot
+from .strategy_time import in_window, local_time
 
 
 def build_controllers(config: ControlConfig, strategy: StrategyConfig) -> list[Controller]:
@@ -31,14 +32,10 @@ def build_controllers(config: ControlConfig, strategy: StrategyConfig) -> list[C
             controllers.append(BatteryController(config.batteries, strategy.template))
         elif device_class == "charge_point" and config.charge_points:
             controllers.append(EvChargingController(config.charge_points))
+            if config.charging_groups:
+                groups = ChargingGroupController(config.charging_groups, config.charge_points)
+                controllers.append(groups)
     return controllers
-
-
-@cache
-def _zone(name: str) -> tzinfo:
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo(name)
 
 
 def price_at(config: ControlConfig, snapshot: Snapshot, now: datetime) -> float | None:
@@ -54,11 +51,6 @@ def price_at(config: ControlConfig, snapshot: Snapshot, now: datetime) -> float 
     return price
 
 
-def _in_window(now: time, window: tuple[time, time]) -> bool:
-    start, end = window
-    return start <= now < end if start <= end else now >= start or now < end
-
-
 def holds(condition: Condition, config: ControlConfig, snapshot: Snapshot, now: datetime) -> bool:
     """Whether every given part of ``condition`` holds (unknown inputs make it fail)."""
     c = condition
@@ -72,10 +64,8 @@ def holds(condition: Condition, config: ControlConfig, snapshot: Snapshot, now: 
             return False
         if c.soc_above_pct is not None and not soc > c.soc_above_pct:
             return False
-    if c.between is not None:
-        local = now.astimezone(_zone(config.time_zone)).time()
-        if not _in_window(local, c.between):
-            return False
+    if c.between is not None and not in_window(local_time(now, config.time_zone), c.between):
+        return False
     if c.price_above is not None or c.price_below is not None:
         price = price_at(config, snapshot, now)
         if price is None:
