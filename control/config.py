@@ -107,7 +107,41 @@ class ChargingGroupConfig(_Model):
     between: tuple[time, time] | None = None
 
 
-DeviceClass = Literal["battery", "charge_point"]
+class HeatingRodConfig(_Model):
+    """A heating rod taking PV surplus continuously.
+
+    Attributes:
+        max_power_w: its rated power, W.
+        min_power_w: below this it stays off, W.
+        max_temperature_c: off at or above this water temperature, °C.
+    """
+
+    id: str
+    max_power_w: float = Field(gt=0)
+    min_power_w: float = Field(0.0, ge=0)
+    max_temperature_c: float = 65.0
+
+
+class HeatPumpConfig(_Model):
+    """A heat pump switched through SG-Ready.
+
+    Attributes:
+        boost_power_w: extra electrical power it draws in states 3 and 4, W (estimate).
+        recommend_surplus_w: surplus for state 3 (recommended), W.
+        force_surplus_w: surplus for state 4 (forced), W.
+        on_delay_s: the surplus must hold this long before switching up, s.
+        min_on_s: a raised state is held at least this long, s.
+    """
+
+    id: str
+    boost_power_w: float = Field(gt=0)
+    recommend_surplus_w: float = Field(gt=0)
+    force_surplus_w: float = Field(gt=0)
+    on_delay_s: float = Field(600.0, ge=0)
+    min_on_s: float = Field(1200.0, ge=0)
+
+
+DeviceClass = Literal["battery", "charge_point", "heating"]
 
 
 class StrategyConfig(_Model):
@@ -127,7 +161,7 @@ class StrategyConfig(_Model):
     """
 
     template: Literal["self-consumption", "peak-shaving"] = "self-consumption"
-    order: tuple[DeviceClass, ...] = ("battery", "charge_point")
+    order: tuple[DeviceClass, ...] = ("battery", "charge_point", "heating")
     grid_target_w: float = 0.0
     max_feed_in_w: float | None = Field(None, ge=0)
     max_feed_in_pct: float | None = Field(None, ge=0, le=100)
@@ -186,6 +220,7 @@ class ControlConfig(_Model):
         grid_meter: asset id of the grid meter (``ActivePower``: + import).
         batteries / pv / charge_points: the controlled assets.
         charging_groups: charge points sharing a fuse.
+        heating_rods / heat_pumps: flexible heat taking surplus (device class ``heating``).
         strategies: named strategies; ``self-consumption`` and ``peak-shaving`` exist by default.
         strategy: a strategy name, or a decision tree choosing one every cycle.
         time_zone: IANA zone for time windows.
@@ -201,6 +236,8 @@ class ControlConfig(_Model):
     pv: tuple[PvConfig, ...] = ()
     charge_points: tuple[ChargePointConfig, ...] = ()
     charging_groups: tuple[ChargingGroupConfig, ...] = ()
+    heating_rods: tuple[HeatingRodConfig, ...] = ()
+    heat_pumps: tuple[HeatPumpConfig, ...] = ()
     strategies: dict[str, StrategyConfig] = Field(default_factory=dict)
     strategy: str | DecisionNode = "self-consumption"
     time_zone: str = "UTC"

@@ -168,7 +168,8 @@ class ControlCycle:
 
     def _all_assets(self) -> set[str]:
         c = self.config
-        return {a.id for group in (c.batteries, c.pv, c.charge_points) for a in group}
+        groups = (c.batteries, c.pv, c.charge_points, c.heating_rods, c.heat_pumps)
+        return {a.id for group in groups for a in group}
 
     def resource_specs(self, snapshot: Snapshot) -> dict[str, ResourceSpec]:
         """The writable resources with their device limits now."""
@@ -190,6 +191,12 @@ class ControlCycle:
         for cp in self.config.charge_points:
             r = f"{cp.id}.ChargeCurrentLimit"
             specs[r] = ResourceSpec(r, 0.0, cp.max_current_a, 0.0)
+        for rod in self.config.heating_rods:
+            r = f"{rod.id}.PowerSetpoint"
+            specs[r] = ResourceSpec(r, 0.0, rod.max_power_w, 0.0)
+        for hp in self.config.heat_pumps:
+            r = f"{hp.id}.SgReadyState"
+            specs[r] = ResourceSpec(r, 1.0, 4.0, 2.0)
         return specs
 
     def _arbitrate(self, ctx: CycleContext) -> dict[str, Decision]:

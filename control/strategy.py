@@ -16,6 +16,7 @@ from .controllers.base import Controller
 from .controllers.battery import BatteryController
 from .controllers.ev import EvChargingController
 from .controllers.groups import ChargingGroupController
+from .controllers.heating import HeatingController
 from .controllers.limits import FeedInLimitController, ImportLimitController
 from .snapshot import Snapshot
 from .strategy_time import in_window, local_time
@@ -35,6 +36,8 @@ def build_controllers(config: ControlConfig, strategy: StrategyConfig) -> list[C
             if config.charging_groups:
                 groups = ChargingGroupController(config.charging_groups, config.charge_points)
                 controllers.append(groups)
+        elif device_class == "heating" and (config.heating_rods or config.heat_pumps):
+            controllers.append(HeatingController(config.heating_rods, config.heat_pumps))
     return controllers
 
 
