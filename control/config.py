@@ -220,6 +220,8 @@ class ControlConfig(_Model):
         grid_meter: asset id of the grid meter (``ActivePower``: + import).
         batteries / pv / charge_points: the controlled assets.
         charging_groups: charge points sharing a fuse.
+        ripple_control: asset ids of ``RippleControlReceiver``s whose ``ActiveLimit`` (% of the
+            installed PV power) limits PV output with grid-operator priority.
         heating_rods / heat_pumps: flexible heat taking surplus (device class ``heating``).
         strategies: named strategies; ``self-consumption`` and ``peak-shaving`` exist by default.
         strategy: a strategy name, or a decision tree choosing one every cycle.
@@ -236,6 +238,7 @@ class ControlConfig(_Model):
     pv: tuple[PvConfig, ...] = ()
     charge_points: tuple[ChargePointConfig, ...] = ()
     charging_groups: tuple[ChargingGroupConfig, ...] = ()
+    ripple_control: tuple[str, ...] = ()
     heating_rods: tuple[HeatingRodConfig, ...] = ()
     heat_pumps: tuple[HeatPumpConfig, ...] = ()
     strategies: dict[str, StrategyConfig] = Field(default_factory=dict)

@@ -17,7 +17,11 @@ from .controllers.battery import BatteryController
 from .controllers.ev import EvChargingController
 from .controllers.groups import ChargingGroupController
 from .controllers.heating import HeatingController
-from .controllers.limits import FeedInLimitController, ImportLimitController
+from .controllers.limits import (
+    FeedInLimitController,
+    GridOperatorController,
+    ImportLimitController,
+)
 from .snapshot import Snapshot
 from .strategy_time import in_window, local_time
 
@@ -25,6 +29,7 @@ from .strategy_time import in_window, local_time
 def build_controllers(config: ControlConfig, strategy: StrategyConfig) -> list[Controller]:
     """The controllers of one strategy, in execution order."""
     controllers: list[Controller] = [
+        GridOperatorController(config.ripple_control, config.pv),
         FeedInLimitController(config.pv),
         ImportLimitController(tuple(b.id for b in config.batteries)),
     ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..config import PvConfig
 from ..context import CycleContext
-from ..demands import Demand, Priority, at_least
+from ..demands import Demand, Priority, at_least, at_most
 from ..snapshot import Snapshot
 from .base import Controller
 
@@ -97,6 +97,37 @@ class FeedInLimitController(Controller):
             ctx.planned[resource] = value
         if headroom < 0:
             ctx.add_grid(min(-headroom, produced))
+
+
+class GridOperatorController(Controller):
+    """Ripple-control receivers: PV output at most ``ActiveLimit`` % of the installed PV power,
+    shared by nominal power, with grid-operator priority (above the marketer and every limit of
+    the site). A receiver without a usable value sets no limit."""
+
+    name = "grid-operator"
+
+    def __init__(self, receivers: tuple[str, ...], pvs: tuple[PvConfig, ...]) -> None:
+        self.receivers = receivers
+        self.pvs = pvs
+
+    def propose(self, ctx: CycleContext) -> None:
+        s = ctx.snapshot
+        limits = [s.number(r, "ActiveLimit") for r in self.receivers]
+        known = [pct for pct in limits if pct is not None and pct < 100.0]
+        if not known:
+            return
+        pct = min(known)
+        for pv in self.pvs:
+            value = pv_nominal_w(s, pv) * pct / 100.0
+            ctx.demand(
+                at_most(
+                    f"{pv.id}.{PV_LIMIT}",
+                    value,
+                    self.name,
+                    Priority.GRID_OPERATOR,
+                    f"ripple control: {pct:.0f} % of installed power",
+                )
+            )
 
 
 class ImportLimitController(Controller):

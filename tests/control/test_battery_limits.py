@@ -144,3 +144,33 @@ def test_import_limit_adds_discharge_where_the_plan_exceeds_it() -> None:
     # self-consumption to a 3 kW target discharges 3 kW; the limit needs no more
     result = step(ControlCycle(cfg), grid={"ActivePower": 6000}, bat=battery(50))
     assert result.decisions[BAT].value == pytest.approx(3000)
+
+
+RIPPLE = [
+    # (ActiveLimit %, feed-in limit %, expected PV limit W of 8 kW)
+    (100, None, 8000),  # no signal
+    (60, None, 4800),
+    (30, 70, 2400),  # the grid operator beats the site's feed-in limit
+    (0, None, 0),
+]
+
+
+@pytest.mark.parametrize(("signal", "feed_in", "expected"), RIPPLE)
+def test_ripple_control_limits_pv_with_grid_operator_priority(signal, feed_in, expected) -> None:
+    cfg = config(
+        batteries=[],
+        pv=[{"id": "pv", "nominal_power_w": 8000}],
+        ripple_control=["rcr"],
+        strategies={"s": {"max_feed_in_pct": feed_in}},
+        strategy="s",
+    )
+    result = step(
+        ControlCycle(cfg),
+        grid={"ActivePower": -7000},
+        pv={"ActivePower": 7500},
+        rcr={"ActiveLimit": signal},
+    )
+    decision = result.decisions["pv.ActivePowerLimit"]
+    assert decision.value == pytest.approx(expected)
+    if signal < 100:
+        assert decision.limited_by == "grid-operator"

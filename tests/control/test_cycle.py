@@ -167,3 +167,33 @@ def test_signal_and_price_conditions() -> None:
 def test_config_errors(bad) -> None:
     with pytest.raises(ValidationError):
         config(**bad)
+
+
+def test_an_external_limit_reaches_the_decisions_in_the_same_step_of_a_large_site() -> None:
+    """A charging park: 60 charge points, 4 batteries, 4 inverters. The server runs ``step`` right
+    after ``put``; its computing time is the control's share of the 200 ms budget."""
+    import time as clock
+
+    cps = [f"cp{i}" for i in range(60)]
+    cfg = config(
+        batteries=[{"id": f"b{i}"} for i in range(4)],
+        pv=[{"id": f"pv{i}", "nominal_power_w": 50_000} for i in range(4)],
+        charge_points=[{"id": cp, "plug_in_check_s": 0} for cp in cps],
+        charging_groups=[{"id": "park", "fuse_a": 400, "members": cps}],
+        strategies={"s": {"max_feed_in_pct": 70, "grid_import_limit_w": 300_000}},
+        strategy="s",
+    )
+    c = ControlCycle(cfg)
+    readings = {f"b{i}": battery(50) for i in range(4)}
+    readings |= {f"pv{i}": {"ActivePower": 30_000} for i in range(4)}
+    car = {"ActivePower": 0, "VehicleConnected": True, "ChargeMode": 1}
+    readings |= {cp: car for cp in cps}
+    step(c, 0, grid={"ActivePower": 50_000}, **readings)
+    c.put(Demand("pv0.ActivePowerLimit", "marketer", Priority.MARKETER, "sell 0", high=0.0))
+    started = clock.perf_counter()
+    result = step(c, 1, grid={"ActivePower": 50_000}, **readings)
+    elapsed = clock.perf_counter() - started
+    assert result.decisions["pv0.ActivePowerLimit"].value == 0.0
+    currents = [result.decisions[f"{cp}.ChargeCurrentLimit"].value for cp in cps]
+    assert sum(currents) == pytest.approx(400)  # three-phase cars: 400 A per phase in total
+    assert elapsed < 0.05
