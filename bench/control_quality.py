@@ -16,12 +16,12 @@ For each scenario (the shipped ones by default), the same simulated day under:
   charge power; the feed-in and import limits as hard constraints. Its cost is the bound no
   controller can beat.
 
-Cost is money for the day (import at the tariff minus export revenue) with the battery's change
-in stored energy valued at the day's mean import price, so a controller cannot look cheap by
-emptying the battery, and the vehicle energy a baseline delivers less than Ampacity charged at the
-same price, so it cannot look cheap by not charging. Figures: cost, self-consumption, autarky,
-peak import, limit violations, EV energy; and each policy's cost and self-consumption as a ratio
-to the optimum.
+Cost is money for the day (import at the tariff minus export revenue), with the battery's change
+in stored energy and the heat left in a heat pump's store valued at the day's mean import price (a
+controller cannot look cheap by emptying the battery), and the vehicle energy a baseline delivers
+less than Ampacity charged at the same price (nor by not charging). Figures: cost,
+self-consumption, autarky, peak import, limit violations, EV energy; and each policy's cost and
+self-consumption as a ratio to the optimum.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import argparse
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 from ampacity.server.scenario import (
@@ -43,6 +43,7 @@ from ampacity.server.scenario import (
     surplus_rule_policy,
     with_step,
 )
+from ampacity.sim.heat_pump import HeatPumpSim
 from ampacity.sim.site import INVERTER_EFFICIENCY, SitePhysics
 from scipy.optimize import linprog
 from scipy.sparse import lil_matrix
@@ -74,8 +75,9 @@ def adjusted_cost(scenario: Scenario, k: Kpis, reference: Kpis) -> float:
     compared with ``reference`` (Ampacity's run), valued at the day's mean import price."""
     b = scenario.site.battery
     delta_kwh = (k.battery_soc_end - b.soc) / 100.0 * b.capacity_wh / 1000.0
-    shortfall_kwh = (reference.consumption_wh - k.consumption_wh) / 1000.0  # same house load
-    return k.cost + (shortfall_kwh - delta_kwh) * _mean_import_price(scenario)
+    shortfall_kwh = (reference.ev_energy_wh - k.ev_energy_wh) / 1000.0
+    stored_kwh = delta_kwh + k.heat_store_end_wh / 1000.0
+    return k.cost + (shortfall_kwh - stored_kwh) * _mean_import_price(scenario)
 
 
 def _mean_import_price(scenario: Scenario) -> float:
@@ -117,11 +119,20 @@ def optimum(scenario: Scenario, trace: DayTrace, slot_min: float) -> Optimum:
     pv_av = np.array(trace.pv_available_w[: n * slot_steps]).reshape(n, slot_steps).mean(axis=1)
     dt_h = slot_steps * step_s / 3600.0
     sessions = [s for s in _sessions(trace, slot_steps) if s[3] > 0]
+    hp_model = scenario.site.heat_pump
+    hp_demand = np.zeros(n)
+    if hp_model is not None:
+        sim = HeatPumpSim(**hp_model.model_dump())
+        starts = [scenario.start + timedelta(seconds=(t + 0.5) * dt_h * 3600) for t in range(n)]
+        hp_demand = np.array([sim.demand_w(when) for when in starts])
     b = scenario.site.battery
     eta_c = eta_d = 0.95  # BatterySim defaults
-    # variables: imp, exp, ch, dis, pv (n each), e (n + 1), then one block of n per session
+    # variables: imp, exp, ch, dis, pv (n each), e (n + 1), heat pump (n), heat store (n + 1),
+    # then one block of n per session
     imp, exp_, ch, dis, pv, e0 = (k * n for k in range(6))
-    ev0 = 5 * n + n + 1
+    hp0 = 6 * n + 1
+    s0 = hp0 + n
+    ev0 = s0 + n + 1
     nvar = ev0 + n * len(sessions)
     price = np.array([scenario.tariff.import_price(int(t * dt_h)) for t in range(n)])
     c = np.zeros(nvar)
@@ -129,6 +140,7 @@ def optimum(scenario: Scenario, trace: DayTrace, slot_min: float) -> Optimum:
     c[exp_ : exp_ + n] = -scenario.tariff.export_per_kwh * dt_h / 1000.0
     c[e0 + n] = -_mean_import_price(scenario) / 1000.0  # stored energy at the end, per Wh
     c[e0] = _mean_import_price(scenario) / 1000.0
+    c[s0 + n] = -_mean_import_price(scenario) / 1000.0  # heat banked at the end
     bounds: list[tuple[float | None, float | None]] = []
     imp_max = scenario.limits.import_w
     exp_max = scenario.limits.feed_in_w
@@ -137,10 +149,13 @@ def optimum(scenario: Scenario, trace: DayTrace, slot_min: float) -> Optimum:
     bounds += [(0.0, float(x)) for x in pv_av]
     e_start = b.soc / 100.0 * b.capacity_wh
     bounds += [(e_start, e_start)] + [(b.min_soc / 100 * b.capacity_wh, b.capacity_wh)] * n
+    hp_max = hp_model.force_w if hp_model is not None else 0.0
+    store = hp_model.store_wh if hp_model is not None else 0.0
+    bounds += [(0.0, hp_max)] * n + [(0.0, 0.0)] + [(0.0, store)] * n
     for cp_id, first, last, _ in sessions:
         pmax = trace.max_power_w.get(cp_id, 11_040.0)
         bounds += [(0.0, pmax if first <= t < last else 0.0) for t in range(n)]
-    rows = 2 * n + len(sessions)
+    rows = 3 * n + len(sessions)
     a_eq = lil_matrix((rows, nvar))
     b_eq = np.zeros(rows)
     for t in range(n):
@@ -154,10 +169,16 @@ def optimum(scenario: Scenario, trace: DayTrace, slot_min: float) -> Optimum:
         r = n + t
         a_eq[r, e0 + t + 1], a_eq[r, e0 + t] = 1.0, -1.0
         a_eq[r, ch + t], a_eq[r, dis + t] = -eta_c * dt_h, dt_h / eta_d
+        # heat pump: it draws hp[t]; the store takes what exceeds the demand: s[t+1] - s[t] -
+        # hp dt = -demand dt
+        a_eq[t, hp0 + t] = -1.0
+        r = 2 * n + t
+        a_eq[r, s0 + t + 1], a_eq[r, s0 + t], a_eq[r, hp0 + t] = 1.0, -1.0, -dt_h
+        b_eq[r] = -hp_demand[t] * dt_h
     for k, (_, first, last, energy) in enumerate(sessions):
         for t in range(first, min(last, n)):
-            a_eq[2 * n + k, ev0 + k * n + t] = dt_h
-        b_eq[2 * n + k] = energy
+            a_eq[3 * n + k, ev0 + k * n + t] = dt_h
+        b_eq[3 * n + k] = energy
     result = linprog(c, A_eq=a_eq.tocsr(), b_eq=b_eq, bounds=bounds, method="highs")
     if result.status != 0:
         raise RuntimeError(f"{scenario.name}: LP not solved: {result.message}")
@@ -166,10 +187,10 @@ def optimum(scenario: Scenario, trace: DayTrace, slot_min: float) -> Optimum:
         scenario.tariff.export_per_kwh * x[exp_ : exp_ + n].sum() * dt_h / 1000.0
     )
     e_end = float(x[e0 + n])
-    cost -= (e_end - e_start) / 1000.0 * _mean_import_price(scenario)
+    cost -= (e_end - e_start + float(x[s0 + n])) / 1000.0 * _mean_import_price(scenario)
     pv_wh = float(x[pv : pv + n].sum() * dt_h)
     export_wh = float(x[exp_ : exp_ + n].sum() * dt_h)
-    consumption = float((load.sum() + x[ev0:].sum()) * dt_h)
+    consumption = float((load.sum() + x[ev0:].sum() + x[hp0 : hp0 + n].sum()) * dt_h)
     import_wh = float(x[imp : imp + n].sum() * dt_h)
     return Optimum(
         cost,

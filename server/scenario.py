@@ -27,6 +27,7 @@ from ampacity.control.snapshot import Sample
 from ampacity.sim.battery import BatterySim
 from ampacity.sim.clock import FakeClock
 from ampacity.sim.ev import SessionPlan
+from ampacity.sim.heat_pump import HeatPumpSim
 from ampacity.sim.site import SiteConfig, SitePhysics
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -57,6 +58,16 @@ class SessionModel(_Model):
     max_current_a: float = 16.0
 
 
+class HeatPumpModel(_Model):
+    """The simulated heat pump (asset id ``hp``), see ``ampacity.sim.heat_pump``."""
+
+    mean_w: float = 1200.0
+    boost_w: float = 2500.0
+    force_w: float = 3500.0
+    store_wh: float = 6000.0
+    utc_offset_h: float = 1.0
+
+
 class SiteModel(_Model):
     pv_peak_w: float = 9_000.0
     inverter_nominal_w: float = 8_000.0
@@ -65,6 +76,7 @@ class SiteModel(_Model):
     annual_load_kwh: float = 4_500.0
     battery: BatteryModel = BatteryModel()
     sessions: dict[str, SessionModel | None] = Field(default_factory=dict)
+    heat_pump: HeatPumpModel | None = None
 
 
 class TariffModel(_Model):
@@ -243,7 +255,7 @@ class Kpis:
 
     pv_wh: float = 0.0
     consumption_wh: float = 0.0
-    """Household load plus charge points."""
+    """Household load, charge points and further consumers (heat pump)."""
     import_wh: float = 0.0
     export_wh: float = 0.0
     cost: float = 0.0
@@ -257,6 +269,8 @@ class Kpis:
     import_violations: int = 0
     import_violation_wh: float = 0.0
     import_exceedance_s: float = 0.0
+    ev_energy_wh: float = 0.0
+    """Energy to vehicles over the day, all sessions, Wh."""
     ev_delivered_wh: float = 0.0
     ev_requested_wh: float = 0.0
     """Energy wanted by the sessions that ended within the day."""
@@ -266,6 +280,8 @@ class Kpis:
     battery_soc_end: float = 0.0
     battery_net_wh: float = 0.0
     """Energy discharged minus energy charged (AC side), Wh."""
+    heat_store_end_wh: float = 0.0
+    """Heat left in the heat pump's store at the end (electrical equivalent), Wh."""
 
     @property
     def self_consumption_pct(self) -> float:
@@ -315,7 +331,11 @@ def site_config(s: Scenario) -> SiteConfig:
 
 
 def snapshot_of(
-    physics: SitePhysics, modes: dict[str, int], now: datetime, grid_quality: Quality
+    physics: SitePhysics,
+    modes: dict[str, int],
+    now: datetime,
+    grid_quality: Quality,
+    heat_pump: HeatPumpSim | None = None,
 ) -> Snapshot:
     """What the address space would hold: the physics' values under the sim's asset ids."""
     b = physics.battery
@@ -334,16 +354,26 @@ def snapshot_of(
         values[f"{cp_id}.PhasesInUse"] = max(1, cp.phases)
         values[f"{cp_id}.SessionEnergy"] = cp.session_wh
         values[f"{cp_id}.ChargeMode"] = modes.get(cp_id, int(ChargeMode.SURPLUS))
+    if heat_pump is not None:
+        values["hp.ActivePower"] = heat_pump.power_w
+        values["hp.SgReadyState"] = heat_pump.sg_ready
     samples = {k: Sample(v, Quality.GOOD, now) for k, v in values.items()}
     samples["grid.ActivePower"] = Sample(physics.grid_w, grid_quality, now)
     return Snapshot(now, samples)
 
 
-def apply(physics: SitePhysics, modes: dict[str, int], writes: dict[str, float]) -> None:
+def apply(
+    physics: SitePhysics,
+    modes: dict[str, int],
+    writes: dict[str, float],
+    heat_pump: HeatPumpSim | None = None,
+) -> None:
     """Setpoint writes reach the simulated devices."""
     for resource, value in writes.items():
         asset, point = resource.split(".", 1)
-        if resource == "pv.ActivePowerLimit":
+        if resource == "hp.SgReadyState" and heat_pump is not None:
+            heat_pump.set_sg_ready(value)
+        elif resource == "pv.ActivePowerLimit":
             physics.set_pv_limit(value)
         elif resource == "battery.BatteryPowerSetpoint":
             physics.battery.set_setpoint(value)
@@ -408,6 +438,10 @@ def run_scenario(
     policy = (policy_factory or ampacity_policy)(scenario)
     clock = FakeClock(scenario.start)
     physics = SitePhysics(clock, site_config(scenario))
+    heat_pump = None
+    if scenario.site.heat_pump is not None:
+        heat_pump = HeatPumpSim(**scenario.site.heat_pump.model_dump())
+        physics.consumers["hp"] = heat_pump.step
     modes = _mode_values(scenario.modes)
     kpis, sessions = Kpis(), _Sessions()
     account = _Account(kpis, scenario)
@@ -423,8 +457,8 @@ def run_scenario(
         now = clock.now()
         quality = _grid_quality(scenario.events, hours)
         if elapsed_s >= next_decision:
-            snapshot = snapshot_of(physics, modes, now, quality)
-            apply(physics, modes, policy.decide(snapshot, now))
+            snapshot = snapshot_of(physics, modes, now, quality, heat_pump)
+            apply(physics, modes, policy.decide(snapshot, now), heat_pump)
             next_decision += policy.period_s
         clock.advance(scenario.step_s)
         physics.advance_to(clock.now())
@@ -434,6 +468,7 @@ def run_scenario(
         account.step(physics, scenario.step_s, int(hours), quality)
     kpis.battery_soc_end = physics.battery.soc
     kpis.battery_net_wh = physics.battery.energy_discharged_wh - physics.battery.energy_charged_wh
+    kpis.heat_store_end_wh = heat_pump.stored_wh if heat_pump is not None else 0.0
     return kpis
 
 
@@ -474,7 +509,8 @@ class _Account:
         k, s = self.kpis, self.scenario
         h = dt_s / 3600.0
         k.pv_wh += p.pv_w * h
-        k.consumption_wh += (p.load_w + p.ev_w) * h
+        k.consumption_wh += (p.load_w + p.ev_w + p.flex_w) * h
+        k.ev_energy_wh += p.ev_w * h
         imported, exported = max(0.0, p.grid_w), max(0.0, -p.grid_w)
         k.import_wh += imported * h
         k.export_wh += exported * h

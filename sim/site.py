@@ -8,8 +8,10 @@ Power flows (W) and their signs, as in the information model:
 * ``battery_w`` - battery AC power, positive = discharge, negative = charge;
 * ``other_w`` - further generation registered in ``producers`` (a second inverter simulated
   elsewhere), positive = production;
-* ``grid_w = load_w + ev_w - pv_w - other_w - battery_w`` - grid connection point, positive =
-  import.
+* ``flex_w`` - further consumers registered in ``consumers`` (a heat pump), positive =
+  consumption;
+* ``grid_w = load_w + ev_w + flex_w - pv_w - other_w - battery_w`` - grid connection point,
+  positive = import.
 
 The household load flickers by ``LOAD_FLICKER`` around its quarter-hour profile value and the
 battery's own self-consumption control follows the grid with a lag, so the grid meter moves from
@@ -125,6 +127,10 @@ class SitePhysics:
         """Further generation on site by name (e.g. a second, SunSpec-simulated inverter):
         ``when -> W`` (+ = production); included in ``other_w`` and the grid balance."""
         self.other_w = 0.0
+        self.consumers: dict[str, Callable[[datetime, float], float]] = {}
+        """Further consumers by name (e.g. a heat pump): ``(when, step s) -> W`` (+ =
+        consumption), called once per integration step; included in ``flex_w`` and the grid."""
+        self.flex_w = self.flex_energy_wh = 0.0
         self.pv_energy_wh = self.other_energy_wh = 0.0
         self.grid_import_wh = self.grid_export_wh = 0.0
         self.load_energy_wh = 0.0
@@ -157,12 +163,14 @@ class SitePhysics:
         self.load_w = self.load.power(when) * (1 + LOAD_FLICKER * flicker)
         self.ev_w = sum(cp.step(local, dt_s) for cp in self.chargers.values())
         self.other_w = sum(max(0.0, produce(when)) for produce in self.producers.values())
-        without_battery = self.load_w + self.ev_w - self.pv_w - self.other_w
+        self.flex_w = sum(max(0.0, consume(when, dt_s)) for consume in self.consumers.values())
+        without_battery = self.load_w + self.ev_w + self.flex_w - self.pv_w - self.other_w
         self.battery_w = self.battery.step(dt_s, without_battery)
         self.grid_w = without_battery - self.battery_w
         hours = dt_s / 3600.0
         self.pv_energy_wh += self.pv_w * hours
         self.other_energy_wh += self.other_w * hours
+        self.flex_energy_wh += self.flex_w * hours
         self.load_energy_wh += self.load_w * hours
         if self.grid_w >= 0:
             self.grid_import_wh += self.grid_w * hours

@@ -34,7 +34,13 @@ NAMES = [p.stem for p in shipped_scenarios()]
 
 
 def test_the_four_scenarios_ship() -> None:
-    assert set(NAMES) >= {"sunny-summer", "cloudy-zero-export", "winter-cost", "industrial-peak"}
+    assert set(NAMES) >= {
+        "sunny-summer",
+        "cloudy-zero-export",
+        "winter-cost",
+        "winter-heat-pump",
+        "industrial-peak",
+    }
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -79,6 +85,13 @@ def test_peak_shaving_keeps_import_under_the_limit_where_no_control_does_not() -
 
 def test_cost_optimised_charging_costs_less_than_charging_at_once() -> None:
     assert kpis("winter-cost").cost < kpis("winter-cost", baseline=True).cost
+
+
+def test_the_heat_pump_takes_surplus_the_grid_would_have_taken() -> None:
+    ours, none = kpis("winter-heat-pump"), kpis("winter-heat-pump", baseline=True)
+    assert ours.import_wh < none.import_wh - 2000
+    assert ours.export_wh < none.export_wh
+    assert ours.heat_store_end_wh >= 0
 
 
 def test_a_bad_grid_meter_hour_stays_within_the_limits() -> None:
