@@ -34,6 +34,8 @@ class BatteryConfig(_Model):
         id: asset id.
         reserve_soc_pct: never discharged below this (backup reserve), %.
         max_charge_w / max_discharge_w: limits of our own (device limits still apply), W.
+        ramp_w_per_s: the largest setpoint change per second, W/s (limits of feed-in priority
+            and above act at once).
         full_soc_pct / empty_soc_pct: SoC at which it counts as full / empty for planning, %.
     """
 
@@ -41,6 +43,7 @@ class BatteryConfig(_Model):
     reserve_soc_pct: float = Field(10.0, ge=0, le=100)
     max_charge_w: float | None = Field(None, ge=0)
     max_discharge_w: float | None = Field(None, ge=0)
+    ramp_w_per_s: float | None = Field(None, gt=0)
     full_soc_pct: float = Field(99.0, ge=0, le=100)
     empty_soc_pct: float = Field(6.0, ge=0, le=100)
 

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import time as _time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from .arbiter import Decision, ResourceSpec, arbitrate
-from .config import ControlConfig
+from .config import ControlConfig, StrategyConfig
 from .context import CycleContext
 from .controllers.base import Controller
 from .controllers.limits import feed_in_limit_w, pv_nominal_w
@@ -89,8 +89,9 @@ class ControlCycle:
     external: dict[tuple[str, str], Demand] = field(default_factory=dict)
     previous: dict[str, float] = field(default_factory=dict)
     last_result: CycleResult | None = None
-    _controllers: dict[str, list[Controller]] = field(default_factory=dict)
-    _last_time: datetime | None = None
+    _strategies: dict[str, StrategyConfig] = field(default_factory=dict, init=False)
+    _controllers: dict[str, list[Controller]] = field(default_factory=dict, init=False)
+    _last_time: datetime | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self._strategies = self.config.all_strategies()
@@ -117,6 +118,8 @@ class ControlCycle:
     def step(self, snapshot: Snapshot, now: datetime) -> CycleResult:
         """Run one cycle on ``snapshot`` at ``now``; returns the decisions to write."""
         started = self.timer()
+        if snapshot.max_age_s != self.config.stale_after_s:
+            snapshot = replace(snapshot, max_age_s=self.config.stale_after_s)
         dt_s = 0.0 if self._last_time is None else (now - self._last_time).total_seconds()
         self._last_time = now
         config = self.config
@@ -183,6 +186,7 @@ class ControlCycle:
                 -(charge if charge is not None else b.max_charge_w or 0.0),
                 discharge if discharge is not None else b.max_discharge_w or 0.0,
                 0.0,
+                b.ramp_w_per_s,
             )
         for pv in self.config.pv:
             r = f"{pv.id}.ActivePowerLimit"
@@ -213,8 +217,9 @@ class ControlCycle:
                 if not demands:
                     continue
                 spec = ResourceSpec(resource, -1e12, 1e12, demands[0].target or 0.0)
+            previous = self.previous.get(resource, spec.neutral)  # a ramp starts from neutral
             decisions[resource] = arbitrate(
-                spec, demands, self.previous.get(resource), ctx.dt_s or self.config.cycle_s
+                spec, demands, previous, ctx.dt_s or self.config.cycle_s
             )
         return decisions
 

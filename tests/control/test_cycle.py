@@ -197,3 +197,19 @@ def test_an_external_limit_reaches_the_decisions_in_the_same_step_of_a_large_sit
     currents = [result.decisions[f"{cp}.ChargeCurrentLimit"].value for cp in cps]
     assert sum(currents) == pytest.approx(400)  # three-phase cars: 400 A per phase in total
     assert elapsed < 0.05
+
+
+def test_battery_ramp_through_the_cycle() -> None:
+    c = ControlCycle(config(batteries=[{"id": "bat", "ramp_w_per_s": 1000}]))
+    values = [
+        step(c, t, grid={"ActivePower": 4000}, bat=battery(50)).writes()[BAT] for t in (0, 1, 2)
+    ]
+    assert values == [1000.0, 2000.0, 3000.0]  # from idle, 1000 W per second
+
+
+def test_the_configured_staleness_applies() -> None:
+    c = ControlCycle(config(stale_after_s=60))
+    values = {"bat." + k: v for k, v in battery(50).items()}
+    samples = dict(Snapshot.of(T0, values).samples)
+    samples["grid.ActivePower"] = Sample(800.0, Quality.GOOD, T0 - timedelta(seconds=30))
+    assert c.step(Snapshot(T0, samples), T0).failsafe is None
