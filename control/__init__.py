@@ -10,12 +10,16 @@ How the server drives it (the lead wires this into ``server/app.py``):
    * freeze a ``Snapshot``: for each ``<asset>.<Point>`` node the controllers read (grid meter
      ``ActivePower``; batteries ``ActivePower``, ``StateOfCharge``, ``Capacity``,
      ``MaxChargePower``, ``MaxDischargePower``; PV ``ActivePower``, ``NominalPower``; charge points
-     ``ActivePower``, ``VehicleConnected``, ``ChargeMode``; tariff ``CurrentPrice``) a ``Sample``
-     of value, quality (``Quality`` from the StatusCode) and SourceTimestamp; ``max_age_s`` =
-     ``config.stale_after_s``;
+     ``ActivePower``, ``VehicleConnected``, ``ChargeMode``, ``PhasesInUse``; heating rods
+     ``ActivePower``, ``Temperature``; ripple-control receivers ``ActiveLimit``, ``Contact1..4``;
+     tariff ``CurrentPrice``) a ``Sample`` of value, quality (``Quality`` from the StatusCode) and
+     SourceTimestamp (the cycle applies ``config.stale_after_s``);
    * ``result = cycle.step(snapshot, now)``;
    * write ``result.writes()`` (``<asset>.<Setpoint>`` -> value) to the setpoint nodes together,
-     through the drivers' write path; a resource absent from the decisions is not written;
+     through the drivers' write path, every cycle (devices with a fallback timer need the
+     refresh); a resource absent from the decisions (a ``ChargeMode`` control did not change) is
+     not written. ``<charge point>.PhaseSetting`` (1 or 3) is not in the asset vocabulary yet: it
+     needs a setpoint point on ``ChargePoint`` before it can be written;
    * publish under ``Site.Control``: ``result.strategy``, ``cycle.stats`` (cycles, overruns,
      last duration), ``result.failsafe``, ``result.errors``, and per resource the decision's
      ``owner``, ``priority``, ``reason`` and ``limited_by``.

@@ -63,8 +63,7 @@ class EvChargingController(Controller):
     """All charge points, in the configured order (the first gets surplus first).
 
     Args:
-        charge_points: their configs.
-        price: ``now -> price per kWh`` or ``None`` (``CostOptimised``).
+        charge_points: their configs (``CostOptimised`` reads the price from the cycle context).
     """
 
     name = "ev-charging"
