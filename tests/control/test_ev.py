@@ -167,3 +167,15 @@ def test_import_limit_reduces_fast_charging() -> None:
     decision = result.decisions[CP]
     assert decision.value == pytest.approx(7000 / 690)
     assert decision.limited_by == "grid-import-limit"
+
+
+def test_an_operator_mode_change_is_followed_in_the_next_cycle() -> None:
+    """The demo's check: a client writes ``ChargeMode``; the next snapshot carries it."""
+    c = cycle(plug_in_check_s=60)
+    rows = [
+        (0, 300, 0, True, M.SURPLUS),  # plug-in check: full current
+        (60, 11_300, 11_040, True, M.SURPLUS),  # no surplus: paused
+        (61, 300, 0, True, M.FAST),  # the operator chose Fast
+        (62, 11_300, 11_040, True, M.OFF),
+    ]
+    assert run(c, rows) == [16.0, 0.0, 16.0, 0.0]
