@@ -144,7 +144,23 @@ class HeatPumpConfig(_Model):
     min_on_s: float = Field(1200.0, ge=0)
 
 
-DeviceClass = Literal["battery", "charge_point", "heating"]
+class ElectrolyserConfig(_Model):
+    """An electrolyser taking PV surplus.
+
+    Attributes:
+        min_power_w / max_power_w: its operating range, W; below the minimum it stops.
+        ramp_w_per_s: the largest setpoint change per second, W/s.
+        min_run_s: once started it runs at least this long (at minimum load if need be), s.
+    """
+
+    id: str
+    min_power_w: float = Field(ge=0)
+    max_power_w: float = Field(gt=0)
+    ramp_w_per_s: float | None = Field(None, gt=0)
+    min_run_s: float = Field(600.0, ge=0)
+
+
+DeviceClass = Literal["battery", "charge_point", "heating", "electrolyser"]
 
 
 class StrategyConfig(_Model):
@@ -164,7 +180,7 @@ class StrategyConfig(_Model):
     """
 
     template: Literal["self-consumption", "peak-shaving"] = "self-consumption"
-    order: tuple[DeviceClass, ...] = ("battery", "charge_point", "heating")
+    order: tuple[DeviceClass, ...] = ("battery", "charge_point", "heating", "electrolyser")
     grid_target_w: float = 0.0
     max_feed_in_w: float | None = Field(None, ge=0)
     max_feed_in_pct: float | None = Field(None, ge=0, le=100)
@@ -226,6 +242,7 @@ class ControlConfig(_Model):
         ripple_control: asset ids of ``RippleControlReceiver``s whose ``ActiveLimit`` (% of the
             installed PV power) limits PV output with grid-operator priority.
         heating_rods / heat_pumps: flexible heat taking surplus (device class ``heating``).
+        electrolysers: hydrogen from surplus (device class ``electrolyser``).
         strategies: named strategies; ``self-consumption`` and ``peak-shaving`` exist by default.
         strategy: a strategy name, or a decision tree choosing one every cycle.
         time_zone: IANA zone for time windows.
@@ -244,6 +261,7 @@ class ControlConfig(_Model):
     ripple_control: tuple[str, ...] = ()
     heating_rods: tuple[HeatingRodConfig, ...] = ()
     heat_pumps: tuple[HeatPumpConfig, ...] = ()
+    electrolysers: tuple[ElectrolyserConfig, ...] = ()
     strategies: dict[str, StrategyConfig] = Field(default_factory=dict)
     strategy: str | DecisionNode = "self-consumption"
     time_zone: str = "UTC"

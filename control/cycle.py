@@ -171,7 +171,7 @@ class ControlCycle:
 
     def _all_assets(self) -> set[str]:
         c = self.config
-        groups = (c.batteries, c.pv, c.charge_points, c.heating_rods, c.heat_pumps)
+        groups = (c.batteries, c.pv, c.charge_points, c.heating_rods, c.heat_pumps, c.electrolysers)
         return {a.id for group in groups for a in group}
 
     def resource_specs(self, snapshot: Snapshot) -> dict[str, ResourceSpec]:
@@ -198,6 +198,9 @@ class ControlCycle:
         for rod in self.config.heating_rods:
             r = f"{rod.id}.PowerSetpoint"
             specs[r] = ResourceSpec(r, 0.0, rod.max_power_w, 0.0)
+        for unit in self.config.electrolysers:
+            r = f"{unit.id}.PowerSetpoint"
+            specs[r] = ResourceSpec(r, 0.0, unit.max_power_w, 0.0, unit.ramp_w_per_s)
         for hp in self.config.heat_pumps:
             r = f"{hp.id}.SgReadyState"
             specs[r] = ResourceSpec(r, 1.0, 4.0, 2.0)

@@ -14,6 +14,7 @@ from statistics import fmean
 from .config import Condition, ControlConfig, DecisionNode, StrategyConfig
 from .controllers.base import Controller
 from .controllers.battery import BatteryController
+from .controllers.electrolyser import ElectrolyserController
 from .controllers.ev import EvChargingController
 from .controllers.groups import ChargingGroupController
 from .controllers.heating import HeatingController
@@ -43,6 +44,8 @@ def build_controllers(config: ControlConfig, strategy: StrategyConfig) -> list[C
                 controllers.append(groups)
         elif device_class == "heating" and (config.heating_rods or config.heat_pumps):
             controllers.append(HeatingController(config.heating_rods, config.heat_pumps))
+        elif device_class == "electrolyser" and config.electrolysers:
+            controllers.append(ElectrolyserController(config.electrolysers))
     return controllers
 
 
