@@ -160,7 +160,36 @@ class ElectrolyserConfig(_Model):
     min_run_s: float = Field(600.0, ge=0)
 
 
-DeviceClass = Literal["battery", "charge_point", "heating", "electrolyser"]
+class GeneratorConfig(_Model):
+    """A CHP unit or fuel cell (``PowerSetpoint`` W, + production).
+
+    Attributes:
+        mode: ``heat-led`` runs at rated power while the heat store is cold (``temperature``
+            below ``start_below_c`` starts, above ``stop_above_c`` stops); ``power-led`` runs
+            while the site imports at least ``min_power_w`` and covers that import.
+        rated_power_w / min_power_w: its electrical range, W.
+        temperature: snapshot key of the store temperature (``buffer.Temperature``), heat-led.
+        min_run_s / min_stop_s: once started it runs, once stopped it rests, at least this long.
+    """
+
+    id: str
+    mode: Literal["heat-led", "power-led"] = "power-led"
+    rated_power_w: float = Field(gt=0)
+    min_power_w: float = Field(0.0, ge=0)
+    temperature: str | None = None
+    start_below_c: float = 55.0
+    stop_above_c: float = 70.0
+    min_run_s: float = Field(1800.0, ge=0)
+    min_stop_s: float = Field(900.0, ge=0)
+
+    @model_validator(mode="after")
+    def _heat_led_needs_temperature(self) -> GeneratorConfig:
+        if self.mode == "heat-led" and self.temperature is None:
+            raise ValueError("a heat-led generator needs a temperature key")
+        return self
+
+
+DeviceClass = Literal["battery", "charge_point", "heating", "electrolyser", "generator"]
 
 
 class StrategyConfig(_Model):
@@ -180,7 +209,13 @@ class StrategyConfig(_Model):
     """
 
     template: Literal["self-consumption", "peak-shaving"] = "self-consumption"
-    order: tuple[DeviceClass, ...] = ("battery", "charge_point", "heating", "electrolyser")
+    order: tuple[DeviceClass, ...] = (
+        "battery",
+        "charge_point",
+        "heating",
+        "electrolyser",
+        "generator",
+    )
     grid_target_w: float = 0.0
     max_feed_in_w: float | None = Field(None, ge=0)
     max_feed_in_pct: float | None = Field(None, ge=0, le=100)
@@ -243,6 +278,7 @@ class ControlConfig(_Model):
             installed PV power) limits PV output with grid-operator priority.
         heating_rods / heat_pumps: flexible heat taking surplus (device class ``heating``).
         electrolysers: hydrogen from surplus (device class ``electrolyser``).
+        generators: CHP units and fuel cells (device class ``generator``).
         strategies: named strategies; ``self-consumption`` and ``peak-shaving`` exist by default.
         strategy: a strategy name, or a decision tree choosing one every cycle.
         time_zone: IANA zone for time windows.
@@ -262,6 +298,7 @@ class ControlConfig(_Model):
     heating_rods: tuple[HeatingRodConfig, ...] = ()
     heat_pumps: tuple[HeatPumpConfig, ...] = ()
     electrolysers: tuple[ElectrolyserConfig, ...] = ()
+    generators: tuple[GeneratorConfig, ...] = ()
     strategies: dict[str, StrategyConfig] = Field(default_factory=dict)
     strategy: str | DecisionNode = "self-consumption"
     time_zone: str = "UTC"

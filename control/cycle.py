@@ -171,7 +171,15 @@ class ControlCycle:
 
     def _all_assets(self) -> set[str]:
         c = self.config
-        groups = (c.batteries, c.pv, c.charge_points, c.heating_rods, c.heat_pumps, c.electrolysers)
+        groups = (
+            c.batteries,
+            c.pv,
+            c.charge_points,
+            c.heating_rods,
+            c.heat_pumps,
+            c.electrolysers,
+            c.generators,
+        )
         return {a.id for group in groups for a in group}
 
     def resource_specs(self, snapshot: Snapshot) -> dict[str, ResourceSpec]:
@@ -201,6 +209,9 @@ class ControlCycle:
         for unit in self.config.electrolysers:
             r = f"{unit.id}.PowerSetpoint"
             specs[r] = ResourceSpec(r, 0.0, unit.max_power_w, 0.0, unit.ramp_w_per_s)
+        for gen in self.config.generators:
+            r = f"{gen.id}.PowerSetpoint"
+            specs[r] = ResourceSpec(r, 0.0, gen.rated_power_w, 0.0)
         for hp in self.config.heat_pumps:
             r = f"{hp.id}.SgReadyState"
             specs[r] = ResourceSpec(r, 1.0, 4.0, 2.0)

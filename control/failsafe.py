@@ -2,9 +2,9 @@
 
 Used when the grid meter is stale or Bad (every asset) and when a controller raises (its assets).
 Never "hold the last value": chargers go to the configured fail-safe current (minimum or off),
-batteries to idle, heating rods and electrolysers off, heat pumps to SG-Ready 2 (normal), PV to
-the feed-in limit as its output limit (export stays below the limit even with no load on site).
-Recovery is automatic: the next cycle with good inputs plans normally.
+batteries to idle, heating rods, electrolysers and generators off, heat pumps to SG-Ready 2
+(normal), PV to the feed-in limit as its output limit (export stays below the limit even with no
+load on site). Recovery is automatic: the next cycle with good inputs plans normally.
 """
 
 from __future__ import annotations
@@ -37,6 +37,9 @@ def failsafe_demands(
     for unit in config.electrolysers:
         if unit.id in assets:
             found.append(Demand(f"{unit.id}.PowerSetpoint", OWNER, p, f"off: {reason}", 0.0))
+    for gen in config.generators:
+        if gen.id in assets:
+            found.append(Demand(f"{gen.id}.PowerSetpoint", OWNER, p, f"off: {reason}", 0.0))
     for hp in config.heat_pumps:
         if hp.id in assets:
             found.append(Demand(f"{hp.id}.SgReadyState", OWNER, p, f"normal: {reason}", 2.0))

@@ -16,6 +16,7 @@ from .controllers.base import Controller
 from .controllers.battery import BatteryController
 from .controllers.electrolyser import ElectrolyserController
 from .controllers.ev import EvChargingController
+from .controllers.generator import GeneratorController
 from .controllers.groups import ChargingGroupController
 from .controllers.heating import HeatingController
 from .controllers.limits import (
@@ -46,6 +47,8 @@ def build_controllers(config: ControlConfig, strategy: StrategyConfig) -> list[C
             controllers.append(HeatingController(config.heating_rods, config.heat_pumps))
         elif device_class == "electrolyser" and config.electrolysers:
             controllers.append(ElectrolyserController(config.electrolysers))
+        elif device_class == "generator" and config.generators:
+            controllers.append(GeneratorController(config.generators))
     return controllers
 
 
