@@ -88,6 +88,30 @@ class ChargePointConfig(_Model):
     voltage_v: float = Field(230.0, gt=0)
     phase: Literal[1, 2, 3] = 1
     """The phase a one-phase vehicle draws on (charging groups count it there)."""
+    dc: bool = False
+    """A DC charger, controlled by ``ChargePowerLimit`` in W between ``min_power_w`` and
+    ``max_power_w`` (the current and phase settings do not apply)."""
+    min_power_w: float = Field(0.0, ge=0)
+    max_power_w: float = Field(50_000.0, gt=0)
+
+    @property
+    def setpoint(self) -> str:
+        """The setpoint point: ``ChargePowerLimit`` (W, DC) or ``ChargeCurrentLimit`` (A, AC)."""
+        return "ChargePowerLimit" if self.dc else "ChargeCurrentLimit"
+
+    @property
+    def minimum(self) -> float:
+        """The smallest setpoint that charges, in the setpoint's unit."""
+        return self.min_power_w if self.dc else self.min_current_a
+
+    @property
+    def maximum(self) -> float:
+        """The largest setpoint, in the setpoint's unit."""
+        return self.max_power_w if self.dc else self.max_current_a
+
+    def watts_per_unit(self, phases: int) -> float:
+        """W per unit of the setpoint: 1 for DC, volts x phases per A for AC."""
+        return 1.0 if self.dc else self.voltage_v * phases
 
 
 class ChargingGroupConfig(_Model):

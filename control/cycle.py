@@ -201,8 +201,8 @@ class ControlCycle:
             nominal = pv_nominal_w(snapshot, pv)
             specs[r] = ResourceSpec(r, 0.0, nominal, nominal)
         for cp in self.config.charge_points:
-            r = f"{cp.id}.ChargeCurrentLimit"
-            specs[r] = ResourceSpec(r, 0.0, cp.max_current_a, 0.0)
+            r = f"{cp.id}.{cp.setpoint}"
+            specs[r] = ResourceSpec(r, 0.0, cp.maximum, 0.0)
         for rod in self.config.heating_rods:
             r = f"{rod.id}.PowerSetpoint"
             specs[r] = ResourceSpec(r, 0.0, rod.max_power_w, 0.0)

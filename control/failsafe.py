@@ -1,10 +1,10 @@
 """Fail-safe states per asset kind: what a resource gets when control cannot trust its inputs.
 
 Used when the grid meter is stale or Bad (every asset) and when a controller raises (its assets).
-Never "hold the last value": chargers go to the configured fail-safe current (minimum or off),
-batteries to idle, heating rods, electrolysers and generators off, heat pumps to SG-Ready 2
-(normal), PV to the feed-in limit as its output limit (export stays below the limit even with no
-load on site). Recovery is automatic: the next cycle with good inputs plans normally.
+Never "hold the last value": AC chargers go to the configured fail-safe current (minimum or off),
+DC chargers, heating rods, electrolysers and generators off, batteries to idle, heat pumps to
+SG-Ready 2 (normal), PV to the feed-in limit as its output limit (export stays below the limit
+even with no load on site). Recovery is automatic: the next cycle with good inputs plans normally.
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ def failsafe_demands(
         if b.id in assets:
             found.append(Demand(f"{b.id}.BatteryPowerSetpoint", OWNER, p, f"idle: {reason}", 0.0))
     for cp in config.charge_points:
-        if cp.id in assets:
+        if cp.id in assets and cp.dc:
+            found.append(Demand(f"{cp.id}.{cp.setpoint}", OWNER, p, f"off: {reason}", 0.0))
+        elif cp.id in assets:
             amps = config.ev_failsafe_current_a
             why = f"{amps:.0f} A: {reason}"
             found.append(

@@ -12,7 +12,7 @@
 On plug-in, every mode but ``Off`` charges at full current for ``plug_in_check_s`` (does the vehicle
 charge at all?). Stations that can switch phases go to one phase when the surplus carries the
 minimum current on one phase but not on three, for ``phase_switch_delay_s``. Currents are A per
-phase; power W, + consumption.
+phase; power W, + consumption. DC chargers work the same way in W on ``ChargePowerLimit``.
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ class EvChargingController(Controller):
         elif checking or mode in (ChargeMode.FAST, ChargeMode.FAST_ONCE):
             st.phases = cp.phases
             why = "plug-in check" if checking else f"mode {mode.name.title().replace('_', '')}"
-            self._set(ctx, cp, st, cp.max_current_a, why, s)
+            self._set(ctx, cp, st, cp.maximum, why, s)
         else:
             self._surplus(ctx, cp, st, plus=mode is ChargeMode.SURPLUS_PLUS)
 
@@ -131,8 +131,8 @@ class EvChargingController(Controller):
         now = ctx.now
         available = ctx.grid_target_w - ctx.predicted_grid_w  # W this charge point may use
         self._switch_phases(ctx, cp, st, available)
-        per_amp = cp.voltage_v * st.phases
-        min_w = cp.min_current_a * per_amp
+        per_amp = cp.watts_per_unit(st.phases)
+        min_w = cp.minimum * per_amp
         if not st.enabled:
             st.start_since = _held(st.start_since, now, available >= min_w + cp.start_margin_w)
             if plus or _elapsed(st.start_since, now) >= cp.start_delay_s:
@@ -144,14 +144,14 @@ class EvChargingController(Controller):
         if not st.enabled:
             self._set(ctx, cp, st, 0.0, f"surplus {available:.0f} W below start", ctx.snapshot)
             return
-        current = max(cp.min_current_a, min(cp.max_current_a, available / per_amp))
+        current = max(cp.minimum, min(cp.maximum, available / per_amp))
         why = "grid tops up to minimum" if plus and available < min_w else "PV surplus"
         self._set(ctx, cp, st, current, f"{why} {available:.0f} W", ctx.snapshot)
 
     def _switch_phases(
         self, ctx: CycleContext, cp: ChargePointConfig, st: ChargePointState, available: float
     ) -> None:
-        if not cp.phase_switching or cp.phases != 3:
+        if cp.dc or not cp.phase_switching or cp.phases != 3:
             return
         three_min = cp.min_current_a * cp.voltage_v * 3
         want = 3 if available >= three_min + cp.start_margin_w else 1
@@ -173,13 +173,13 @@ class EvChargingController(Controller):
         reason: str,
         s: Snapshot,
     ) -> None:
-        resource = f"{cp.id}.{CURRENT}"
+        resource = f"{cp.id}.{cp.setpoint}"
         ctx.demand(Demand(resource, self.name, Priority.SURPLUS, reason, current))
-        per_amp = cp.voltage_v * st.phases
+        per_amp = cp.watts_per_unit(st.phases)
         headroom = ctx.grid_max_w - ctx.predicted_grid_w
         if current * per_amp > headroom:
             capped = max(0.0, headroom / per_amp)
-            if capped < cp.min_current_a:
+            if capped < cp.minimum:
                 capped = 0.0
             limit = f"import limit {ctx.grid_max_w:.0f} W"
             ctx.demand(

@@ -90,7 +90,7 @@ class ChargingGroupController(Controller):
         self, groups: tuple[ChargingGroupConfig, ...], charge_points: tuple[ChargePointConfig, ...]
     ) -> None:
         self.groups = groups
-        self.points = {cp.id: cp for cp in charge_points}
+        self.points = {cp.id: cp for cp in charge_points if not cp.dc}  # amps per phase: AC
 
     def settle(self, ctx: CycleContext) -> None:
         for group in self.groups:

@@ -179,3 +179,25 @@ def test_an_operator_mode_change_is_followed_in_the_next_cycle() -> None:
         (62, 11_300, 11_040, True, M.OFF),
     ]
     assert run(c, rows) == [16.0, 0.0, 16.0, 0.0]
+
+
+DC = {"id": "dc", "dc": True, "min_power_w": 5000, "max_power_w": 50_000, "plug_in_check_s": 0}
+DC_ROWS = [
+    # (mode, grid W, charger W now, import limit W, expected ChargePowerLimit W)
+    (M.FAST, 10_000, 0, None, 50_000),
+    (M.FAST, 10_000, 0, 40_000, 30_000),  # the import limit reduces it
+    (M.SURPLUS_PLUS, 1_000, 0, None, 5_000),  # minimum power from the grid
+    (M.SURPLUS_PLUS, -20_000, 0, None, 20_000),
+]
+
+
+@pytest.mark.parametrize(("mode", "grid", "now", "limit", "expected"), DC_ROWS)
+def test_dc_charger_by_power(mode, grid, now, limit, expected) -> None:
+    strategy = {"order": ["charge_point"], "grid_import_limit_w": limit}
+    cfg = config(batteries=[], pv=[], charge_points=[DC], strategies={"s": strategy}, strategy="s")
+    result = step(
+        ControlCycle(cfg),
+        grid={"ActivePower": grid},
+        dc={"ActivePower": now, "VehicleConnected": True, "ChargeMode": mode},
+    )
+    assert result.decisions["dc.ChargePowerLimit"].value == pytest.approx(expected)
