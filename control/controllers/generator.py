@@ -29,7 +29,8 @@ class GeneratorState:
 
 
 class GeneratorController(Controller):
-    """All generators, in the configured order; runs last (``settle``) to see the whole plan."""
+    """All generators; they plan at their place in the strategy's order (last by default), so a
+    power-led unit covers import before the battery's discharge is settled."""
 
     name = "generator-dispatch"
 
