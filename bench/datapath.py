@@ -139,6 +139,7 @@ async def start_fleet(points: int) -> Fleet:
         "--serve-fleet",
         str(points),
         stdout=asyncio.subprocess.PIPE,
+        limit=64 * 1024 * 1024,  # the device list is one JSON line
     )
     assert process.stdout is not None
     devices: list[dict[str, object]] = json.loads(await process.stdout.readline())
