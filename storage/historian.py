@@ -234,9 +234,11 @@ class Historian:
             handle.last_t, handle.last_status = old.last_t, old.last_status
             handle.last_value, handle.last_text = old.last_value, old.last_text
         self._series[key] = handle
-        self._periodic = [
-            h for h in self._series.values() if h.policy.mode.value == "interval" or h.max_gap_us
-        ]
+        # kept incrementally: rebuilding it per registration made start-up quadratic in points
+        if old is not None and old in self._periodic:
+            self._periodic.remove(old)
+        if handle.policy.mode.value == "interval" or handle.max_gap_us:
+            self._periodic.append(handle)
         self._unsynced[key] = handle.info
         return handle
 
