@@ -138,6 +138,8 @@ async def start_fleet(points: int) -> Fleet:
         __file__,
         "--serve-fleet",
         str(points),
+        "--poll",
+        str(FLEET_POLL_S),
         stdout=asyncio.subprocess.PIPE,
         limit=64 * 1024 * 1024,  # the device list is one JSON line
     )
@@ -414,7 +416,9 @@ if __name__ == "__main__":
     parser.add_argument("--window", type=float, default=10.0, help="seconds per window")
     parser.add_argument("--samples", type=int, default=100, help="latency samples")
     parser.add_argument("--serve-fleet", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--poll", type=float, default=FLEET_POLL_S, help="fleet poll interval, s")
     args = parser.parse_args()
+    FLEET_POLL_S = args.poll
     if args.serve_fleet:
         asyncio.run(serve_fleet(args.serve_fleet))
     else:
