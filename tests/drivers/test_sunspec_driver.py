@@ -230,12 +230,18 @@ async def test_device_that_never_answered_is_bad_communication_error() -> None:
             await task
 
 
-async def test_late_discovery_maps_onto_the_fallback_assets() -> None:
+def inverter_chain(watts: int, rated_w: int = 5000) -> Chain:
+    """An int+SF inverter chain (models 1, 103, 120, 123) producing ``watts`` of ``rated_w``."""
     chain = Chain([(1, 65), 103, 120, 123])
-    chain.put(103, "W", 1500)
+    chain.put(103, "W", watts)
     chain.put(103, "W_SF", 0)
-    chain.put(120, "WRtg", 5000)
+    chain.put(120, "WRtg", rated_w)
     chain.put(120, "WRtg_SF", 0)
+    return chain
+
+
+async def test_late_discovery_maps_onto_the_fallback_assets() -> None:
+    chain = inverter_chain(watts=1500)
     link = MemoryLink({1: chain.regs})
     link.silent = True
     driver = SunSpecDriver("pv1", link, profile=fronius(), poll_s=0.05)
@@ -255,11 +261,7 @@ async def test_late_discovery_maps_onto_the_fallback_assets() -> None:
 
 
 async def test_changed_chain_is_rediscovered_after_reconnect() -> None:
-    old = Chain([(1, 65), 103, 120, 123])
-    old.put(103, "W", 1000)
-    old.put(103, "W_SF", 0)
-    old.put(120, "WRtg", 5000)
-    old.put(120, "WRtg_SF", 0)
+    old = inverter_chain(watts=1000)
     link = MemoryLink({1: old.regs})
     driver = SunSpecDriver("pv1", link, profile=fronius(), poll_s=0.05)
     await driver.discover(timeout_s=1)
