@@ -1,0 +1,1 @@
+"""External signals read from hardware: ripple-control receiver contacts (I/O modules, relay boards)."""

@@ -1,0 +1,1 @@
+"""Dynamic tariffs: price sources (Tibber, aWATTar, Energy-Charts, ENTSO-E) as a driver."""
