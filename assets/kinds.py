@@ -172,6 +172,8 @@ CHARGE_MODES = {
     4: "SurplusPlus",
     5: "CostOptimised",
 }
+PHASE_SETTINGS = {1: "OnePhase", 3: "ThreePhases"}
+"""Phases a charge point lets the vehicle use (1p/3p switching)."""
 SG_READY_STATES = {1: "Blocked", 2: "Normal", 3: "Recommended", 4: "Forced"}
 RUN_STATES = {0: "Off", 1: "Starting", 2: "Running", 3: "Stopping", 4: "Fault", 5: "Standby"}
 INVERTER_STATES = {
@@ -313,6 +315,13 @@ SPECS: dict[AssetKind, AssetSpec] = {
                     "ChargeMode",
                     "How the control charges this vehicle.",
                     CHARGE_MODES,
+                    Access.READ_WRITE,
+                ),
+                enum(
+                    "PhaseSetting",
+                    "Phases the station lets the vehicle charge on (1 or 3); stations that "
+                    "can switch between one and three phases.",
+                    PHASE_SETTINGS,
                     Access.READ_WRITE,
                 ),
             ),

@@ -309,6 +309,7 @@ class ControlConfig(_Model):
         tariff: asset id of the ``Tariff`` whose ``CurrentPrice`` is used.
         prices: a price series for when no tariff asset provides prices.
         ev_failsafe_current_a: chargers' current in the fail-safe state (0 = off), A.
+        site / manual_override_s: see below.
     """
 
     cycle_s: float = Field(1.0, gt=0)
@@ -329,6 +330,11 @@ class ControlConfig(_Model):
     tariff: str | None = None
     prices: tuple[PriceSlot, ...] = ()
     ev_failsafe_current_a: float = Field(6.0, ge=0)
+    site: str | None = None
+    """Id of the site whose ``FeedInLimit`` / ``GridImportLimit`` nodes (W, written by an
+    operator or SCADA) limit the grid power on top of the strategy's limits; the server sets it."""
+    manual_override_s: float = Field(900.0, gt=0)
+    """A client's write to a controlled setpoint holds this long (owner ``operator``), s."""
 
     def all_strategies(self) -> dict[str, StrategyConfig]:
         """The configured strategies over the built-in templates of the same name."""

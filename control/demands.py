@@ -23,6 +23,9 @@ class Priority(IntEnum):
     """Distribution of surplus to flexible loads (EV, heat pump, heating rod)."""
     SELF_CONSUMPTION = 30
     SCHEDULE = 40
+    OPERATOR = 45
+    """An operator's manual setpoint from an HMI, until it expires: above schedules and
+    self-consumption, below every grid limit."""
     FEED_IN_LIMIT = 50
     GRID_CONNECTION = 60
     """Fuse limit and peak shaving."""

@@ -146,6 +146,8 @@ POINT_SLOTS: dict[str, int] = {
     "AutarkyRate": 70,
     "FeedInLimit": 71,
     "GridImportLimit": 72,
+    # added later (append only)
+    "PhaseSetting": 73,
 }
 """One slot per point BrowseName; append new names with the next free number."""
 

@@ -32,10 +32,13 @@ from ampacity.assets import (
 from asyncua import Node, Server, ua
 
 from .declarations import Declaration, read_type_declarations
+from .nodes import DATA_TYPE_IDS
 from .writer import NodeWriter
 
 OBJECTS = ua.NodeId(ua.ObjectIds.ObjectsFolder)
 FOLDER_TYPE = ua.NodeId(ua.ObjectIds.FolderType)
+BASE_OBJECT_TYPE = ua.NodeId(ua.ObjectIds.BaseObjectType)
+BASE_DATA_VARIABLE_TYPE = ua.NodeId(ua.ObjectIds.BaseDataVariableType)
 ORGANIZES = ua.NodeId(ua.ObjectIds.Organizes)
 HAS_COMPONENT = ua.NodeId(ua.ObjectIds.HasComponent)
 WRITE_BITS = ua.AccessLevel.CurrentWrite.mask
@@ -110,6 +113,44 @@ class AddressSpaceBuilder:
                 "A device that serves several assets (e.g. a station with two connectors).",
             )
         )
+
+    def add_object(self, parent_key: str, key: str, browse_name: str, description: str) -> None:
+        """A plain object (``BaseObjectType``) under ``parent_key``, NodeId ``s=<key>``; for the
+        server's own state (``Site.Control``, ``Site.Marketer``)."""
+        self._items.append(
+            _object_item(
+                self.node_id(key),
+                self.node_id(parent_key),
+                HAS_COMPONENT,
+                ua.QualifiedName(browse_name, self._site_ns),
+                browse_name,
+                BASE_OBJECT_TYPE,
+                description,
+            )
+        )
+
+    def add_variable(self, parent_key: str, point: PointSpec) -> str:
+        """A variable ``<parent_key>.<point.name>`` kept current by the writer (BaseDataVariable
+        for text and counts, AnalogItemType is not needed for server state); returns its key."""
+        key = f"{parent_key}.{point.name}"
+        attrs = ua.VariableAttributes()
+        attrs.DisplayName = ua.LocalizedText(point.name)
+        attrs.Description = ua.LocalizedText(point.description)
+        attrs.DataType = ua.NodeId(DATA_TYPE_IDS[point.data_type])
+        attrs.ValueRank = -1
+        level = ua.AccessLevel.CurrentRead.mask | ua.AccessLevel.HistoryRead.mask
+        attrs.AccessLevel = attrs.UserAccessLevel = level
+        item = ua.AddNodesItem()
+        item.RequestedNewNodeId = self.node_id(key)
+        item.BrowseName = ua.QualifiedName(point.name, self._site_ns)
+        item.NodeClass = ua.NodeClass.Variable
+        item.ParentNodeId = self.node_id(parent_key)
+        item.ReferenceTypeId = HAS_COMPONENT
+        item.TypeDefinition = BASE_DATA_VARIABLE_TYPE
+        item.NodeAttributes = attrs
+        self._items.append(item)
+        self._register(key, point)
+        return key
 
     async def add_asset(self, site_id: str, asset: AssetNodes) -> None:
         parent = self.node_id(asset.device_folder or site_id)

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from ampacity.assets import IDENTIFICATION_POINTS, SPECS, AssetKind, Quality, Reading
 from ampacity.assets.kinds import MAX_POWER_W
+from ampacity.control import ControlCycle
 from ampacity.drivers.base import AssetInfo, Driver
 from ampacity.nodesets.loader import load_types
 from ampacity.storage import EventKind, Historian
@@ -27,6 +28,7 @@ from ampacity import __version__
 from .addressspace import AddressSpaceBuilder, AssetNodes
 from .aggregates import SiteAggregator
 from .config import SiteConfig
+from .control import ControlRuntime
 from .history import HistorianHealthNodes, enable_history, install_audit
 from .security import audit_to_historian, configure_security
 from .setpoints import SetpointAttributeService, SetpointTarget
@@ -39,7 +41,8 @@ STOP_TIMEOUT_S = 5.0
 
 METER_ROLE_VALUES = {"grid": 0, "production": 1, "consumption": 2, "sub": 3}
 DEFAULT_CHARGE_MODE = 1
-"""``Fast``: what a charger does without an energy manager."""
+"""``Fast``: what a charger does without an energy manager (the control config's ``mode`` of a
+charge point overrides it)."""
 NO_LIMIT_W = MAX_POWER_W
 """What a site limit shows when none is configured (the top of its EURange)."""
 
@@ -83,6 +86,7 @@ class RunningSite:
     site_ns: int
     types_ns: int
     historian: Historian
+    control: ControlRuntime | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
@@ -130,6 +134,9 @@ async def start_site(config: SiteConfig, drivers: Sequence[Driver]) -> RunningSi
     targets: dict[str, SetpointTarget] = {}
     initial: list[Reading] = []
     now = datetime.now(UTC)
+    configured_modes = {
+        cp.id: int(cp.mode) for cp in (config.control.charge_points if config.control else ())
+    }
 
     for driver in drivers:
         infos = driver.assets
@@ -163,9 +170,8 @@ async def start_site(config: SiteConfig, drivers: Sequence[Driver]) -> RunningSi
                     )
                 )
             if info.kind is AssetKind.CHARGE_POINT:
-                initial.append(
-                    Reading(info.asset_id, "ChargeMode", DEFAULT_CHARGE_MODE, Quality.GOOD, now)
-                )
+                mode = configured_modes.get(info.asset_id, DEFAULT_CHARGE_MODE)
+                initial.append(Reading(info.asset_id, "ChargeMode", mode, Quality.GOOD, now))
             # Identification the device does not report stays an empty string (Good), so an HMI
             # shows "unknown" rather than an error; the driver overwrites what it reads.
             initial += [
@@ -203,6 +209,12 @@ async def start_site(config: SiteConfig, drivers: Sequence[Driver]) -> RunningSi
             site_id, "GridImportLimit", _limit(config.site.grid_import_limit_w), Quality.GOOD, now
         ),
     ]
+    control: ControlRuntime | None = None
+    if config.control is not None:
+        cycle = ControlCycle(config.control.model_copy(update={"site": site_id}))
+        control = ControlRuntime(cycle, writer, targets, site_id)
+        control.declare_nodes(builder)
+        initial += control.initial_readings(now)
     await builder.commit()
 
     service = SetpointAttributeService(server.iserver.aspace, writer)
@@ -210,6 +222,14 @@ async def start_site(config: SiteConfig, drivers: Sequence[Driver]) -> RunningSi
         service.add_target(builder.node_id(key), target)
     server.iserver.attribute_service = service
     writer.add_listener(aggregator.on_change)
+    if control is not None:
+        event_kinds = (AssetKind.TARIFF, AssetKind.RIPPLE_CONTROL_RECEIVER)
+        control.watch(
+            writer.keys,
+            [i.asset_id for d in drivers for i in d.assets if i.kind in event_kinds],
+        )
+        service.observers.append(control.on_operator_write)
+        writer.add_listener(control.on_change)
 
     historian, health_task = await _start_historian(
         config, server, writer, site_ns, [d.assets for d in drivers]
@@ -222,7 +242,7 @@ async def start_site(config: SiteConfig, drivers: Sequence[Driver]) -> RunningSi
         raise StartupError(
             f"cannot listen on {config.server.host}:{config.server.port}: {exc.strerror or exc}"
         ) from exc
-    site = RunningSite(config, server, writer, drivers, site_ns, types_ns, historian)
+    site = RunningSite(config, server, writer, drivers, site_ns, types_ns, historian, control)
     site.tasks.append(health_task)
     writer.publish(initial)
     site.tasks.append(asyncio.create_task(writer.run(), name="node-writer"))
@@ -230,6 +250,8 @@ async def start_site(config: SiteConfig, drivers: Sequence[Driver]) -> RunningSi
         site.tasks.append(
             asyncio.create_task(_supervise(driver, writer), name=f"driver:{driver.device_id}")
         )
+    if control is not None:
+        site.tasks.append(asyncio.create_task(control.run(), name="control"))
     log.info("serving %s with %d devices", config.server.endpoint, len(drivers))
     return site
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from ampacity.assets import AssetKind
+from ampacity.control import ControlConfig
 from ampacity.drivers.profile import all_profiles
 from ampacity.storage import StorageConfig
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -130,6 +131,21 @@ class SiteConfig(_Strict):
         default_factory=SecurityConfig,
         description="Endpoints, certificates, users and roles (see the README's security section).",
     )
+    control: ControlConfig | None = Field(
+        None,
+        description="The energy management (see the README's control section); none: no control.",
+    )
+
+    def asset_ids(self) -> list[str]:
+        """Every asset id the configured devices serve (plus the site's)."""
+        ids = [self.site.id]
+        for device in self.devices:
+            keys = [a.key for a in all_profiles()[device.profile].assets]
+            if len(keys) == 1:
+                ids.append(device.assets.get(keys[0], device.id))
+            else:
+                ids += [device.assets.get(key, f"{device.id}-{key}") for key in keys]
+        return ids
 
     @model_validator(mode="after")
     def _references(self) -> SiteConfig:
@@ -153,7 +169,38 @@ class SiteConfig(_Strict):
                     f"device {device.id!r}: profile {profile.id} has no asset "
                     f"{', '.join(sorted(unknown))}"
                 )
+        if self.control is not None:
+            _check_control_references(self.control, set(self.asset_ids()))
         return self
+
+
+def _check_control_references(control: ControlConfig, known: set[str]) -> None:
+    """Every asset the control names must exist: a typo is an error, not a silent no-op."""
+    named: list[tuple[str, str]] = [("control.grid_meter", control.grid_meter)]
+    groups: dict[str, tuple[Any, ...]] = {
+        "batteries": control.batteries,
+        "pv": control.pv,
+        "charge_points": control.charge_points,
+        "heating_rods": control.heating_rods,
+        "heat_pumps": control.heat_pumps,
+        "electrolysers": control.electrolysers,
+        "generators": control.generators,
+    }
+    for group, items in groups.items():
+        named += [(f"control.{group}[{i}].id", item.id) for i, item in enumerate(items)]
+    named += [(f"control.ripple_control[{i}]", r) for i, r in enumerate(control.ripple_control)]
+    for i, group_config in enumerate(control.charging_groups):
+        named += [
+            (f"control.charging_groups[{i}].members[{j}]", m)
+            for j, m in enumerate(group_config.members)
+        ]
+    if control.tariff is not None:
+        named.append(("control.tariff", control.tariff))
+    unknown = [
+        f"{where}: no asset {asset_id!r}" for where, asset_id in named if asset_id not in known
+    ]
+    if unknown:
+        raise ValueError("; ".join(unknown) + f" (assets: {', '.join(sorted(known))})")
 
 
 class ConfigError(ValueError):

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from ampacity.control import ChargeMode, ControlConfig, StrategyConfig
+from ampacity.control.config import BatteryConfig, ChargePointConfig, PvConfig
 from ampacity.sim.demo import DemoSite
 from ampacity.sim.site import INVERTER_EFFICIENCY
 from ampacity.sim.solar import CloudModel, PvArray
@@ -36,6 +38,36 @@ DEVICE_IDS = {
     "janitza_umg604": "submeter",
 }
 """Profile id -> device id in the demo site."""
+
+
+def demo_control(battery_charge_w: float, battery_discharge_w: float) -> ControlConfig:
+    """The demo's energy management: self-consumption with the battery, the 70 % feed-in rule
+    shared by both inverters, and three charge points in different modes (Surplus with 1p/3p
+    switching, Fast, SurplusPlus); visible under ``demo.Control``. The demo battery does not
+    report its power limits, so they are configured (W)."""
+    return ControlConfig(
+        grid_meter="grid-meter",
+        batteries=(
+            BatteryConfig(
+                id="battery",
+                reserve_soc_pct=10.0,
+                max_charge_w=battery_charge_w,
+                max_discharge_w=battery_discharge_w,
+            ),
+        ),
+        pv=(PvConfig(id="pv-sma"), PvConfig(id="pv-fronius")),
+        charge_points=(
+            ChargePointConfig(
+                id="wallbox-socket1",
+                mode=ChargeMode.SURPLUS,
+                phase_switching=True,
+                max_current_a=16.0,
+            ),
+            ChargePointConfig(id="wallbox-socket2", mode=ChargeMode.FAST, max_current_a=16.0),
+            ChargePointConfig(id="heidelberg", mode=ChargeMode.SURPLUS_PLUS, max_current_a=16.0),
+        ),
+        strategies={"self-consumption": StrategyConfig(grid_target_w=50.0, max_feed_in_pct=70.0)},
+    )
 
 
 @dataclass
@@ -130,5 +162,6 @@ async def demo_site(data_dir: Path | None = None, port: int = 4840) -> AsyncIter
             devices=devices,
             # the demo only: None endpoint too, anonymous clients may write setpoints (loopback)
             security=SecurityConfig.demo(),
+            control=demo_control(physics.battery.max_charge_w, physics.battery.max_discharge_w),
         )
         yield Demo(config, sims, fronius)

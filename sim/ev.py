@@ -72,6 +72,11 @@ class ChargePointSim:
         self.limit_a = max(0.0, amps)
         self.limit_age_s = 0.0
 
+    def set_phases(self, phases: float) -> None:
+        """The EMS switched phases (1 or 3; other values are ignored, as the station does)."""
+        if int(phases) in (1, 3):
+            self.phases_setting = int(phases)
+
     @property
     def effective_limit_a(self) -> float:
         if self.limit_timeout_s is not None and self.limit_age_s > self.limit_timeout_s:

@@ -212,11 +212,16 @@ class SitePhysics:
                 },
             ),
             "alfen_eve_double": PointTable(
-                {"socket1": _charger(c["alfen1"]), "socket2": _charger(c["alfen2"])},
+                {
+                    "socket1": _charger(c["alfen1"], phase_register=True),
+                    "socket2": _charger(c["alfen2"], phase_register=True),
+                },
                 {key: _ALFEN_ID for key in ("socket1", "socket2")},
                 {
                     ("socket1", "ChargeCurrentLimit"): lambda v: c["alfen1"].set_limit(_number(v)),
                     ("socket2", "ChargeCurrentLimit"): lambda v: c["alfen2"].set_limit(_number(v)),
+                    ("socket1", "PhaseSetting"): lambda v: c["alfen1"].set_phases(_number(v)),
+                    ("socket2", "PhaseSetting"): lambda v: c["alfen2"].set_phases(_number(v)),
                 },
             ),
             "heidelberg_energy_control": PointTable(
@@ -334,7 +339,10 @@ def _meter(
     return points
 
 
-def _charger(cp: ChargePointSim) -> Points:
+def _charger(cp: ChargePointSim, phase_register: bool = False) -> Points:
+    """The charge point's points; ``phase_register``: the station has one register for the phase
+    setting, read as both ``PhasesInUse`` and ``PhaseSetting`` (Alfen 1215)."""
+
     def points() -> dict[str, PointValue]:
         phases = max(1, cp.phases)
         values: dict[str, PointValue] = {
@@ -348,6 +356,8 @@ def _charger(cp: ChargePointSim) -> Points:
             "Frequency": 50.0,
             "ReactivePower": 0.0,
         }
+        if phase_register:
+            values["PhasesInUse"] = values["PhaseSetting"] = cp.phases_setting
         for i, phase in enumerate(("L1", "L2", "L3")):
             active = i < phases
             values[f"Voltage{phase}"] = NOMINAL_VOLTAGE_V

@@ -14,6 +14,7 @@ from ..context import CycleContext
 from ..demands import Demand, Priority, at_most
 from ..snapshot import Snapshot
 from .base import Controller
+from .limits import grid_import_limit_w
 
 SETPOINT = "BatteryPowerSetpoint"
 FOLLOW_TOLERANCE_W = 200.0
@@ -162,8 +163,8 @@ class BatteryController(Controller):
     def _peak_shaving(self, ctx: CycleContext) -> tuple[float, Priority, str]:
         """Discharge above the import limit; charge from surplus; recharge from the grid below
         ``limit - hysteresis`` while the SoC is under the peak reserve."""
-        limit = ctx.strategy.grid_import_limit_w
-        assert limit is not None  # the config validates it
+        limit = grid_import_limit_w(ctx)
+        assert limit is not None  # the config validates the strategy's limit
         grid = ctx.predicted_grid_w
         if grid > limit:
             return grid - limit, Priority.GRID_CONNECTION, f"import above {limit:.0f} W"

@@ -6,6 +6,8 @@ plan afterwards (``settle``). Grid power W: + import, − export.
 
 from __future__ import annotations
 
+from ampacity.assets.kinds import MAX_POWER_W
+
 from ..config import PvConfig
 from ..context import CycleContext
 from ..demands import Demand, Priority, at_least, at_most
@@ -22,15 +24,37 @@ def pv_nominal_w(snapshot: Snapshot, pv: PvConfig) -> float:
     return snapshot.number(pv.id, "NominalPower") or 0.0
 
 
+def site_limit_w(ctx: CycleContext, point: str) -> float | None:
+    """The site's ``FeedInLimit`` / ``GridImportLimit`` node in W, if one is set (a value at the
+    top of its range means none)."""
+    if ctx.config.site is None:
+        return None
+    value = ctx.snapshot.number(ctx.config.site, point)
+    return value if value is not None and value < MAX_POWER_W else None
+
+
 def feed_in_limit_w(ctx: CycleContext, pvs: tuple[PvConfig, ...]) -> float | None:
-    """The strategy's feed-in limit in W (``max_feed_in_pct`` of the installed PV power)."""
+    """The feed-in limit in W: the strategy's (``max_feed_in_pct`` of the installed PV power)
+    and the site's ``FeedInLimit`` node, whichever is lower."""
     strategy = ctx.strategy
+    limits = [site_limit_w(ctx, "FeedInLimit")]
     if strategy.max_feed_in_w is not None:
-        return strategy.max_feed_in_w
-    if strategy.max_feed_in_pct is not None:
+        limits.append(strategy.max_feed_in_w)
+    elif strategy.max_feed_in_pct is not None:
         total = sum(pv_nominal_w(ctx.snapshot, pv) for pv in pvs)
-        return total * strategy.max_feed_in_pct / 100.0
-    return None
+        limits.append(total * strategy.max_feed_in_pct / 100.0)
+    known = [limit for limit in limits if limit is not None]
+    return min(known) if known else None
+
+
+def grid_import_limit_w(ctx: CycleContext) -> float | None:
+    """The import limit in W: the strategy's and the site's ``GridImportLimit``, the lower."""
+    known = [
+        limit
+        for limit in (ctx.strategy.grid_import_limit_w, site_limit_w(ctx, "GridImportLimit"))
+        if limit is not None
+    ]
+    return min(known) if known else None
 
 
 class FeedInLimitController(Controller):
@@ -102,21 +126,31 @@ class FeedInLimitController(Controller):
 class GridOperatorController(Controller):
     """Ripple-control receivers: PV output at most ``ActiveLimit`` % of the installed PV power,
     shared by nominal power, with grid-operator priority (above the marketer and every limit of
-    the site). A receiver without a usable value sets no limit."""
+    the site). A receiver that stops answering keeps its last known limit: a communication
+    failure never lifts a grid operator's limit (one never seen sets none)."""
 
     name = "grid-operator"
 
     def __init__(self, receivers: tuple[str, ...], pvs: tuple[PvConfig, ...]) -> None:
         self.receivers = receivers
         self.pvs = pvs
+        self.assets = ()  # its limits are not a fail-safe matter of the PV inverters
+        self.last_known: dict[str, float] = {}
 
     def propose(self, ctx: CycleContext) -> None:
         s = ctx.snapshot
-        limits = [s.number(r, "ActiveLimit") for r in self.receivers]
-        known = [pct for pct in limits if pct is not None and pct < 100.0]
-        if not known:
+        known: list[tuple[float, str]] = []
+        for receiver in self.receivers:
+            pct = s.number(receiver, "ActiveLimit")
+            if pct is not None:
+                self.last_known[receiver] = pct
+                known.append((pct, ""))
+            elif receiver in self.last_known:
+                known.append((self.last_known[receiver], f" (last known, {receiver} silent)"))
+        limited = [k for k in known if k[0] < 100.0]
+        if not limited:
             return
-        pct = min(known)
+        pct, note = min(limited)
         for pv in self.pvs:
             value = pv_nominal_w(s, pv) * pct / 100.0
             ctx.demand(
@@ -125,7 +159,7 @@ class GridOperatorController(Controller):
                     value,
                     self.name,
                     Priority.GRID_OPERATOR,
-                    f"ripple control: {pct:.0f} % of installed power",
+                    f"ripple control: {pct:.0f} % of installed power{note}",
                 )
             )
 
@@ -140,7 +174,7 @@ class ImportLimitController(Controller):
         self.battery_ids = battery_ids
 
     def propose(self, ctx: CycleContext) -> None:
-        limit = ctx.strategy.grid_import_limit_w
+        limit = grid_import_limit_w(ctx)
         if limit is not None:
             ctx.grid_max_w = min(ctx.grid_max_w, limit)
 

@@ -66,7 +66,7 @@ async def asset_objects(demo: DemoUnderTest) -> list[Node]:
             refs=ua.ObjectIds.HierarchicalReferences, nodeclassmask=ua.NodeClass.Object
         ):
             name = child.nodeid.Identifier
-            if name.endswith((".Identification", ".Health", ".Historian")):
+            if name.endswith((".Identification", ".Health", ".Historian", ".Control")):
                 continue
             found.append(child)
             stack.append(child)
