@@ -20,13 +20,14 @@ The in-process contact bank of the demo (no network) is ``drivers.signals.Contac
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hmac
 from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import Literal
 
-from aiohttp import BasicAuth, web
+from aiohttp import web
 from ampacity.assets import PointValue
 from ampacity.drivers.profile import Profile
 from ampacity.drivers.signals.kmtronic import status_xml
@@ -276,22 +277,24 @@ class KmtronicSim:
         return web.Response(text=self.document(), content_type="text/xml")
 
     def _authorised(self, request: web.Request) -> bool:
-        header = request.headers.get("Authorization", "")
-        try:
-            auth = BasicAuth.decode(header)
-        except ValueError:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "basic":
             return False
-        return hmac.compare_digest(auth.login, self.user or "") and hmac.compare_digest(
-            auth.password, self.password or ""
+        try:
+            login, _, password = base64.b64decode(token, validate=True).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return False
+        return hmac.compare_digest(login, self.user or "") and hmac.compare_digest(
+            password, self.password or ""
         )
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:
         """Listen (0 = a free port); returns the bound address."""
         app = web.Application()
         app.router.add_get("/status.xml", self._status)
-        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=0.1)
         await runner.setup()
-        site = web.TCPSite(runner, host, port, shutdown_timeout=0.1)
+        site = web.TCPSite(runner, host, port)
         await site.start()
         self._runner = runner
         server = site._server

@@ -8,6 +8,7 @@ applies the NC inversion and the table. Every failure is a ``SourceError`` with 
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -128,12 +129,9 @@ class KmtronicContactSource:
         self.config = config
         self.url = config.url.rstrip("/") + "/status.xml"
         self.timeout_s = timeout_s
-        auth = (
-            aiohttp.BasicAuth(config.user, config.password)
-            if config.user is not None and config.password is not None
-            else None
-        )
-        self._auth = auth
+        self._headers: dict[str, str] = {}
+        if config.user is not None and config.password is not None:
+            self._headers["Authorization"] = basic_auth(config.user, config.password)
         self._session: aiohttp.ClientSession | None = None
 
     @property
@@ -143,7 +141,7 @@ class KmtronicContactSource:
     async def read(self) -> list[bool]:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                auth=self._auth, timeout=aiohttp.ClientTimeout(total=self.timeout_s)
+                headers=self._headers, timeout=aiohttp.ClientTimeout(total=self.timeout_s)
             )
         where = f"GET {self.url}"
         try:
@@ -193,6 +191,12 @@ class BankContactSource:
 
     async def close(self) -> None:
         return None
+
+
+def basic_auth(user: str, password: str) -> str:
+    """The ``Authorization`` header value of HTTP basic auth (RFC 7617, UTF-8)."""
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return f"Basic {token}"
 
 
 def levels_to_closed(levels: Sequence[bool], invert: Sequence[bool]) -> tuple[bool, ...]:
