@@ -215,6 +215,7 @@ class RippleReceiverDriver:
                     f"{source.endpoint}: {len(levels)} inputs for {self.config.contacts} contacts"
                 )
         except (SourceError, TimeoutError) as exc:
+            _raise_if_cancelling()
             message = str(exc) or f"{source.endpoint}: no answer"
             self._on_failure(message, started)
             return max(self._poll_s, self._backoff.next_delay())
@@ -310,3 +311,12 @@ class RippleReceiverDriver:
             self._sink.publish(readings)
         except Exception:  # a faulty sink must not stop polling
             log.exception("%s: the reading sink failed", self.device_id)
+
+
+def _raise_if_cancelling() -> None:
+    """Keep a cancel a cancel: on Python 3.11 a timeout that expires while the task is being
+    cancelled can surface as ``TimeoutError``; swallowing it would keep the driver polling after
+    shutdown."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
