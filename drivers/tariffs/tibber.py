@@ -136,8 +136,9 @@ def parse_tibber(
     """Tibber ``priceInfo`` JSON -> end-customer slots (``total``) in currency/kWh.
 
     ``today`` and ``tomorrow`` give the slots (``current`` is one of them and is used when
-    ``today`` lacks it). An empty or null ``tomorrow`` is normal before ~13:00 CET. A null
-    ``total`` skips its slot (reported).
+    ``today`` lacks it; a ``range`` connection, ``nodes`` or ``edges``, is read too). An empty
+    or null ``tomorrow`` is normal before ~13:00 CET. A null ``total`` skips its slot
+    (reported).
 
     Args:
         payload: the decoded JSON answer.
@@ -163,6 +164,10 @@ def parse_tibber(
             start, total = _entry(f"{where}.{day}[{i}]", raw, currency, skipped)
             if start not in prices:
                 prices[start] = total
+    for path, raw in _range_entries(info, where):
+        start, total = _entry(path, raw, currency, skipped)
+        if start not in prices:
+            prices[start] = total
     current = info.get("current")
     if current is not None:
         start, total = _entry(f"{where}.current", current, currency, skipped)
@@ -178,6 +183,26 @@ def parse_tibber(
         if (total := prices[start]) is not None
     ]
     return normalise(PROVIDER, slots, skipped)
+
+
+def _range_entries(info: dict[str, Any], where: str) -> list[tuple[str, Any]]:
+    """Entries of ``priceInfo.range(...)`` when the query asked for it: ``{nodes: [...]}`` or
+    the connection form ``{edges: [{node: ...}]}``."""
+    found = info.get("range")
+    if found is None:
+        return []
+    if not isinstance(found, dict):
+        raise fail(PROVIDER, f"{where}.range", "not an object")
+    if isinstance(found.get("nodes"), list):
+        return [(f"{where}.range.nodes[{i}]", n) for i, n in enumerate(found["nodes"])]
+    if isinstance(found.get("edges"), list):
+        out = []
+        for i, edge in enumerate(found["edges"]):
+            if not isinstance(edge, dict):
+                raise fail(PROVIDER, f"{where}.range.edges[{i}]", "not an object")
+            out.append((f"{where}.range.edges[{i}].node", edge.get("node")))
+        return out
+    raise fail(PROVIDER, f"{where}.range", "neither nodes nor edges")
 
 
 def tibber_current_price(

@@ -535,3 +535,14 @@ def test_entsoe_position_outside_the_interval_and_intraday_series_are_left_out()
     assert len(slots) == 4 and {s.price_per_kwh for s in slots} == {0.001}
     assert any("position: 9 outside 1..4" in m for m in slots.skipped)
     assert any("contract type A07" in m for m in slots.skipped)
+
+
+def test_tibber_range_connection_is_read_too() -> None:
+    day = _utc(2026, 11, 23, 23)
+    nodes = [_tibber_entry(day + i * Q, 0.3) for i in range(4)]
+    payload = _tibber([], [])
+    info = payload["data"]["viewer"]["homes"][0]["currentSubscription"]["priceInfo"]
+    info["range"] = {"nodes": nodes}
+    assert len(parse_tibber(payload)) == 4
+    info["range"] = {"edges": [{"node": n} for n in nodes]}
+    assert [s.start for s in parse_tibber(payload)] == [day + i * Q for i in range(4)]
