@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .dimming import DimmingConfig
+
 
 class ChargeMode(IntEnum):
     """A charge point's mode; the values are those of the ``ChargeMode`` node."""
@@ -333,6 +335,8 @@ class ControlConfig(_Model):
     site: str | None = None
     """Id of the site whose ``FeedInLimit`` / ``GridImportLimit`` nodes (W, written by an
     operator or SCADA) limit the grid power on top of the strategy's limits; the server sets it."""
+    dimming: DimmingConfig | None = None
+    """§14a EnWG dimming of controllable consumers (``ampacity.control.dimming``)."""
     manual_override_s: float = Field(900.0, gt=0)
     """A client's write to a controlled setpoint holds this long (owner ``operator``), s."""
 

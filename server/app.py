@@ -21,6 +21,7 @@ from ampacity.control import ControlCycle
 from ampacity.drivers.base import AssetInfo, Driver
 from ampacity.nodesets.loader import load_types
 from ampacity.storage import EventKind, Historian
+from ampacity.storage.events import SEVERITY_AUDIT
 from asyncua import Server, ua
 
 from ampacity import __version__
@@ -30,6 +31,7 @@ from .aggregates import SiteAggregator
 from .config import SiteConfig
 from .control import ControlRuntime
 from .history import HistorianHealthNodes, enable_history, install_audit
+from .marketer import ExternalInterfaces
 from .security import audit_to_historian, configure_security
 from .setpoints import SetpointAttributeService, SetpointTarget
 from .writer import NodeWriter
@@ -210,11 +212,15 @@ async def start_site(config: SiteConfig, drivers: Sequence[Driver]) -> RunningSi
         ),
     ]
     control: ControlRuntime | None = None
+    interfaces: ExternalInterfaces | None = None
     if config.control is not None:
         cycle = ControlCycle(config.control.model_copy(update={"site": site_id}))
         control = ControlRuntime(cycle, writer, targets, site_id)
         control.declare_nodes(builder)
         initial += control.initial_readings(now)
+        interfaces = ExternalInterfaces(control, site_id)
+        interfaces.declare_nodes(builder)
+        initial += interfaces.initial_readings(now)
     await builder.commit()
 
     service = SetpointAttributeService(server.iserver.aspace, writer)
@@ -222,7 +228,7 @@ async def start_site(config: SiteConfig, drivers: Sequence[Driver]) -> RunningSi
         service.add_target(builder.node_id(key), target)
     server.iserver.attribute_service = service
     writer.add_listener(aggregator.on_change)
-    if control is not None:
+    if control is not None and interfaces is not None:
         event_kinds = (AssetKind.TARIFF, AssetKind.RIPPLE_CONTROL_RECEIVER)
         control.watch(
             writer.keys,
@@ -230,11 +236,17 @@ async def start_site(config: SiteConfig, drivers: Sequence[Driver]) -> RunningSi
         )
         service.observers.append(control.on_operator_write)
         writer.add_listener(control.on_change)
+        await interfaces.add_methods(server, site_ns)
+        writer.add_listener(interfaces.on_change)
 
     historian, health_task = await _start_historian(
         config, server, writer, site_ns, [d.assets for d in drivers]
     )
     audit_to_historian(server, historian, config.site.id)
+    if interfaces is not None:
+        interfaces.on_event = lambda source, text: historian.record_event(
+            EventKind.SYSTEM, source, text, severity=SEVERITY_AUDIT, extra={"audit": "dimming"}
+        )
     try:
         await server.start()
     except OSError as exc:

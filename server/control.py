@@ -135,6 +135,8 @@ class ControlRuntime:
     site_id: str
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     resources: tuple[str, ...] = ()
+    after_step: list[Callable[[CycleResult, datetime], None]] = field(default_factory=list)
+    """Called after every cycle (read-backs of external interfaces)."""
     _keys: list[str] = field(default_factory=list)
     _current: set[str] = field(default_factory=set)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -326,6 +328,11 @@ class ControlRuntime:
                 self._error(now, f"controller {error.controller}: {error.error}")
             self._publish(result, now)
             self._dispatch(result.decisions, now)
+            for hook in self.after_step:
+                try:
+                    hook(result, now)
+                except Exception:
+                    log.exception("after-step hook failed")
             return result
 
     # --- outputs --------------------------------------------------------------------------------

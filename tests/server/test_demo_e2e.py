@@ -55,6 +55,17 @@ async def subscribe(demo: DemoUnderTest, keys: list[str]) -> tuple[Notifications
     return handler, subscription
 
 
+SERVER_OBJECTS = (
+    ".Identification",
+    ".Health",
+    ".Historian",
+    ".Control",
+    ".Marketer",
+    ".GridOperator",
+)
+"""Objects below the site that are the server's own, not assets."""
+
+
 async def asset_objects(demo: DemoUnderTest) -> list[Node]:
     """Every asset object below the site (device folders looked into)."""
     site = demo.client.get_node(ua.NodeId(demo.demo.config.site.id, demo.ns))
@@ -66,7 +77,7 @@ async def asset_objects(demo: DemoUnderTest) -> list[Node]:
             refs=ua.ObjectIds.HierarchicalReferences, nodeclassmask=ua.NodeClass.Object
         ):
             name = child.nodeid.Identifier
-            if name.endswith((".Identification", ".Health", ".Historian", ".Control")):
+            if name.endswith(SERVER_OBJECTS):
                 continue
             found.append(child)
             stack.append(child)
