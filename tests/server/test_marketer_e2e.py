@@ -176,15 +176,20 @@ async def test_bad_arguments_are_refused_one_by_one_and_nothing_is_applied(site:
     good = ua.StatusCodes.Good
     invalid, out_of_range = ua.StatusCodes.BadInvalidArgument, ua.StatusCodes.BadOutOfRange
     past = ua.Variant(datetime.now(UTC) - timedelta(minutes=1), ua.VariantType.DateTime)
+
+    def args(limit: Any, unit: str, until: ua.Variant) -> tuple[ua.Variant, ...]:
+        kind = ua.VariantType.Double if isinstance(limit, float) else ua.VariantType.String
+        return (ua.Variant(limit, kind), ua.Variant(unit, ua.VariantType.String), until)
+
     cases = [
-        ((ua.Variant(50.0, ua.VariantType.Double), ua.Variant("kW", ua.VariantType.String), later(60)), [good, invalid, good]),
-        ((ua.Variant(150.0, ua.VariantType.Double), ua.Variant("%", ua.VariantType.String), later(60)), [out_of_range, good, good]),
-        ((ua.Variant(-1.0, ua.VariantType.Double), ua.Variant("W", ua.VariantType.String), past), [out_of_range, good, out_of_range]),
-        ((ua.Variant("lots", ua.VariantType.String), ua.Variant("W", ua.VariantType.String), later(60)), [invalid, good, good]),
-    ]  # fmt: skip
+        (args(50.0, "kW", later(60)), [good, invalid, good]),
+        (args(150.0, "%", later(60)), [out_of_range, good, good]),
+        (args(-1.0, "W", past), [out_of_range, good, out_of_range]),
+        (args("lots", "W", later(60)), [invalid, good, good]),
+    ]
     try:
-        for args, expected in cases:
-            result = await call(client, ns, "demo.Marketer.SetActivePowerLimit", *args)
+        for arguments, expected in cases:
+            result = await call(client, ns, "demo.Marketer.SetActivePowerLimit", *arguments)
             assert result.StatusCode.value == invalid
             assert [r.value for r in result.InputArgumentResults] == expected
         result = await call(
