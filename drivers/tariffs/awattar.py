@@ -43,7 +43,7 @@ def build_request(config: TariffConfig, now: datetime) -> TariffRequest:
 
 
 def parse_awattar(payload: Any) -> ParsedSlots:
-    """aWATTar ``marketdata`` JSON -> wholesale slots in currency/kWh.
+    """aWATTar ``marketdata`` JSON (decoded, or its text) -> wholesale slots in currency/kWh.
 
     Entries with a null ``marketprice`` are skipped and reported.
 
@@ -51,6 +51,10 @@ def parse_awattar(payload: Any) -> ParsedSlots:
         TariffFormatError: not the documented shape (located: ``awattar: data[3].marketprice:
             not a number ('abc')``).
     """
+    if isinstance(payload, str | bytes | bytearray):
+        payload = load_json(
+            PROVIDER, bytes(payload, "utf-8") if isinstance(payload, str) else payload
+        )
     if not isinstance(payload, dict):
         raise fail(PROVIDER, "body", "not a JSON object")
     data = payload.get("data")

@@ -48,7 +48,7 @@ def build_request(config: TariffConfig, now: datetime) -> TariffRequest:
 
 
 def parse_energy_charts(payload: Any) -> ParsedSlots:
-    """Energy-Charts ``/price`` JSON -> wholesale slots in currency/kWh.
+    """Energy-Charts ``/price`` JSON (decoded, or its text) -> wholesale slots in currency/kWh.
 
     A null price skips its slot (reported); a gap between starts stays a gap.
 
@@ -57,6 +57,10 @@ def parse_energy_charts(payload: Any) -> ParsedSlots:
             number ('n/a')``), or ``unix_seconds`` and ``price`` of different lengths.
         TariffSourceError: the answer is an error object (``{"detail": ...}``).
     """
+    if isinstance(payload, str | bytes | bytearray):
+        payload = load_json(
+            PROVIDER, bytes(payload, "utf-8") if isinstance(payload, str) else payload
+        )
     if not isinstance(payload, dict):
         raise fail(PROVIDER, "body", "not a JSON object")
     if "unix_seconds" not in payload and "detail" in payload:

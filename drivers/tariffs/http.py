@@ -84,7 +84,7 @@ async def fetch(
         raise TariffSourceError(f"{provider}: {request.redacted()}: {exc}") from exc
 
 
-def load_json(provider: str, body: bytes) -> Any:
+def load_json(provider: str, body: bytes | bytearray) -> Any:
     """Decode a JSON body.
 
     Raises:

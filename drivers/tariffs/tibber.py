@@ -65,6 +65,10 @@ def build_request(config: TariffConfig, now: datetime) -> TariffRequest:
 
 def _price_info(payload: Any, home_id: str | None) -> tuple[dict[str, Any], str, list[str]]:
     """The ``priceInfo`` object of the chosen home, its path, and GraphQL error messages."""
+    if isinstance(payload, str | bytes | bytearray):
+        payload = load_json(
+            PROVIDER, bytes(payload, "utf-8") if isinstance(payload, str) else payload
+        )
     if not isinstance(payload, dict):
         raise fail(PROVIDER, "body", "not a JSON object")
     errors = payload.get("errors")
@@ -133,7 +137,7 @@ def parse_tibber(
     currency: str | None = None,
     resolution: timedelta = QUARTER_HOUR,
 ) -> ParsedSlots:
-    """Tibber ``priceInfo`` JSON -> end-customer slots (``total``) in currency/kWh.
+    """Tibber ``priceInfo`` JSON (decoded, or its text) -> end-customer slots in currency/kWh.
 
     ``today`` and ``tomorrow`` give the slots (``current`` is one of them and is used when
     ``today`` lacks it; a ``range`` connection, ``nodes`` or ``edges``, is read too). An empty

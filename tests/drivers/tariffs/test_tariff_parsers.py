@@ -546,3 +546,13 @@ def test_tibber_range_connection_is_read_too() -> None:
     assert len(parse_tibber(payload)) == 4
     info["range"] = {"edges": [{"node": n} for n in nodes]}
     assert [s.start for s in parse_tibber(payload)] == [day + i * Q for i in range(4)]
+
+
+def test_json_parsers_take_the_body_text_too() -> None:
+    raw = (DATA / "awattar_de_marketdata_2023-10-26_openwb.json").read_bytes()
+    assert parse_awattar(raw) == parse_awattar(json.loads(raw))
+    assert len(parse_tibber((DATA / "tibber_priceInfo_2023-10-27_openwb.json").read_text())) == 30
+    text = json.dumps(_ec([_utc(2026, 1, 1)], [1.0]))
+    assert parse_energy_charts(text)[0].price_per_kwh == 0.001
+    with pytest.raises(TariffFormatError, match=r"energy-charts: body: not JSON \(line 1 column"):
+        parse_energy_charts('{"unix_seconds": [1,')
