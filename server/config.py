@@ -13,6 +13,7 @@ from typing import Any, Literal
 from ampacity.assets import AssetKind
 from ampacity.control import ControlConfig
 from ampacity.drivers.profile import all_profiles
+from ampacity.drivers.signals import RippleReceiverConfig
 from ampacity.storage import StorageConfig
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -131,6 +132,10 @@ class SiteConfig(_Strict):
         default_factory=SecurityConfig,
         description="Endpoints, certificates, users and roles (see the README's security section).",
     )
+    ripple_control: list[RippleReceiverConfig] = Field(
+        default_factory=list,
+        description="Ripple-control receivers / control boxes (see the README's signals section).",
+    )
     control: ControlConfig | None = Field(
         None,
         description="The energy management (see the README's control section); none: no control.",
@@ -145,6 +150,7 @@ class SiteConfig(_Strict):
                 ids.append(device.assets.get(keys[0], device.id))
             else:
                 ids += [device.assets.get(key, f"{device.id}-{key}") for key in keys]
+        ids += [receiver.id for receiver in self.ripple_control]
         return ids
 
     @model_validator(mode="after")
@@ -169,8 +175,12 @@ class SiteConfig(_Strict):
                     f"device {device.id!r}: profile {profile.id} has no asset "
                     f"{', '.join(sorted(unknown))}"
                 )
+        ids = self.asset_ids()
+        duplicates = {i for i in ids if ids.count(i) > 1}
+        if duplicates:
+            raise ValueError(f"asset ids must be unique: {', '.join(sorted(duplicates))}")
         if self.control is not None:
-            _check_control_references(self.control, set(self.asset_ids()))
+            _check_control_references(self.control, set(ids))
         return self
 
 
@@ -196,6 +206,13 @@ def _check_control_references(control: ControlConfig, known: set[str]) -> None:
         ]
     if control.tariff is not None:
         named.append(("control.tariff", control.tariff))
+    if control.dimming is not None:
+        named += [
+            (f"control.dimming.consumers[{i}].id", c.id)
+            for i, c in enumerate(control.dimming.consumers)
+        ]
+        if control.dimming.signal is not None:
+            named.append(("control.dimming.signal", control.dimming.signal.split(".", 1)[0]))
     unknown = [
         f"{where}: no asset {asset_id!r}" for where, asset_id in named if asset_id not in known
     ]

@@ -15,7 +15,10 @@ from pathlib import Path
 
 from ampacity.control import ChargeMode, ControlConfig, StrategyConfig
 from ampacity.control.config import BatteryConfig, ChargePointConfig, PvConfig
+from ampacity.control.dimming import DimmedConsumer, DimmingConfig
+from ampacity.drivers.signals import RippleReceiverConfig
 from ampacity.sim.demo import DemoSite
+from ampacity.sim.signals import ModbusContactSim
 from ampacity.sim.site import INVERTER_EFFICIENCY
 from ampacity.sim.solar import CloudModel, PvArray
 from ampacity.sim.sunspec import SunSpecInputs, SunSpecSimulator
@@ -42,8 +45,9 @@ DEVICE_IDS = {
 
 def demo_control(battery_charge_w: float, battery_discharge_w: float) -> ControlConfig:
     """The demo's energy management: self-consumption with the battery, the 70 % feed-in rule
-    shared by both inverters, and three charge points in different modes (Surplus with 1p/3p
-    switching, Fast, SurplusPlus); visible under ``demo.Control``. The demo battery does not
+    shared by both inverters, three charge points in different modes (Surplus with 1p/3p
+    switching, Fast, SurplusPlus), the control box's feed-in stages and its § 14a contact;
+    visible under ``demo.Control``. The demo battery does not
     report its power limits, so they are configured (W)."""
     return ControlConfig(
         grid_meter="grid-meter",
@@ -67,6 +71,16 @@ def demo_control(battery_charge_w: float, battery_discharge_w: float) -> Control
             ChargePointConfig(id="heidelberg", mode=ChargeMode.SURPLUS_PLUS, max_current_a=16.0),
         ),
         strategies={"self-consumption": StrategyConfig(grid_target_w=50.0, max_feed_in_pct=70.0)},
+        ripple_control=("rcr",),
+        dimming=DimmingConfig(
+            signal="rcr.Contact4",
+            consumers=(
+                DimmedConsumer(id="wallbox-socket1", kind="charge_point"),
+                DimmedConsumer(id="wallbox-socket2", kind="charge_point"),
+                DimmedConsumer(id="heidelberg", kind="charge_point"),
+                DimmedConsumer(id="battery", kind="battery"),
+            ),
+        ),
     )
 
 
@@ -78,6 +92,9 @@ class Demo:
     sims: DemoSite
     """The six Modbus simulators and their physics (fault switches, register images)."""
     fronius: SunSpecSimulator
+    ripple: ModbusContactSim
+    """The control box: contacts 1..3 are the feed-in stages (100/60/30 %), contact 4 is the
+    § 14a dimming signal; ``ripple.set_contact(n, closed)`` flips one."""
 
 
 @contextlib.asynccontextmanager
@@ -102,6 +119,10 @@ async def demo_site(data_dir: Path | None = None, port: int = 4840) -> AsyncIter
         fronius = SunSpecSimulator.fronius_symo(fronius_inputs, meter=False)
         await fronius.start()
         stack.push_async_callback(fronius.stop)
+        # the grid operator's control box: four contacts on a Modbus I/O module (coils 0..3)
+        ripple = ModbusContactSim(contacts=4, function="coil")
+        ripple_host, ripple_port = await ripple.start()
+        stack.push_async_callback(ripple.stop)
         # what the Fronius feeds in (after its active-power limit) counts in the grid meter
         physics.producers["fronius"] = lambda when: min(fronius_available_w(when), fronius.limit_w)
 
@@ -162,6 +183,22 @@ async def demo_site(data_dir: Path | None = None, port: int = 4840) -> AsyncIter
             devices=devices,
             # the demo only: None endpoint too, anonymous clients may write setpoints (loopback)
             security=SecurityConfig.demo(),
+            ripple_control=[
+                RippleReceiverConfig.model_validate(
+                    {
+                        "id": "rcr",
+                        "name": "Control box (ripple-control receiver)",
+                        "source": {
+                            "type": "modbus",
+                            "host": ripple_host,
+                            "port": ripple_port,
+                            "function": "coil",
+                            "addresses": [0, 1, 2, 3],
+                        },
+                        "dimming_contact": 4,
+                    }
+                )
+            ],
             control=demo_control(physics.battery.max_charge_w, physics.battery.max_discharge_w),
         )
-        yield Demo(config, sims, fronius)
+        yield Demo(config, sims, fronius, ripple)

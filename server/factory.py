@@ -1,4 +1,4 @@
-"""Drivers from the site configuration: one per configured device."""
+"""Drivers from the site configuration: one per configured device, receiver and tariff."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from ampacity.drivers.modbus import (
     TcpEndpoint,
 )
 from ampacity.drivers.profile import all_profiles
+from ampacity.drivers.signals import RippleReceiverDriver
 from ampacity.drivers.sunspec import SunSpecDriver
 
 from .config import DeviceConfig, SiteConfig
@@ -41,6 +42,8 @@ async def build_drivers(config: SiteConfig, links: LinkRegistry | None = None) -
             discoveries.append(sunspec.discover(DISCOVERY_TIMEOUT_S))
         else:
             drivers.append(ModbusDriver(profile, device_config, registry=links))
+    for receiver in config.ripple_control:
+        drivers.append(RippleReceiverDriver(receiver, links=links))
     if discoveries:
         await asyncio.gather(*discoveries)
     return drivers

@@ -188,3 +188,56 @@ async def test_an_operator_switches_a_station_to_one_phase(running_demo: DemoUnd
         demo.site.control.withdraw("operator")
         await node.write_value(ua.DataValue(ua.Variant(3, ua.VariantType.Int32)))
         demo.site.control.withdraw("operator")
+
+
+async def test_a_ripple_control_stage_limits_the_inverters_within_the_time_budget(
+    running_demo: DemoUnderTest,
+) -> None:
+    demo = running_demo
+    physics = demo.demo.sims.physics
+    assert physics is not None
+    nominal = float(await read(demo, "pv-sma.NominalPower"))
+    ripple = demo.demo.ripple
+    try:
+        started = time.monotonic()
+        ripple.set_contact(3, True)  # stage 3: 30 % of the installed PV power
+
+        async def limited() -> bool:
+            return physics.pv_limit_w <= 0.3 * nominal + 1.0
+
+        await until(limited, timeout_s=5.0, every_s=0.005)
+        took = time.monotonic() - started
+        # 200 ms from the contact to the write, plus the inverter's Modbus round trip on loopback
+        assert took < 0.5, f"{took * 1000:.0f} ms"
+        await until(lambda: _is(demo, "rcr.ActiveLimit", 30.0))
+        assert await read(demo, "rcr.Contact3") is True
+        reason = await read(demo, "demo.Control.Setpoints.pv-sma.ActivePowerLimit.Reason")
+        limited_by = await read(demo, "demo.Control.Setpoints.pv-sma.ActivePowerLimit.LimitedBy")
+        assert "ripple control: 30 %" in reason or limited_by == "grid-operator"
+    finally:
+        ripple.set_contact(3, False)
+    await until(lambda: _is(demo, "rcr.ActiveLimit", 100.0))
+
+
+async def test_the_control_box_dimming_contact_caps_the_consumers(
+    running_demo: DemoUnderTest,
+) -> None:
+    demo = running_demo
+    physics = demo.demo.sims.physics
+    assert physics is not None
+    heidelberg = physics.chargers["heidelberg"]
+    ripple = demo.demo.ripple
+    try:
+        ripple.set_contact(4, True)
+        await until(lambda: _is(demo, "demo.GridOperator.DimmingActive", True), timeout_s=5.0)
+        assert "rcr.Contact4" in await read(demo, "demo.GridOperator.DimmingSource")
+
+        async def capped() -> bool:
+            return heidelberg.limit_a <= 4200.0 / 690.0 + 0.1
+
+        await until(capped, timeout_s=5.0)
+        assert heidelberg.limit_a >= 6.0  # never below the guaranteed 4.2 kW
+        assert await read(demo, "rcr.ActiveLimit") == 100.0  # the §14a contact is no PV stage
+    finally:
+        ripple.set_contact(4, False)
+    await until(lambda: _is(demo, "demo.GridOperator.DimmingActive", False), timeout_s=5.0)

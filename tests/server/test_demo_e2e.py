@@ -97,7 +97,7 @@ async def test_every_asset_is_typed_as_a_subtype_of_energy_asset_type(
     ids = {a.nodeid.Identifier for a in assets}
     assert ids == {
         "demo", "grid-meter", "pv-sma", "pv-fronius", "battery", "wallbox-socket1",
-        "wallbox-socket2", "heidelberg", "submeter",
+        "wallbox-socket2", "heidelberg", "submeter", "rcr",
     }  # fmt: skip
     for asset in assets:
         type_id = await asset.read_type_definition()
