@@ -199,6 +199,8 @@ class ControlCycle:
         for pv in self.config.pv:
             r = f"{pv.id}.ActivePowerLimit"
             nominal = pv_nominal_w(snapshot, pv)
+            if nominal <= 0:  # rating not read yet: no limit is better than a limit of 0 W
+                continue
             specs[r] = ResourceSpec(r, 0.0, nominal, nominal)
         for cp in self.config.charge_points:
             r = f"{cp.id}.{cp.setpoint}"
@@ -227,6 +229,8 @@ class ControlCycle:
         decisions = {}
         for resource, demands in by_resource.items():
             spec = specs.get(resource)
+            if spec is None and resource.endswith(".ActivePowerLimit"):
+                continue  # a PV inverter whose rating is unknown yet: not limited blindly
             if spec is None:  # a mode or phase switch: written only when demanded
                 if not demands:
                     continue

@@ -14,6 +14,7 @@ from ampacity.assets import AssetKind
 from ampacity.control import ControlConfig
 from ampacity.drivers.profile import all_profiles
 from ampacity.drivers.signals import RippleReceiverConfig
+from ampacity.drivers.tariffs import TariffConfig
 from ampacity.storage import StorageConfig
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -136,6 +137,10 @@ class SiteConfig(_Strict):
         default_factory=list,
         description="Ripple-control receivers / control boxes (see the README's signals section).",
     )
+    tariffs: list[TariffConfig] = Field(
+        default_factory=list,
+        description="Electricity tariffs: dynamic prices (see the README's tariffs section).",
+    )
     control: ControlConfig | None = Field(
         None,
         description="The energy management (see the README's control section); none: no control.",
@@ -151,6 +156,7 @@ class SiteConfig(_Strict):
             else:
                 ids += [device.assets.get(key, f"{device.id}-{key}") for key in keys]
         ids += [receiver.id for receiver in self.ripple_control]
+        ids += [tariff.id for tariff in self.tariffs]
         return ids
 
     @model_validator(mode="after")

@@ -147,7 +147,16 @@ class ControlRuntime:
     _stepping: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
-        specs = self.cycle.resource_specs(Snapshot(self.clock()))
+        config = self.cycle.config
+        specs = [
+            *(f"{b.id}.BatteryPowerSetpoint" for b in config.batteries),
+            *(f"{pv.id}.ActivePowerLimit" for pv in config.pv),
+            *(f"{cp.id}.{cp.setpoint}" for cp in config.charge_points),
+            *(f"{unit.id}.PowerSetpoint" for unit in config.heating_rods),
+            *(f"{unit.id}.PowerSetpoint" for unit in config.electrolysers),
+            *(f"{unit.id}.PowerSetpoint" for unit in config.generators),
+            *(f"{hp.id}.SgReadyState" for hp in config.heat_pumps),
+        ]
         modes = [
             f"{cp.id}.{point}"
             for cp in self.cycle.config.charge_points

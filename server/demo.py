@@ -17,11 +17,13 @@ from ampacity.control import ChargeMode, ControlConfig, StrategyConfig
 from ampacity.control.config import BatteryConfig, ChargePointConfig, PvConfig
 from ampacity.control.dimming import DimmedConsumer, DimmingConfig
 from ampacity.drivers.signals import RippleReceiverConfig
+from ampacity.drivers.tariffs import PriceComponents, TariffConfig
 from ampacity.sim.demo import DemoSite
 from ampacity.sim.signals import ModbusContactSim
 from ampacity.sim.site import INVERTER_EFFICIENCY
 from ampacity.sim.solar import CloudModel, PvArray
 from ampacity.sim.sunspec import SunSpecInputs, SunSpecSimulator
+from ampacity.sim.tariff import TariffSimServer
 
 from .config import BusConfig, DeviceConfig, ServerSettings, SiteConfig, SiteInfo
 from .security import SecurityConfig
@@ -67,11 +69,17 @@ def demo_control(battery_charge_w: float, battery_discharge_w: float) -> Control
                 phase_switching=True,
                 max_current_a=16.0,
             ),
-            ChargePointConfig(id="wallbox-socket2", mode=ChargeMode.FAST, max_current_a=16.0),
+            ChargePointConfig(
+                id="wallbox-socket2",
+                mode=ChargeMode.FAST,
+                max_current_a=16.0,
+                max_price_per_kwh=0.30,  # CostOptimised: full power at or below 0.30 EUR/kWh
+            ),
             ChargePointConfig(id="heidelberg", mode=ChargeMode.SURPLUS_PLUS, max_current_a=16.0),
         ),
         strategies={"self-consumption": StrategyConfig(grid_target_w=50.0, max_feed_in_pct=70.0)},
         ripple_control=("rcr",),
+        tariff="tariff",
         dimming=DimmingConfig(
             signal="rcr.Contact4",
             consumers=(
@@ -120,6 +128,10 @@ async def demo_site(data_dir: Path | None = None, port: int = 4840) -> AsyncIter
         await fronius.start()
         stack.push_async_callback(fronius.stop)
         # the grid operator's control box: four contacts on a Modbus I/O module (coils 0..3)
+        # dynamic prices: the real 2024 DE-LU day-ahead series, served as Energy-Charts does
+        tariff_server = TariffSimServer()
+        tariff_url = await tariff_server.start()
+        stack.push_async_callback(tariff_server.stop)
         ripple = ModbusContactSim(contacts=4, function="coil")
         ripple_host, ripple_port = await ripple.start()
         stack.push_async_callback(ripple.stop)
@@ -197,6 +209,16 @@ async def demo_site(data_dir: Path | None = None, port: int = 4840) -> AsyncIter
                         },
                         "dimming_contact": 4,
                     }
+                )
+            ],
+            tariffs=[
+                TariffConfig(
+                    id="tariff",
+                    provider="energy-charts",
+                    base_url=tariff_url,
+                    components=PriceComponents(
+                        grid_fee_per_kwh=0.11, levies_per_kwh=0.04, margin_per_kwh=0.02, vat_pct=19
+                    ),
                 )
             ],
             control=demo_control(physics.battery.max_charge_w, physics.battery.max_discharge_w),

@@ -16,6 +16,7 @@ from ampacity.drivers.modbus import (
 from ampacity.drivers.profile import all_profiles
 from ampacity.drivers.signals import RippleReceiverDriver
 from ampacity.drivers.sunspec import SunSpecDriver
+from ampacity.drivers.tariffs import TariffDriver
 
 from .config import DeviceConfig, SiteConfig
 
@@ -44,6 +45,8 @@ async def build_drivers(config: SiteConfig, links: LinkRegistry | None = None) -
             drivers.append(ModbusDriver(profile, device_config, registry=links))
     for receiver in config.ripple_control:
         drivers.append(RippleReceiverDriver(receiver, links=links))
+    for tariff in config.tariffs:
+        drivers.append(TariffDriver(tariff))
     if discoveries:
         await asyncio.gather(*discoveries)
     return drivers

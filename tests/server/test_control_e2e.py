@@ -7,9 +7,11 @@ The demo's devices run in real time on loopback; the tests count control cycles 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
 from typing import TYPE_CHECKING, Any
 
@@ -82,8 +84,10 @@ async def test_the_control_object_shows_strategy_cycle_and_owners(
     reason = await read(demo, "demo.Control.Setpoints.battery.BatteryPowerSetpoint.Reason")
     assert owner == "battery-self-consumption"
     assert reason
-    pv_owner = await read(demo, "demo.Control.Setpoints.pv-sma.ActivePowerLimit.Owner")
-    assert pv_owner == "feed-in-limit"  # the 70 % rule of the demo's strategy
+    # the 70 % rule of the demo's strategy, once the inverter's rating has been read
+    await until(
+        lambda: _is(demo, "demo.Control.Setpoints.pv-sma.ActivePowerLimit.Owner", "feed-in-limit")
+    )
 
 
 async def _grew(demo: DemoUnderTest, key: str, than: int) -> bool:
@@ -114,7 +118,9 @@ async def test_a_charger_follows_a_changed_charge_mode_within_two_cycles(
 
 
 async def _is(demo: DemoUnderTest, key: str, value: object) -> bool:
-    return bool(await read(demo, key) == value)
+    node = demo.client.get_node(ua.NodeId(key, demo.ns))
+    data = await node.read_data_value(raise_on_bad_status=False)
+    return bool(data.StatusCode.is_good() and data.Value.Value == value)
 
 
 async def _register_is(demo: DemoUnderTest, amps: float) -> bool:
@@ -241,3 +247,25 @@ async def test_the_control_box_dimming_contact_caps_the_consumers(
     finally:
         ripple.set_contact(4, False)
     await until(lambda: _is(demo, "demo.GridOperator.DimmingActive", False), timeout_s=5.0)
+
+
+async def test_the_demo_tariff_shows_the_current_price_and_the_forecast(
+    running_demo: DemoUnderTest,
+) -> None:
+    demo = running_demo
+    await until(lambda: _good(demo, "tariff.PriceForecast"))
+    slots = json.loads(await read(demo, "tariff.PriceForecast"))
+    assert len(slots) >= 96  # today at least, in quarter-hours
+    starts = [datetime.fromisoformat(s["start"].replace("Z", "+00:00")) for s in slots]
+    assert all(b - a == timedelta(minutes=15) for a, b in itertools.pairwise(starts))
+    now = datetime.now(UTC)
+    current = next(s for s in slots if s["start"] <= now.strftime("%Y-%m-%dT%H:%M:%SZ") < s["end"])
+    await until(lambda: _good(demo, "tariff.CurrentPrice"))
+    assert await read(demo, "tariff.CurrentPrice") == pytest.approx(current["price"])
+    # end-customer price: wholesale + 0.17 EUR/kWh of fees, levies and margin, + 19 % VAT
+    assert current["price"] > 0.17 * 1.19 - 0.5
+
+
+async def _good(demo: DemoUnderTest, key: str) -> bool:
+    node = demo.client.get_node(ua.NodeId(key, demo.ns))
+    return bool((await node.read_data_value(raise_on_bad_status=False)).StatusCode.is_good())

@@ -97,7 +97,7 @@ async def test_every_asset_is_typed_as_a_subtype_of_energy_asset_type(
     ids = {a.nodeid.Identifier for a in assets}
     assert ids == {
         "demo", "grid-meter", "pv-sma", "pv-fronius", "battery", "wallbox-socket1",
-        "wallbox-socket2", "heidelberg", "submeter", "rcr",
+        "wallbox-socket2", "heidelberg", "submeter", "rcr", "tariff",
     }  # fmt: skip
     for asset in assets:
         type_id = await asset.read_type_definition()
@@ -128,8 +128,11 @@ async def test_every_analog_variable_has_engineering_units_and_a_range(
             units = await client.get_node(
                 ua.NodeId(f"{var.nodeid.Identifier}.EngineeringUnits", running_demo.ns)
             ).read_value()
-            assert units.NamespaceUri == "http://www.opcfoundation.org/UA/units/un/cefact"
-            assert units.UnitId > 0, var.nodeid.Identifier
+            if units.DisplayName.Text == "EUR/kWh":  # UNECE Rec. 20 has no currency per energy
+                assert units.UnitId == -1
+            else:
+                assert units.NamespaceUri == "http://www.opcfoundation.org/UA/units/un/cefact"
+                assert units.UnitId > 0, var.nodeid.Identifier
             value_range = await client.get_node(
                 ua.NodeId(f"{var.nodeid.Identifier}.EURange", running_demo.ns)
             ).read_value()
