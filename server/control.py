@@ -71,6 +71,9 @@ TRIGGER_POINTS = (
     "Contact4",
 )
 """A change of one of these runs a cycle at once (a mode or limit must not wait a period)."""
+RATING_POINTS = ("NominalPower", "Capacity", "MaxChargePower", "MaxDischargePower")
+"""Ratings polled rarely (profiles read them every minute): a Good one is current however old;
+a device that stops answering turns them Uncertain, which the control does not use."""
 
 
 def _text(name: str, description: str) -> PointSpec:
@@ -237,11 +240,18 @@ class ControlRuntime:
         ]
         events = set(event_assets) | {self.site_id}
         node_only = {k for k, t in self.targets.items() if t.device_write is None}
-        self._current = {k for k in self._keys if k in node_only or k.split(".", 1)[0] in events}
+        self._current = {
+            k
+            for k in self._keys
+            if k in node_only
+            or k.split(".", 1)[0] in events
+            or k.rsplit(".", 1)[-1] in RATING_POINTS
+        }
 
     def snapshot(self, now: datetime) -> Snapshot:
         """The control's view of the site now: value, quality and read time per watched key.
-        Server-owned values (modes, site limits) and event-driven assets count as current."""
+        Server-owned values (modes, site limits), event-driven assets and ratings count as
+        current while Good."""
         samples = {}
         for key in self._keys:
             slot = self.writer.slot(key)
