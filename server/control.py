@@ -91,6 +91,11 @@ CONTROL_POINTS = (
     _number("Cycles", "Cycles run since start.", DataType.UINT32),
     _number("Overruns", "Cycles that took longer than the period.", DataType.UINT32),
     _number("ControllerErrors", "Controller failures since start.", DataType.UINT32),
+    _text(
+        "Strategies",
+        "The configured strategies and the decision tree choosing among them, as JSON "
+        "(from the site file's control section).",
+    ),
     _text("FailSafe", "Why every asset is in its fail-safe state; empty in normal operation."),
     _text("LastError", "The last controller or write error, with its time."),
     _text(
@@ -199,6 +204,15 @@ class ControlRuntime:
         config = self.cycle.config
         values: dict[str, PointValue] = {
             "Strategy": config.strategy if isinstance(config.strategy, str) else "",
+            "Strategies": json.dumps(
+                {
+                    "strategies": {
+                        name: strategy.model_dump(mode="json")
+                        for name, strategy in config.all_strategies().items()
+                    },
+                    "strategy": config.model_dump(mode="json", by_alias=True)["strategy"],
+                }
+            ),
             "CyclePeriod": config.cycle_s,
             "LastCycleDuration": 0.0,
             "Cycles": 0,

@@ -68,6 +68,9 @@ async def test_the_control_object_shows_strategy_cycle_and_owners(
     assert await read(demo, "demo.Control.Strategy") == "self-consumption"
     assert await read(demo, "demo.Control.CyclePeriod") == 1.0
     assert await read(demo, "demo.Control.FailSafe") == ""
+    strategies = json.loads(await read(demo, "demo.Control.Strategies"))
+    assert strategies["strategy"] == "self-consumption"
+    assert strategies["strategies"]["self-consumption"]["max_feed_in_pct"] == 70.0
     assert 0.0 < await read(demo, "demo.Control.LastCycleDuration") < 1000.0  # ms
     # every controlled setpoint has an owner and a reason an operator can read
     setpoints = demo.client.get_node(ua.NodeId("demo.Control.Setpoints", demo.ns))
