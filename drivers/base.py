@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
-from ampacity.assets import AssetKind, PointValue, ReadingSink, WriteResult
+from ampacity.assets import AssetKind, PointValue, Quality, Reading, ReadingSink, WriteResult
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,3 +56,35 @@ class Driver(Protocol):
             WriteError: the device refused or did not answer (message says which).
         """
         ...
+
+
+def health_readings(
+    asset_id: str,
+    now: datetime,
+    *,
+    connected: bool,
+    error_count: int,
+    last_error: str,
+    poll_ms: float,
+    last_good: datetime | None,
+) -> list[Reading]:
+    """An asset's ``Health`` points (``LastGood`` only once the device has answered)."""
+    out = [
+        Reading(asset_id, "Health.Connected", connected, Quality.GOOD, now),
+        Reading(asset_id, "Health.ErrorCount", error_count, Quality.GOOD, now),
+        Reading(asset_id, "Health.LastError", last_error, Quality.GOOD, now),
+        Reading(asset_id, "Health.PollDuration", poll_ms, Quality.GOOD, now),
+    ]
+    if last_good is not None:
+        out.append(Reading(asset_id, "Health.LastGood", last_good, Quality.GOOD, now))
+    return out
+
+
+def publish_safely(sink: ReadingSink | None, readings: list[Reading], device_id: str) -> None:
+    """Hand readings to the sink; a faulty sink is logged and never stops the driver."""
+    if not readings or sink is None:
+        return
+    try:
+        sink.publish(readings)
+    except Exception:
+        log.exception("%s: the reading sink failed", device_id)

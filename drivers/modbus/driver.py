@@ -43,7 +43,7 @@ from ampacity.assets import (
     WriteError,
     WriteResult,
 )
-from ampacity.drivers.base import AssetInfo
+from ampacity.drivers.base import AssetInfo, health_readings, publish_safely
 from ampacity.drivers.codec import CodecError, WireType
 from ampacity.drivers.profile import AssetMap, Function, PointMap, Profile, all_profiles
 
@@ -770,21 +770,16 @@ class ModbusDriver:
         now_dt = self.clock.now()
         out: list[Reading] = []
         for asset in self._assets.values():
-            aid = asset.asset_id
-            out += [
-                Reading(aid, "Health.Connected", h.connected, Quality.GOOD, now_dt),
-                Reading(aid, "Health.ErrorCount", h.error_count, Quality.GOOD, now_dt),
-                Reading(aid, "Health.LastError", h.last_error, Quality.GOOD, now_dt),
-                Reading(aid, "Health.PollDuration", h.poll_ms, Quality.GOOD, now_dt),
-            ]
-            if h.last_good is not None:
-                out.append(Reading(aid, "Health.LastGood", h.last_good, Quality.GOOD, now_dt))
+            out += health_readings(
+                asset.asset_id,
+                now_dt,
+                connected=h.connected,
+                error_count=h.error_count,
+                last_error=h.last_error,
+                poll_ms=h.poll_ms,
+                last_good=h.last_good,
+            )
         return out
 
     def _publish(self, readings: list[Reading]) -> None:
-        if not readings or self._sink is None:
-            return
-        try:
-            self._sink.publish(readings)
-        except Exception:  # a faulty sink must not stop polling
-            log.exception("%s: the reading sink failed", self.device_id)
+        publish_safely(self._sink, readings, self.device_id)

@@ -40,7 +40,7 @@ from ampacity.assets import (
     WriteError,
     WriteResult,
 )
-from ampacity.drivers.base import AssetInfo
+from ampacity.drivers.base import AssetInfo, publish_safely
 from ampacity.drivers.modbus import DEFAULT_REGISTRY, Backoff, Clock, LinkRegistry
 from ampacity.drivers.modbus.backoff import SYSTEM_CLOCK
 
@@ -305,12 +305,7 @@ class RippleReceiverDriver:
         return out
 
     def _publish(self, readings: list[Reading]) -> None:
-        if not readings or self._sink is None:
-            return
-        try:
-            self._sink.publish(readings)
-        except Exception:  # a faulty sink must not stop polling
-            log.exception("%s: the reading sink failed", self.device_id)
+        publish_safely(self._sink, readings, self.device_id)
 
 
 def _raise_if_cancelling() -> None:

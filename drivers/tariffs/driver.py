@@ -40,7 +40,7 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 from ampacity.assets import AssetKind, PointValue, Quality, Reading, ReadingSink, WriteResult
 from ampacity.assets.readings import WriteError
-from ampacity.drivers.base import AssetInfo
+from ampacity.drivers.base import AssetInfo, health_readings, publish_safely
 
 from . import awattar, energy_charts, entsoe, tibber
 from .config import TariffConfig
@@ -406,21 +406,15 @@ class TariffDriver:
         ]
 
     def _health_readings(self, now: datetime) -> list[Reading]:
-        aid = self.config.id
-        out = [
-            Reading(aid, "Health.Connected", self._connected, Quality.GOOD, now),
-            Reading(aid, "Health.ErrorCount", self._error_count, Quality.GOOD, now),
-            Reading(aid, "Health.LastError", self._last_error, Quality.GOOD, now),
-            Reading(aid, "Health.PollDuration", self._poll_ms, Quality.GOOD, now),
-        ]
-        if self._last_good is not None:
-            out.append(Reading(aid, "Health.LastGood", self._last_good, Quality.GOOD, now))
-        return out
+        return health_readings(
+            self.config.id,
+            now,
+            connected=self._connected,
+            error_count=self._error_count,
+            last_error=self._last_error,
+            poll_ms=self._poll_ms,
+            last_good=self._last_good,
+        )
 
     def _publish(self, readings: list[Reading]) -> None:
-        if not readings or self._sink is None:
-            return
-        try:
-            self._sink.publish(readings)
-        except Exception:  # a faulty sink must not stop the driver
-            log.exception("%s: the reading sink failed", self.device_id)
+        publish_safely(self._sink, readings, self.device_id)
