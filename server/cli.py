@@ -95,16 +95,17 @@ def _devices(as_json: bool, uncovered: bool) -> int:
         payload = {
             "profiles": [
                 {
-                    "id": e.profile.id,
-                    "manufacturer": e.profile.manufacturer,
-                    "products": list(e.profile.products),
-                    "protocol": e.profile.protocol,
-                    "assets": [{"key": a.key, "kind": a.kind.value} for a in e.profile.assets],
+                    "id": e.id,
+                    "manufacturer": e.manufacturer,
+                    "products": list(e.products),
+                    "protocol": e.protocol,
+                    "kinds": list(e.kinds),
+                    "assets": [{"key": key, "kind": kind} for key, kind in e.assets],
                     "compatibility": [
                         {"id": r.id, "manufacturer": r.manufacturer, "models": list(r.models)}
                         for r in e.rows
                     ],
-                    "source": e.profile.source,
+                    "source": e.source,
                 }
                 for e in entries
             ]
@@ -117,15 +118,17 @@ def _devices(as_json: bool, uncovered: bool) -> int:
         print(json.dumps(payload, indent=2, ensure_ascii=False))
         return 0
     for e in entries:
-        kinds = ", ".join(sorted({a.kind.value for a in e.profile.assets}))
-        print(f"{e.profile.id}  [{kinds}]  {e.profile.manufacturer}")
-        print(f"    products: {', '.join(e.profile.products)}")
+        print(f"{e.id}  [{', '.join(e.kinds)}]  {e.manufacturer}")
+        print(f"    products: {', '.join(e.products)}")
         rows = ", ".join(r.id for r in e.rows) or "-"
         print(f"    compatibility list: {rows}")
     served = {r.id for e in entries for r in e.rows}
     from ampacity.drivers.catalog import compatibility_rows
 
-    print(f"\n{len(entries)} profiles serve {len(served)} of {len(compatibility_rows())} rows.")
+    print(
+        f"\n{len(entries)} profiles and drivers serve {len(served)} of "
+        f"{len(compatibility_rows())} rows."
+    )
     if uncovered:
         for row in uncovered_rows():
             print(f"  open: {row.id}  {row.manufacturer}  {', '.join(row.models[:4])}")

@@ -7,13 +7,14 @@ supports and what is still open.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import yaml
-from ampacity.drivers.profile import Profile, all_profiles
+from ampacity.drivers.profile import all_profiles
 
 COMPATIBILITY_FILE = Path(__file__).parent / "compatibility.yaml"
 
@@ -29,8 +30,78 @@ class CompatibilityRow:
 
 @dataclass(frozen=True, slots=True)
 class CatalogueEntry:
-    profile: Profile
+    """One way Ampacity serves devices: a profile or a code driver.
+
+    Attributes:
+        id: the profile id (``profile:`` in a device entry) or the config section of a code driver.
+        manufacturer / products / protocol: what it serves and how.
+        kinds: the asset kinds it provides (their ``AssetKind`` values).
+        rows: the compatibility rows it serves.
+        source: the vendor or provider document its facts come from.
+    """
+
+    id: str
+    manufacturer: str
+    products: tuple[str, ...]
+    protocol: str
+    kinds: tuple[str, ...]
     rows: tuple[CompatibilityRow, ...]
+    source: str = ""
+    assets: tuple[tuple[str, str], ...] = ()
+    """Profiles: ``(asset key, kind)`` per asset the device serves."""
+
+
+CODE_DRIVERS: tuple[dict[str, Any], ...] = (
+    {
+        "id": "ripple_control",
+        "manufacturer": "Generic (grid operator's ripple-control receiver / control box)",
+        "products": (
+            "Contacts on a Modbus TCP I/O module (discrete inputs, coils, register bits)",
+            "Contacts on a KMTronic LAN board's inputs (status.xml)",
+        ),
+        "protocol": "modbus / http",
+        "kinds": ("RippleControlReceiver",),
+        "rows": ("EXT-01",),
+        "source": "drivers/signals: site-file section ripple_control",
+    },
+    {
+        "id": "marketer",
+        "manufacturer": "Generic (direct marketer)",
+        "products": ("OPC UA methods on Site.Marketer (power limit, battery setpoint, clear)",),
+        "protocol": "opc-ua",
+        "kinds": ("Site",),
+        "rows": ("EXT-02",),
+        "source": "server/marketer.py: on every site with a control section",
+    },
+    {
+        "id": "tariffs:tibber",
+        "manufacturer": "Tibber",
+        "products": ("Monthly price", "Hourly / quarter-hourly price (GraphQL priceInfo)"),
+        "protocol": "http",
+        "kinds": ("Tariff",),
+        "rows": ("EXT-03", "EXT-04"),
+        "source": "drivers/tariffs/tibber.py: Tibber developer API (GraphQL)",
+    },
+    {
+        "id": "tariffs:awattar",
+        "manufacturer": "aWATTar",
+        "products": ("Hourly price, DE and AT (marketdata API)",),
+        "protocol": "http",
+        "kinds": ("Tariff",),
+        "rows": ("EXT-05",),
+        "source": "drivers/tariffs/awattar.py: aWATTar API documentation",
+    },
+    {
+        "id": "tariffs:energy-charts / entsoe",
+        "manufacturer": "EPEX SPOT day-ahead DE-LU",
+        "products": ("Through Energy-Charts (no token)", "Through the ENTSO-E platform (token)"),
+        "protocol": "http",
+        "kinds": ("Tariff",),
+        "rows": ("EXT-06",),
+        "source": "drivers/tariffs/energy_charts.py, entsoe.py: the providers' API documents",
+    },
+)
+"""Compatibility rows served by code drivers and server interfaces rather than a profile."""
 
 
 @cache
@@ -58,14 +129,43 @@ def catalogue() -> list[CatalogueEntry]:
     rows = compatibility_rows()
     entries = []
     for profile in all_profiles().values():
-        unknown = [r for r in profile.compatibility if r not in rows]
-        if unknown:
-            raise ValueError(f"profile {profile.id}: unknown compatibility ids {unknown}")
-        entries.append(CatalogueEntry(profile, tuple(rows[r] for r in profile.compatibility)))
+        entries.append(
+            CatalogueEntry(
+                profile.id,
+                profile.manufacturer,
+                tuple(profile.products),
+                profile.protocol,
+                tuple(sorted({a.kind.value for a in profile.assets})),
+                _rows(profile.id, profile.compatibility, rows),
+                profile.source,
+                tuple((a.key, a.kind.value) for a in profile.assets),
+            )
+        )
+    for driver in CODE_DRIVERS:
+        entries.append(
+            CatalogueEntry(
+                driver["id"],
+                driver["manufacturer"],
+                driver["products"],
+                driver["protocol"],
+                driver["kinds"],
+                _rows(driver["id"], driver["rows"], rows),
+                driver["source"],
+            )
+        )
     return entries
 
 
+def _rows(
+    owner: str, ids: Iterable[str], rows: dict[str, CompatibilityRow]
+) -> tuple[CompatibilityRow, ...]:
+    unknown = [r for r in ids if r not in rows]
+    if unknown:
+        raise ValueError(f"{owner}: unknown compatibility ids {unknown}")
+    return tuple(rows[r] for r in ids)
+
+
 def uncovered_rows() -> list[CompatibilityRow]:
-    """Rows no profile serves yet."""
-    served = {r for e in catalogue() for r in e.profile.compatibility}
+    """Rows nothing serves yet."""
+    served = {r.id for e in catalogue() for r in e.rows}
     return [row for row_id, row in compatibility_rows().items() if row_id not in served]

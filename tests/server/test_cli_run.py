@@ -34,6 +34,9 @@ def test_devices_lists_every_profile_with_its_compatibility_rows() -> None:
     assert [a["kind"] for a in alfen["assets"]] == ["ChargePoint", "ChargePoint"]
     assert "PV-18" in [r["id"] for r in profiles["fronius_symo"]["compatibility"]]
     served = {r["id"] for p in listing["profiles"] for r in p["compatibility"]}
+    # the external signals are served by code drivers and the marketer interface
+    assert {"EXT-01", "EXT-02", "EXT-03", "EXT-04", "EXT-05", "EXT-06"} <= served
+    assert profiles["ripple_control"]["kinds"] == ["RippleControlReceiver"]
     uncovered = {r["id"] for r in listing["uncovered"]}
     assert not served & uncovered
     assert len(served) + len(uncovered) == 154  # the whole compatibility list is accounted for
