@@ -129,3 +129,56 @@ def test_check_and_run_exit_2_with_located_errors_and_start_nothing(tmp_path: Pa
         )
         assert "serves" not in result.stdout
     assert not (tmp_path / "ampacity-data").exists()
+
+
+CONTROLLED = (
+    VALID
+    + """\
+ripple_control:
+  - id: rcr
+    source: {type: modbus, host: 192.0.2.20, function: discrete_input, addresses: [0, 1, 2, 3]}
+    dimming_contact: 4
+tariffs:
+  - {id: tariff, provider: awattar, market: AT}
+control:
+  grid_meter: grid-meter
+  charge_points: [{id: wallbox, mode: 3}]
+  ripple_control: [rcr]
+  tariff: tariff
+  dimming: {signal: rcr.Contact4, consumers: [{id: wallbox, kind: charge_point}]}
+  strategy:
+    if: {between: ["17:00", "21:00"]}
+    then: self-consumption
+    else: self-consumption
+"""
+)
+
+
+def test_a_controlled_site_with_signals_and_a_tariff_loads(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, CONTROLLED))
+    assert config.control is not None
+    assert config.control.charge_points[0].mode == 3
+    assert config.control.dimming is not None
+    assert config.control.dimming.share_w() == 4200.0
+    assert [r.id for r in config.ripple_control] == ["rcr"]
+    assert config.tariffs[0].market == "AT"
+    assert "rcr" in config.asset_ids() and "tariff" in config.asset_ids()
+
+
+@pytest.mark.parametrize(
+    ("typo", "message"),
+    [
+        ("grid_meter: grid-meter", "control.grid_meter: no asset 'grid-metre'"),
+        ("charge_points: [{id: wallbox,", "control.charge_points[0].id: no asset 'walbox'"),
+        ("signal: rcr.Contact4", "control.dimming.signal: no asset 'rc'"),
+    ],
+)
+def test_the_control_names_only_assets_that_exist(tmp_path: Path, typo: str, message: str) -> None:
+    wrong = {
+        "grid_meter: grid-meter": "grid_meter: grid-metre",
+        "charge_points: [{id: wallbox,": "charge_points: [{id: walbox,",
+        "signal: rcr.Contact4": "signal: rc.Contact4",
+    }[typo]
+    errors = errors_of(write(tmp_path, CONTROLLED.replace(typo, wrong)))
+    assert len(errors) == 1
+    assert message in errors[0]
