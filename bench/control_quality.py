@@ -134,10 +134,11 @@ def optimum(scenario: Scenario, trace: DayTrace, slot_min: float) -> Optimum:
     s0 = hp0 + n
     ev0 = s0 + n + 1
     nvar = ev0 + n * len(sessions)
-    price = np.array([scenario.tariff.import_price(int(t * dt_h)) for t in range(n)])
+    price = np.array([scenario.tariff.import_price_at(t * dt_h * 3600) for t in range(n)])
+    export = np.array([scenario.tariff.export_price_at(t * dt_h * 3600) for t in range(n)])
     c = np.zeros(nvar)
     c[imp : imp + n] = price * dt_h / 1000.0
-    c[exp_ : exp_ + n] = -scenario.tariff.export_per_kwh * dt_h / 1000.0
+    c[exp_ : exp_ + n] = -export * dt_h / 1000.0
     c[e0 + n] = -_mean_import_price(scenario) / 1000.0  # stored energy at the end, per Wh
     c[e0] = _mean_import_price(scenario) / 1000.0
     c[s0 + n] = -_mean_import_price(scenario) / 1000.0  # heat banked at the end
@@ -184,7 +185,7 @@ def optimum(scenario: Scenario, trace: DayTrace, slot_min: float) -> Optimum:
         raise RuntimeError(f"{scenario.name}: LP not solved: {result.message}")
     x = result.x
     cost = float(price @ x[imp : imp + n] * dt_h / 1000.0) - float(
-        scenario.tariff.export_per_kwh * x[exp_ : exp_ + n].sum() * dt_h / 1000.0
+        export @ x[exp_ : exp_ + n] * dt_h / 1000.0
     )
     e_end = float(x[e0 + n])
     cost -= (e_end - e_start + float(x[s0 + n])) / 1000.0 * _mean_import_price(scenario)

@@ -30,6 +30,7 @@ How the server drives it (the lead wires this into ``server/app.py``):
    waiting for the next cycle.
 """
 
+from . import forecasting
 from .arbiter import Decision, ResourceSpec, arbitrate
 from .config import ChargeMode, ControlConfig, StrategyConfig
 from .cycle import ControlCycle, ControllerError, CycleResult, CycleStats
@@ -53,5 +54,6 @@ __all__ = [
     "arbitrate",
     "at_least",
     "at_most",
+    "forecasting",
     "setpoint",
 ]

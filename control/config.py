@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .dimming import DimmingConfig
+from .schedule import PlannerConfig
 
 
 class ChargeMode(IntEnum):
@@ -335,6 +336,8 @@ class ControlConfig(_Model):
     site: str | None = None
     """Id of the site whose ``FeedInLimit`` / ``GridImportLimit`` nodes (W, written by an
     operator or SCADA) limit the grid power on top of the strategy's limits; the server sets it."""
+    planner: PlannerConfig | None = None
+    """The day-ahead plan from prices and forecasts (``ampacity.control.schedule``)."""
     dimming: DimmingConfig | None = None
     """§14a EnWG dimming of controllable consumers (``ampacity.control.dimming``)."""
     manual_override_s: float = Field(900.0, gt=0)

@@ -25,6 +25,8 @@ from .config import ControlConfig, StrategyConfig
 from .context import CycleContext
 from .controllers.base import Controller
 from .controllers.limits import feed_in_limit_w, pv_nominal_w
+from .controllers.schedule import ScheduleController
+from .dayahead import Plan
 from .demands import Demand
 from .failsafe import failsafe_demands
 from .snapshot import Snapshot
@@ -89,6 +91,8 @@ class ControlCycle:
     external: dict[tuple[str, str], Demand] = field(default_factory=dict)
     previous: dict[str, float] = field(default_factory=dict)
     last_result: CycleResult | None = None
+    plan: Plan | None = None
+    """The day-ahead plan in force (``set_plan``); its current slot bounds the control."""
     _strategies: dict[str, StrategyConfig] = field(default_factory=dict, init=False)
     _controllers: dict[str, list[Controller]] = field(default_factory=dict, init=False)
     _last_time: datetime | None = field(default=None, init=False)
@@ -99,6 +103,14 @@ class ControlCycle:
             name: build_controllers(self.config, strategy)
             for name, strategy in self._strategies.items()
         }
+
+    def set_plan(self, plan: Plan | None) -> None:
+        """A new day-ahead plan (``None``: local control only); needs ``config.planner``."""
+        self.plan = plan
+        for controllers in self._controllers.values():
+            for controller in controllers:
+                if isinstance(controller, ScheduleController):
+                    controller.plan = plan
 
     # --- external demands -----------------------------------------------------------------------
 

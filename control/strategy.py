@@ -24,6 +24,7 @@ from .controllers.limits import (
     GridOperatorController,
     ImportLimitController,
 )
+from .controllers.schedule import ScheduleController
 from .snapshot import Snapshot
 from .strategy_time import in_window, local_time
 
@@ -35,6 +36,8 @@ def build_controllers(config: ControlConfig, strategy: StrategyConfig) -> list[C
         FeedInLimitController(config.pv),
         ImportLimitController(tuple(b.id for b in config.batteries)),
     ]
+    if config.planner is not None:
+        controllers.append(ScheduleController())  # settles before the limits (reverse order)
     for device_class in strategy.order:
         if device_class == "battery" and config.batteries:
             controllers.append(BatteryController(config.batteries, strategy.template))

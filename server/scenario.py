@@ -15,20 +15,24 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 import yaml
 from ampacity.assets import PointValue, Quality
 from ampacity.assets.kinds import CHARGE_MODES
-from ampacity.control import ChargeMode, ControlConfig, ControlCycle, Snapshot
+from ampacity.control import ChargeMode, ControlConfig, ControlCycle, Snapshot, forecasting
+from ampacity.control.dayahead import Plan, solve
+from ampacity.control.schedule import PlannerConfig, inputs_from
 from ampacity.control.snapshot import Sample
 from ampacity.sim.battery import BatterySim
 from ampacity.sim.clock import FakeClock
 from ampacity.sim.ev import SessionPlan
 from ampacity.sim.heat_pump import HeatPumpSim
-from ampacity.sim.site import SiteConfig, SitePhysics
+from ampacity.sim.load import HouseholdLoad
+from ampacity.sim.site import INVERTER_EFFICIENCY, SiteConfig, SitePhysics
+from ampacity.sim.solar import CloudModel, PvArray
 from pydantic import BaseModel, ConfigDict, Field
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "deploy" / "scenarios"
@@ -80,19 +84,35 @@ class SiteModel(_Model):
 
 
 class TariffModel(_Model):
-    """Import price = spot (EUR/MWh, hourly from ``start``) / 1000 + ``surcharge``, per kWh;
-    without spot prices, ``import_per_kwh``; export earns ``export_per_kwh``."""
+    """Import price = spot (EUR/MWh, one value per ``spot_slot_minutes`` from ``start``) / 1000
+    + ``surcharge``, per kWh; without spot prices, ``import_per_kwh``. Export earns
+    ``export_per_kwh`` (a feed-in tariff), or with ``export_spot`` the spot price itself
+    (direct marketing: negative when the spot is negative)."""
 
     import_per_kwh: float = 0.30
     export_per_kwh: float = 0.08
     surcharge_per_kwh: float = 0.20
     spot_eur_per_mwh: tuple[float, ...] = ()
+    spot_slot_minutes: Literal[15, 60] = 60
+    export_spot: bool = False
+
+    def _spot(self, elapsed_s: float) -> float | None:
+        if not self.spot_eur_per_mwh:
+            return None
+        index = int(elapsed_s // (self.spot_slot_minutes * 60))
+        return self.spot_eur_per_mwh[index % len(self.spot_eur_per_mwh)]
+
+    def import_price_at(self, elapsed_s: float) -> float:
+        """Per kWh, ``elapsed_s`` after the scenario's start."""
+        spot = self._spot(elapsed_s)
+        return self.import_per_kwh if spot is None else spot / 1000.0 + self.surcharge_per_kwh
+
+    def export_price_at(self, elapsed_s: float) -> float:
+        spot = self._spot(elapsed_s)
+        return spot / 1000.0 if self.export_spot and spot is not None else self.export_per_kwh
 
     def import_price(self, hour: int) -> float:
-        if not self.spot_eur_per_mwh:
-            return self.import_per_kwh
-        spot = self.spot_eur_per_mwh[hour % len(self.spot_eur_per_mwh)]
-        return spot / 1000.0 + self.surcharge_per_kwh
+        return self.import_price_at(hour * 3600.0)
 
 
 class EventModel(_Model):
@@ -170,16 +190,90 @@ class Policy(Protocol):
 
 @dataclass
 class AmpacityPolicy:
-    """The real control cycle."""
+    """The real control cycle, with the day-ahead plan when the scenario's control has a
+    ``planner`` (re-planned every ``planner.replan_s``)."""
 
     cycle: ControlCycle
+    scenario: Scenario | None = None
+    plans: int = 0
+    solve_times_s: list[float] = field(default_factory=list)
+    _next_plan: datetime | None = None
 
     @property
     def period_s(self) -> float:
         return self.cycle.config.cycle_s
 
     def decide(self, snapshot: Snapshot, now: datetime) -> dict[str, float]:
+        planner = self.cycle.config.planner
+        due = self._next_plan is None or now >= self._next_plan
+        if self.scenario is not None and planner is not None and due:
+            plan = plan_for(self.scenario, snapshot, now)
+            self.cycle.set_plan(plan)
+            self.plans += 1
+            self.solve_times_s.append(plan.solve_time_s)
+            self._next_plan = now + timedelta(seconds=planner.replan_s)
         return self.cycle.step(snapshot, now).writes()
+
+
+FORECAST_HISTORY_DAYS = 3
+"""Days of PV history the scenario's forecast learns from (the days before, other weather)."""
+
+
+def plan_for(scenario: Scenario, snapshot: Snapshot, now: datetime) -> Plan:
+    """The day-ahead plan at ``now``: prices for the rest of the scenario (day-ahead prices are
+    known), PV forecast from the sun and a factor learned from earlier days' simulated output
+    (other weather, never the day itself), load forecast from the same weekday of earlier weeks."""
+    config = scenario.control
+    planner = config.planner or PlannerConfig()
+    physics = SiteConfig()
+    lat, lon = physics.lat_deg, physics.lon_deg
+    slot_s = 900.0
+    start = now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0)
+    end = scenario.start + timedelta(hours=scenario.hours)
+    slots = max(1, int((end - start).total_seconds() // slot_s))
+    elapsed0 = (start - scenario.start).total_seconds()
+    tariff = scenario.tariff
+    prices = [
+        (
+            start + timedelta(seconds=i * slot_s),
+            start + timedelta(seconds=(i + 1) * slot_s),
+            tariff.import_price_at(elapsed0 + i * slot_s),
+        )
+        for i in range(slots)
+    ]
+    exports = [tariff.export_price_at(elapsed0 + i * slot_s) for i in range(slots)]
+    peak = scenario.site.pv_peak_w
+    earlier = PvArray(
+        peak,
+        lat,
+        lon,
+        clouds=CloudModel(
+            cloudiness=scenario.site.cloudiness, seed=scenario.site.weather_seed + 99
+        ),
+    )
+    history = [
+        (t, min(scenario.site.inverter_nominal_w, INVERTER_EFFICIENCY * earlier.dc_power(t)))
+        for t in (
+            scenario.start - timedelta(days=d) + timedelta(seconds=k * slot_s)
+            for d in range(1, FORECAST_HISTORY_DAYS + 1)
+            for k in range(96)
+        )
+    ]
+    factor = forecasting.learn_clear_sky_factor(history, lat, lon, peak)
+    weather = forecasting.weather_persistence(history, lat, lon, peak, factor, scenario.start)
+    pv = [
+        min(scenario.site.inverter_nominal_w, w)
+        for w in forecasting.pv_forecast(start, slots, slot_s, lat, lon, peak, factor, weather)
+    ]
+    load_model = HouseholdLoad(scenario.site.annual_load_kwh, config.time_zone)
+    load_history = [
+        (t - timedelta(weeks=w), load_model.power(t - timedelta(weeks=w)))
+        for w in range(1, 5)
+        for t in (start + timedelta(seconds=i * slot_s) for i in range(slots))
+    ]
+    load = forecasting.load_forecast(load_history, start, slots, slot_s)
+    inputs = inputs_from(snapshot, config, planner, prices, pv, load, start, slot_s, exports)
+    return solve(inputs)
 
 
 @dataclass
@@ -465,7 +559,7 @@ def run_scenario(
         sessions.observe(physics, kpis, first=False)
         if trace is not None:
             trace(clock.now(), physics)
-        account.step(physics, scenario.step_s, int(hours), quality)
+        account.step(physics, scenario.step_s, elapsed_s, quality)
     kpis.battery_soc_end = physics.battery.soc
     kpis.battery_net_wh = physics.battery.energy_discharged_wh - physics.battery.energy_charged_wh
     kpis.heat_store_end_wh = heat_pump.stored_wh if heat_pump is not None else 0.0
@@ -505,7 +599,7 @@ class _Account:
     feed_in: _Exceedance = field(default_factory=_Exceedance)
     imports: _Exceedance = field(default_factory=_Exceedance)
 
-    def step(self, p: SitePhysics, dt_s: float, hour: int, quality: Quality) -> None:
+    def step(self, p: SitePhysics, dt_s: float, elapsed_s: float, quality: Quality) -> None:
         k, s = self.kpis, self.scenario
         h = dt_s / 3600.0
         k.pv_wh += p.pv_w * h
@@ -514,8 +608,8 @@ class _Account:
         imported, exported = max(0.0, p.grid_w), max(0.0, -p.grid_w)
         k.import_wh += imported * h
         k.export_wh += exported * h
-        price = s.tariff.import_price(hour)
-        k.cost += (imported * price - exported * s.tariff.export_per_kwh) * h / 1000.0
+        price = s.tariff.import_price_at(elapsed_s)
+        k.cost += (imported * price - exported * s.tariff.export_price_at(elapsed_s)) * h / 1000.0
         k.peak_import_w = max(k.peak_import_w, imported)
         k.failsafe_steps += not quality.is_good
         grace = s.limits.grace_s
@@ -534,7 +628,7 @@ class _Account:
 
 
 def ampacity_policy(scenario: Scenario) -> Policy:
-    return AmpacityPolicy(ControlCycle(scenario.control))
+    return AmpacityPolicy(ControlCycle(scenario.control), scenario)
 
 
 def no_control_policy(scenario: Scenario) -> Policy:

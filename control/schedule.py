@@ -1,0 +1,248 @@
+"""From prices and forecasts to a plan, and from the plan to demands (priority ``SCHEDULE``).
+
+``inputs_from`` gathers what the day-ahead LP (``dayahead.solve``) needs from the snapshot, the
+control config and the ``PlannerConfig``; ``schedule_demands`` turns the slot that covers now into
+demands that *bound* the real-time control rather than replace it:
+
+* battery: charging at most the planned charge plus a margin (so a sunny morning does not fill
+  the battery before the midday peak: forecast-based charging), discharging at most the planned
+  discharge plus a margin (energy is kept for the expensive hours); where the plan charges from
+  the grid (cheap or negative prices) the battery charges at least that much;
+* PV: where the plan curtails (negative prices), the inverters' limit is the forecast minus the
+  curtailment, shared by nominal power;
+* charge points in ``CostOptimised`` mode: the planned power as their current.
+
+Self-consumption still evens out forecast errors inside these bounds, and every limit of higher
+priority (feed-in, fuse, marketer, grid operator) still wins. Powers W, prices per kWh.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .dayahead import Plan, PlanInputs, VehicleNeed
+from .demands import Demand, Priority, setpoint
+from .snapshot import Snapshot
+
+OWNER = "schedule"
+
+
+class VehicleTarget(BaseModel):
+    """A vehicle's wish at a charge point: ``energy_kwh`` by ``departure`` (local time)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    energy_kwh: float = Field(gt=0)
+    departure: time
+
+
+class PlannerConfig(BaseModel):
+    """The ``control.planner`` section.
+
+    Attributes:
+        export_price_per_kwh: what feeding in earns (feed-in tariff or market value), per kWh.
+        curtail: the plan may curtail PV (negative prices).
+        efficiency: one-way battery efficiency.
+        margin_pct: the battery bounds' margin, % of its power limits.
+        rod_energy_kwh_per_day: energy the heating rod should take per day (0: not planned).
+        vehicles: charge point id -> its vehicle's energy by departure.
+        replan_s: re-plan at least this often, s.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    export_price_per_kwh: float = 0.08
+    curtail: bool = True
+    efficiency: float = Field(0.95, gt=0.5, le=1.0)
+    margin_pct: float = Field(15.0, ge=0, le=100)
+    rod_energy_kwh_per_day: float = Field(0.0, ge=0)
+    vehicles: dict[str, VehicleTarget] = Field(default_factory=dict)
+    replan_s: float = Field(900.0, ge=60)
+
+
+def parse_price_forecast(text: str | None) -> list[tuple[datetime, datetime, float]]:
+    """The ``Tariff.PriceForecast`` JSON as ``(start, end, price)``; junk gives ``[]``."""
+    try:
+        raw = json.loads(text or "[]")
+        slots = []
+        for item in raw:
+            start = datetime.fromisoformat(str(item["start"]).replace("Z", "+00:00"))
+            end = datetime.fromisoformat(str(item["end"]).replace("Z", "+00:00"))
+            price = float(item["price"])
+            if end > start and math.isfinite(price):
+                slots.append((start.astimezone(UTC), end.astimezone(UTC), price))
+        return sorted(slots)
+    except (ValueError, TypeError, KeyError):
+        return []
+
+
+def price_per_slot(
+    prices: list[tuple[datetime, datetime, float]], start: datetime, slot_s: float, slots: int
+) -> list[float]:
+    """The price of each slot from ``start`` while prices are known (the plan's horizon)."""
+    out: list[float] = []
+    for i in range(slots):
+        moment = start + timedelta(seconds=(i + 0.5) * slot_s)
+        found = next((p for s, e, p in prices if s <= moment < e), None)
+        if found is None:
+            break
+        out.append(found)
+    return out
+
+
+def inputs_from(
+    snapshot: Snapshot,
+    control: Any,
+    planner: PlannerConfig,
+    prices: list[tuple[datetime, datetime, float]],
+    pv_w: list[float],
+    load_w: list[float],
+    start: datetime,
+    slot_s: float = 900.0,
+    export_prices: list[float] | None = None,
+) -> PlanInputs:
+    """The LP's inputs now (``control``: the ``ControlConfig``). Export earns
+    ``export_prices`` per slot, else the planner's ``export_price_per_kwh``; never more than
+    the import price of the slot (one meter does not import and export at once)."""
+    price = price_per_slot(prices, start, slot_s, len(pv_w))
+    n = len(price)
+    exports = export_prices or [planner.export_price_per_kwh] * n
+    export_price = [
+        min(exports[i] if i < len(exports) else exports[-1], price[i]) for i in range(n)
+    ]
+    capacity = soc_energy = max_charge = max_discharge = 0.0
+    reserve = 0.0
+    for b in control.batteries:
+        cap = snapshot.number(b.id, "Capacity") or 0.0
+        soc = snapshot.number(b.id, "StateOfCharge")
+        if cap <= 0 or soc is None:
+            continue
+        capacity += cap
+        soc_energy += cap * soc / 100.0
+        reserve += cap * b.reserve_soc_pct / 100.0
+        charge = snapshot.number(b.id, "MaxChargePower")
+        discharge = snapshot.number(b.id, "MaxDischargePower")
+        max_charge += charge if charge is not None else b.max_charge_w or 0.0
+        max_discharge += discharge if discharge is not None else b.max_discharge_w or 0.0
+    zone = ZoneInfo(control.time_zone)
+    vehicles = []
+    for cp in control.charge_points:
+        target = planner.vehicles.get(cp.id)
+        if target is None or not snapshot.flag(cp.id, "VehicleConnected"):
+            continue
+        local = start.astimezone(zone)
+        departure = datetime.combine(local.date(), target.departure, zone)
+        if departure <= local:
+            departure += timedelta(days=1)
+        delivered = snapshot.number(cp.id, "SessionEnergy") or 0.0
+        need = max(0.0, target.energy_kwh * 1000.0 - delivered)
+        max_w = cp.max_power_w if cp.dc else cp.max_current_a * cp.voltage_v * cp.phases
+        vehicles.append(VehicleNeed(cp.id, need, departure.astimezone(UTC), max_w))
+    strategy = (
+        control.all_strategies().get(control.strategy)
+        if isinstance(control.strategy, str)
+        else None
+    )
+    feed_in = import_limit = None
+    if strategy is not None:
+        feed_in = strategy.max_feed_in_w
+        import_limit = strategy.grid_import_limit_w
+        if strategy.max_feed_in_pct is not None:
+            nominal = sum(
+                pv.nominal_power_w or snapshot.number(pv.id, "NominalPower") or 0.0
+                for pv in control.pv
+            )
+            feed_in = nominal * strategy.max_feed_in_pct / 100.0
+    rod_max = sum(rod.max_power_w for rod in control.heating_rods)
+    return PlanInputs(
+        start=start,
+        slot_s=slot_s,
+        import_price=price,
+        export_price=export_price,
+        pv_w=pv_w[:n],
+        load_w=load_w[:n],
+        capacity_wh=capacity,
+        soc_pct=soc_energy / capacity * 100.0 if capacity > 0 else 0.0,
+        reserve_pct=reserve / capacity * 100.0 if capacity > 0 else 0.0,
+        max_charge_w=max_charge,
+        max_discharge_w=max_discharge,
+        efficiency=planner.efficiency,
+        grid_import_limit_w=import_limit,
+        feed_in_limit_w=feed_in,
+        curtail=planner.curtail,
+        vehicles=tuple(vehicles),
+        rod_max_w=rod_max,
+        rod_energy_wh=min(planner.rod_energy_kwh_per_day * 1000.0 * n * slot_s / 86_400.0, 1e12),
+    )
+
+
+def schedule_demands(
+    plan: Plan, snapshot: Snapshot, control: Any, planner: PlannerConfig, now: datetime
+) -> list[Demand]:
+    """The demands of the plan's current slot (none outside the plan)."""
+    index = plan.slot_at(now)
+    if index is None or not plan.status.startswith("optimal"):
+        return []
+    until = plan.slot_end(index)
+    price = plan.import_price[index] if index < len(plan.import_price) else None
+    at = f"{price:.3f}/kWh until {until:%H:%M} UTC" if price is not None else ""
+    found: list[Demand] = []
+    batteries = [b for b in control.batteries if (snapshot.number(b.id, "Capacity") or 0) > 0]
+    total_cap = sum(snapshot.number(b.id, "Capacity") or 0.0 for b in batteries)
+    planned = plan.battery_w[index]
+    grid = plan.grid_w[index]
+    for b in batteries:
+        share = (snapshot.number(b.id, "Capacity") or 0.0) / total_cap if total_cap else 0.0
+        charge_room = snapshot.number(b.id, "MaxChargePower") or b.max_charge_w or 0.0
+        discharge_room = snapshot.number(b.id, "MaxDischargePower") or b.max_discharge_w or 0.0
+        margin = planner.margin_pct / 100.0 * max(charge_room, discharge_room)
+        value = planned * share
+        resource = f"{b.id}.BatteryPowerSetpoint"
+        low = min(value, 0.0) - margin  # charge at most the plan's + margin
+        high = max(value, 0.0) + margin  # discharge at most the plan's + margin
+        if value < 0 and grid > 0:  # the plan charges from the grid: at least that much
+            high = value
+            reason = f"plan: charge {-value / 1000:.1f} kW from the grid at {at}"
+        elif value < 0:
+            reason = f"plan: charge ≤ {-low / 1000:.1f} kW (forecast-based) at {at}"
+        elif value > 0:
+            reason = f"plan: discharge ≤ {high / 1000:.1f} kW at {at}"
+        else:
+            reason = f"plan: hold the battery (±{margin / 1000:.1f} kW) at {at}"
+        found.append(Demand(resource, OWNER, Priority.SCHEDULE, reason, None, low, high, until))
+    curtail = plan.curtail_w[index]
+    if curtail > 1.0:
+        nominal = {
+            pv.id: pv.nominal_power_w or snapshot.number(pv.id, "NominalPower") or 0.0
+            for pv in control.pv
+        }
+        total = sum(nominal.values())
+        produced = sum(snapshot.number(pv.id, "ActivePower") or 0.0 for pv in control.pv)
+        allowed = max(0.0, produced - curtail)
+        for pv in control.pv:
+            if total > 0 and nominal[pv.id] > 0:
+                limit = allowed * nominal[pv.id] / total
+                why = f"plan: curtail {curtail / 1000:.1f} kW at {at}"
+                found.append(
+                    Demand(f"{pv.id}.ActivePowerLimit", OWNER, Priority.SCHEDULE, why, None,
+                           high=limit, expires=until)
+                )  # fmt: skip
+    for cp in control.charge_points:
+        power = plan.vehicle_w.get(cp.id)
+        mode = snapshot.number(cp.id, "ChargeMode")
+        if power is None or mode != 5:  # CostOptimised
+            continue
+        watts = power[index]
+        value = watts if cp.dc else watts / (cp.voltage_v * cp.phases)
+        if not cp.dc and 0 < value < cp.min_current_a:
+            value = cp.min_current_a if watts > 0.5 * cp.min_current_a * cp.voltage_v else 0.0
+        why = f"plan: {watts / 1000:.1f} kW at {at}"
+        demand = setpoint(f"{cp.id}.{cp.setpoint}", value, OWNER, Priority.SCHEDULE, why)
+        found.append(demand)
+    return found
