@@ -33,8 +33,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
+from ampacity.control import ControlCycle
+from ampacity.control.schedule import PlannerConfig
 from ampacity.server.scenario import (
+    AmpacityPolicy,
     Kpis,
+    Policy,
     Scenario,
     load_scenario,
     no_control_policy,
@@ -213,6 +217,19 @@ def _row(name: str, k: Kpis, cost: float, best: Optimum, seconds: float) -> str:
     )
 
 
+def _without_plan(scenario: Scenario) -> Policy:
+    """Ampacity's real-time control alone (rules, no day-ahead plan)."""
+    control = scenario.control.model_copy(update={"planner": None})
+    return AmpacityPolicy(ControlCycle(control), scenario)
+
+
+def _with_plan(scenario: Scenario) -> Policy:
+    """Ampacity with the day-ahead plan (the scenario's planner settings, else the defaults)."""
+    planner = scenario.control.planner or PlannerConfig()
+    control = scenario.control.model_copy(update={"planner": planner})
+    return AmpacityPolicy(ControlCycle(control), scenario)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("scenarios", nargs="*", help="YAML files or shipped names (default: all)")
@@ -231,12 +248,14 @@ def main(argv: list[str] | None = None) -> int:
         trace = DayTrace()
         runs = []
         for label, factory in (
-            ("ampacity", None),
+            ("ampacity", _without_plan),
+            ("ampacity+plan", _with_plan),
             ("no control", no_control_policy),
             ("surplus rule", surplus_rule_policy),
         ):
             started = time.perf_counter()
-            kpis = run_scenario(scenario, factory, trace.record if factory is None else None)
+            record = trace.record if factory is _without_plan else None
+            kpis = run_scenario(scenario, factory, record)
             runs.append((label, kpis, time.perf_counter() - started))
         started = time.perf_counter()
         best = optimum(scenario, trace, args.slot_min)

@@ -32,6 +32,7 @@ from .config import SiteConfig
 from .control import ControlRuntime
 from .history import HistorianHealthNodes, enable_history, install_audit
 from .marketer import ExternalInterfaces
+from .planning import PlanningRuntime
 from .security import audit_to_historian, configure_security
 from .setpoints import SetpointAttributeService, SetpointTarget
 from .writer import NodeWriter
@@ -89,6 +90,7 @@ class RunningSite:
     types_ns: int
     historian: Historian
     control: ControlRuntime | None = None
+    planning: PlanningRuntime | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
@@ -213,6 +215,7 @@ async def start_site(config: SiteConfig, drivers: Sequence[Driver]) -> RunningSi
     ]
     control: ControlRuntime | None = None
     interfaces: ExternalInterfaces | None = None
+    planning: PlanningRuntime | None = None
     if config.control is not None:
         cycle = ControlCycle(config.control.model_copy(update={"site": site_id}))
         control = ControlRuntime(cycle, writer, targets, site_id)
@@ -221,6 +224,16 @@ async def start_site(config: SiteConfig, drivers: Sequence[Driver]) -> RunningSi
         interfaces = ExternalInterfaces(control, site_id)
         interfaces.declare_nodes(builder)
         initial += interfaces.initial_readings(now)
+        if config.control.planner is not None:
+            planning = PlanningRuntime(
+                control,
+                None,
+                site_id,
+                config.site.latitude,
+                config.site.longitude,
+                config.control.tariff,
+            )
+            planning.declare_nodes(builder)
     await builder.commit()
 
     service = SetpointAttributeService(server.iserver.aspace, writer)
@@ -243,6 +256,9 @@ async def start_site(config: SiteConfig, drivers: Sequence[Driver]) -> RunningSi
         config, server, writer, site_ns, [d.assets for d in drivers]
     )
     audit_to_historian(server, historian, config.site.id)
+    if planning is not None:
+        planning.historian = historian
+        writer.add_listener(planning.on_change)
     if interfaces is not None:
         interfaces.on_event = lambda source, text: historian.record_event(
             EventKind.SYSTEM, source, text, severity=SEVERITY_AUDIT, extra={"audit": "dimming"}
@@ -264,6 +280,9 @@ async def start_site(config: SiteConfig, drivers: Sequence[Driver]) -> RunningSi
         )
     if control is not None:
         site.tasks.append(asyncio.create_task(control.run(), name="control"))
+    if planning is not None:
+        site.tasks.append(asyncio.create_task(planning.run(), name="planning"))
+    site.planning = planning
     log.info("serving %s with %d devices", config.server.endpoint, len(drivers))
     return site
 

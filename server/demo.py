@@ -16,6 +16,7 @@ from pathlib import Path
 from ampacity.control import ChargeMode, ControlConfig, StrategyConfig
 from ampacity.control.config import BatteryConfig, ChargePointConfig, PvConfig
 from ampacity.control.dimming import DimmedConsumer, DimmingConfig
+from ampacity.control.schedule import PlannerConfig
 from ampacity.drivers.signals import RippleReceiverConfig
 from ampacity.drivers.tariffs import PriceComponents, TariffConfig
 from ampacity.sim.demo import DemoSite
@@ -80,6 +81,7 @@ def demo_control(battery_charge_w: float, battery_discharge_w: float) -> Control
         strategies={"self-consumption": StrategyConfig(grid_target_w=50.0, max_feed_in_pct=70.0)},
         ripple_control=("rcr",),
         tariff="tariff",
+        planner=PlannerConfig(export_price_per_kwh=0.08),
         dimming=DimmingConfig(
             signal="rcr.Contact4",
             consumers=(

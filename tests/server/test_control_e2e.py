@@ -272,3 +272,26 @@ async def test_the_demo_tariff_shows_the_current_price_and_the_forecast(
 async def _good(demo: DemoUnderTest, key: str) -> bool:
     node = demo.client.get_node(ua.NodeId(key, demo.ns))
     return bool((await node.read_data_value(raise_on_bad_status=False)).StatusCode.is_good())
+
+
+async def test_the_demo_plans_the_day_from_prices_and_forecasts(
+    running_demo: DemoUnderTest,
+) -> None:
+    demo = running_demo
+
+    async def planned() -> bool:
+        node = demo.client.get_node(ua.NodeId("demo.Schedule.Status", demo.ns))
+        data = await node.read_data_value(raise_on_bad_status=False)
+        return bool(data.StatusCode.is_good() and str(data.Value.Value).startswith("optimal"))
+
+    await until(planned, timeout_s=30.0)
+    pv = json.loads(await read(demo, "demo.Forecast.PvPower"))
+    load = json.loads(await read(demo, "demo.Forecast.HouseConsumption"))
+    assert len(pv) == len(load) == 96  # 24 h in quarter-hours
+    assert all(slot["value"] >= 0 for slot in pv)
+    assert 0.05 <= await read(demo, "demo.Forecast.ClearSkyFactor") <= 1.2
+    plan = json.loads(await read(demo, "demo.Schedule.Plan"))
+    prices = json.loads(await read(demo, "tariff.PriceForecast"))
+    assert 0 < len(plan["battery_w"]) <= len(prices)
+    assert all(-5000.0 - 1 <= w <= 5000.0 + 1 for w in plan["battery_w"])  # battery limits
+    assert 0.0 < await read(demo, "demo.Schedule.SolveTime") < 2000.0  # ms

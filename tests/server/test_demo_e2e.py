@@ -62,6 +62,8 @@ SERVER_OBJECTS = (
     ".Control",
     ".Marketer",
     ".GridOperator",
+    ".Forecast",
+    ".Schedule",
 )
 """Objects below the site that are the server's own, not assets."""
 
