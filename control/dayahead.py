@@ -2,14 +2,18 @@
 
 Per slot ``t`` (length ``dt`` h) the variables are grid import and export, battery charge and
 discharge (W, the site's batteries as one), PV curtailment, the stored energy at the end of the
-slot (Wh), each vehicle's charging power and a heating rod's power. Constraints:
+slot (Wh), each vehicle's charging power, a heating rod's and a heat pump's power, an
+electrolyser's and a CHP unit's power and on/off state. Constraints:
 
 * balance: ``pv − curtail + import + discharge = load + charge + export + Σ vehicles + rod``;
 * storage: ``E_t = E_{t−1} + η·charge·dt − discharge·dt/η``, ``reserve ≤ E_t ≤ capacity``;
 * grid: ``import ≤ grid_import_limit_w``, ``export ≤ feed_in_limit_w``;
 * vehicles: power only until departure, energy by departure (a shortfall is allowed at a high
   penalty, so an impossible target gives the best effort and says so);
-* heating rod: its daily energy within the horizon (``rod_energy_wh``), at most its power.
+* heating rod and heat pump: the energy their heat demand needs within the horizon, at most
+  their power (the store shifts it in time);
+* electrolyser and CHP / fuel cell: off, or between minimum and maximum power (binary on/off,
+  so the problem becomes a MILP); hydrogen has a value per kWh, CHP fuel a cost per kWh.
 
 The objective is the energy cost ``Σ (import_price·import − export_price·export)·dt`` with the
 stored energy at the end valued at the mean import price (so the plan does not empty the battery
@@ -25,11 +29,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
-from scipy.optimize import linprog
+from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 from scipy.sparse import lil_matrix
 
 SHORTFALL_COST = 5.0
 """Penalty per kWh of a vehicle's energy not delivered by departure (currency/kWh)."""
+MIP_GAP = 0.01
+"""A MILP plan within 1 % of the optimum is good enough (forecasts are far less exact)."""
+MIP_TIME_LIMIT_S = 1.5
+"""The MILP stops here with the best plan found so far (status says so): a plan in time beats a
+perfect one too late."""
 CYCLE_COST = 0.002
 """Cost per kWh through the battery (wear; breaks ties between equal plans)."""
 
@@ -58,6 +67,12 @@ class PlanInputs:
         curtail: PV may be curtailed.
         vehicles: energy wishes of connected vehicles.
         rod_max_w / rod_energy_wh: a heating rod's power and the energy it should take.
+        heat_pump_max_w / heat_pump_energy_wh: a heat pump's electrical power and the energy its
+            heat demand needs over the horizon (shifted by SG-Ready and its store).
+        electrolyser_min_w / electrolyser_max_w / hydrogen_value_per_kwh: its operating range
+            (off or at least the minimum) and what its hydrogen is worth per kWh consumed.
+        chp_min_w / chp_rated_w / chp_fuel_cost_per_kwh: a CHP or fuel cell (off or between
+            minimum and rated power) and its fuel cost per kWh of electricity.
     """
 
     start: datetime
@@ -78,6 +93,14 @@ class PlanInputs:
     vehicles: tuple[VehicleNeed, ...] = ()
     rod_max_w: float = 0.0
     rod_energy_wh: float = 0.0
+    heat_pump_max_w: float = 0.0
+    heat_pump_energy_wh: float = 0.0
+    electrolyser_min_w: float = 0.0
+    electrolyser_max_w: float = 0.0
+    hydrogen_value_per_kwh: float = 0.0
+    chp_min_w: float = 0.0
+    chp_rated_w: float = 0.0
+    chp_fuel_cost_per_kwh: float = 0.0
 
     @property
     def slots(self) -> int:
@@ -99,6 +122,9 @@ class Plan:
     curtail_w: list[float] = field(default_factory=list)
     vehicle_w: dict[str, list[float]] = field(default_factory=dict)
     rod_w: list[float] = field(default_factory=list)
+    heat_pump_w: list[float] = field(default_factory=list)
+    electrolyser_w: list[float] = field(default_factory=list)
+    chp_w: list[float] = field(default_factory=list)
     import_price: list[float] = field(default_factory=list)
     shortfall_wh: dict[str, float] = field(default_factory=dict)
 
@@ -123,66 +149,92 @@ class Plan:
             "curtail_w": [round(v) for v in self.curtail_w],
             "vehicle_w": {k: [round(v) for v in vs] for k, vs in self.vehicle_w.items()},
             "rod_w": [round(v) for v in self.rod_w],
+            "heat_pump_w": [round(v) for v in self.heat_pump_w],
+            "electrolyser_w": [round(v) for v in self.electrolyser_w],
+            "chp_w": [round(v) for v in self.chp_w],
             "import_price": self.import_price,
             "shortfall_wh": self.shortfall_wh,
         }
 
 
 def solve(inputs: PlanInputs) -> Plan:
-    """Solve the plan (never raises for an infeasible case: the status says what happened)."""
+    """Solve the plan (never raises for an infeasible case: the status says what happened).
+
+    An LP (``linprog``) without an electrolyser or CHP; with them a MILP (``milp``): their
+    on/off state per slot is binary (off, or between minimum and maximum power).
+    """
     started = time.perf_counter()
     n = inputs.slots
     if n == 0:
         return Plan(inputs.start, inputs.slot_s, "no prices")
     dt = inputs.slot_s / 3600.0
     vehicles = inputs.vehicles
-    # variable layout: per slot [imp, exp, ch, dis, curt, soc, rod, ev_0..ev_k]; then shortfalls
-    per = 7 + len(vehicles)
-    IMP, EXP, CH, DIS, CURT, SOC, ROD = range(7)
+    # per slot: imp, exp, ch, dis, curt, soc, rod, hp, ely, ely_on, chp, chp_on, ev_0..ev_k;
+    # then one shortfall per vehicle
+    IMP, EXP, CH, DIS, CURT, SOC, ROD, HP, ELY, ELY_ON, CHP, CHP_ON = range(12)
+    per = 12 + len(vehicles)
     count = per * n + len(vehicles)
 
     def var(t: int, k: int) -> int:
         return t * per + k
 
     cost = np.zeros(count)
-    bounds: list[tuple[float, float | None]] = [(0.0, None)] * count
+    lower = np.zeros(count)
+    upper = np.full(count, np.inf)
+    integrality = np.zeros(count)
     eta = max(0.5, min(1.0, inputs.efficiency))
     cap = max(0.0, inputs.capacity_wh)
     reserve = cap * inputs.reserve_pct / 100.0
     soc0 = cap * min(100.0, max(0.0, inputs.soc_pct)) / 100.0
+    has_ely = inputs.electrolyser_max_w > 0
+    has_chp = inputs.chp_rated_w > 0
+
+    def bound(index: int, low: float, high: float | None) -> None:
+        lower[index], upper[index] = low, np.inf if high is None else high
+
     for t in range(n):
         cost[var(t, IMP)] = inputs.import_price[t] * dt / 1000.0
         cost[var(t, EXP)] = -inputs.export_price[t] * dt / 1000.0
         cost[var(t, CH)] = CYCLE_COST * dt / 1000.0
         cost[var(t, DIS)] = CYCLE_COST * dt / 1000.0
-        bounds[var(t, IMP)] = (0.0, inputs.grid_import_limit_w)
-        bounds[var(t, EXP)] = (0.0, inputs.feed_in_limit_w)
-        bounds[var(t, CH)] = (0.0, inputs.max_charge_w if cap > 0 else 0.0)
-        bounds[var(t, DIS)] = (0.0, inputs.max_discharge_w if cap > 0 else 0.0)
-        bounds[var(t, CURT)] = (0.0, max(0.0, inputs.pv_w[t]) if inputs.curtail else 0.0)
-        bounds[var(t, SOC)] = (min(reserve, soc0), cap)
-        bounds[var(t, ROD)] = (0.0, inputs.rod_max_w)
+        cost[var(t, ELY)] = -inputs.hydrogen_value_per_kwh * dt / 1000.0
+        cost[var(t, CHP)] = inputs.chp_fuel_cost_per_kwh * dt / 1000.0
+        bound(var(t, IMP), 0.0, inputs.grid_import_limit_w)
+        bound(var(t, EXP), 0.0, inputs.feed_in_limit_w)
+        bound(var(t, CH), 0.0, inputs.max_charge_w if cap > 0 else 0.0)
+        bound(var(t, DIS), 0.0, inputs.max_discharge_w if cap > 0 else 0.0)
+        bound(var(t, CURT), 0.0, max(0.0, inputs.pv_w[t]) if inputs.curtail else 0.0)
+        bound(var(t, SOC), min(reserve, soc0), cap)
+        bound(var(t, ROD), 0.0, inputs.rod_max_w)
+        bound(var(t, HP), 0.0, inputs.heat_pump_max_w)
+        bound(var(t, ELY), 0.0, inputs.electrolyser_max_w)
+        bound(var(t, ELY_ON), 0.0, 1.0 if has_ely else 0.0)
+        bound(var(t, CHP), 0.0, inputs.chp_rated_w)
+        bound(var(t, CHP_ON), 0.0, 1.0 if has_chp else 0.0)
+        integrality[var(t, ELY_ON)] = 1 if has_ely else 0
+        integrality[var(t, CHP_ON)] = 1 if has_chp else 0
         for j, v in enumerate(vehicles):
             plugged = inputs.start + timedelta(seconds=t * inputs.slot_s) < v.departure
-            bounds[var(t, 7 + j)] = (0.0, v.max_w if plugged else 0.0)
+            bound(var(t, 12 + j), 0.0, v.max_w if plugged else 0.0)
     for j in range(len(vehicles)):
         cost[per * n + j] = SHORTFALL_COST / 1000.0  # per Wh
     mean_price = float(np.mean(inputs.import_price))
     cost[var(n - 1, SOC)] -= max(0.0, mean_price) * eta / 1000.0  # stored energy keeps its value
 
-    rows = 2 * n + (1 if inputs.rod_energy_wh > 0 else 0)
-    a_eq = lil_matrix((rows, count))
-    b_eq = np.zeros(rows)
+    energy_rows = [
+        (ROD, inputs.rod_energy_wh, inputs.rod_max_w),
+        (HP, inputs.heat_pump_energy_wh, inputs.heat_pump_max_w),
+    ]
+    energy_rows = [row for row in energy_rows if row[1] > 0]
+    a_eq = lil_matrix((2 * n + len(energy_rows), count))
+    b_eq = np.zeros(2 * n + len(energy_rows))
     for t in range(n):
-        # balance: imp - exp - ch + dis - curt - rod - Σev = load - pv
-        a_eq[t, var(t, IMP)] = 1
-        a_eq[t, var(t, EXP)] = -1
-        a_eq[t, var(t, CH)] = -1
-        a_eq[t, var(t, DIS)] = 1
-        a_eq[t, var(t, CURT)] = -1
-        a_eq[t, var(t, ROD)] = -1
+        # balance: imp - exp - ch + dis - curt - rod - hp - ely + chp - Σev = load - pv
+        for k, sign in ((IMP, 1), (EXP, -1), (CH, -1), (DIS, 1), (CURT, -1), (ROD, -1),
+                        (HP, -1), (ELY, -1), (CHP, 1)):  # fmt: skip
+            a_eq[t, var(t, k)] = sign
         for j in range(len(vehicles)):
-            a_eq[t, var(t, 7 + j)] = -1
+            a_eq[t, var(t, 12 + j)] = -1
         b_eq[t] = inputs.load_w[t] - inputs.pv_w[t]
         # storage: soc_t - soc_{t-1} - eta*ch*dt + dis*dt/eta = 0
         r = n + t
@@ -193,39 +245,72 @@ def solve(inputs: PlanInputs) -> Plan:
             b_eq[r] = soc0
         a_eq[r, var(t, CH)] = -eta * dt
         a_eq[r, var(t, DIS)] = dt / eta
-    if inputs.rod_energy_wh > 0:
+    for i, (k, energy, max_w) in enumerate(energy_rows):
         for t in range(n):
-            a_eq[2 * n, var(t, ROD)] = dt
-        b_eq[2 * n] = min(inputs.rod_energy_wh, inputs.rod_max_w * dt * n)
-    # vehicles: need <= Σ ev dt + shortfall, and Σ ev dt <= need (a car takes no more)
-    a_ub = lil_matrix((max(1, 2 * len(vehicles)), count))
-    b_ub = np.zeros(max(1, 2 * len(vehicles)))
+            a_eq[2 * n + i, var(t, k)] = dt
+        b_eq[2 * n + i] = min(energy, max_w * dt * n)
+    # inequalities: vehicles (need <= Σ ev dt + shortfall, Σ ev dt <= need); on/off ranges
+    ub_rows = 2 * len(vehicles) + (2 * n if has_ely else 0) + (2 * n if has_chp else 0)
+    a_ub = lil_matrix((max(1, ub_rows), count))
+    b_ub = np.zeros(max(1, ub_rows))
+    row = 0
     for j, v in enumerate(vehicles):
         for t in range(n):
-            a_ub[2 * j, var(t, 7 + j)] = -dt
-            a_ub[2 * j + 1, var(t, 7 + j)] = dt
-        a_ub[2 * j, per * n + j] = -1
-        b_ub[2 * j] = -max(0.0, v.energy_wh)
-        b_ub[2 * j + 1] = max(0.0, v.energy_wh)
-    result = linprog(
-        cost,
-        A_ub=a_ub.tocsr() if vehicles else None,
-        b_ub=b_ub if vehicles else None,
-        A_eq=a_eq.tocsr(),
-        b_eq=b_eq,
-        bounds=bounds,
-        method="highs",
-    )
+            a_ub[row, var(t, 12 + j)] = -dt
+            a_ub[row + 1, var(t, 12 + j)] = dt
+        a_ub[row, per * n + j] = -1
+        b_ub[row] = -max(0.0, v.energy_wh)
+        b_ub[row + 1] = max(0.0, v.energy_wh)
+        row += 2
+    for present, power, on, low, high in (
+        (has_ely, ELY, ELY_ON, inputs.electrolyser_min_w, inputs.electrolyser_max_w),
+        (has_chp, CHP, CHP_ON, inputs.chp_min_w, inputs.chp_rated_w),
+    ):
+        if not present:
+            continue
+        for t in range(n):
+            a_ub[row, var(t, power)], a_ub[row, var(t, on)] = 1, -high  # p <= high * on
+            a_ub[row + 1, var(t, power)], a_ub[row + 1, var(t, on)] = -1, low  # p >= low * on
+            row += 2
+    if has_ely or has_chp:
+        result = milp(
+            cost,
+            constraints=[
+                LinearConstraint(a_eq.tocsr(), b_eq, b_eq),
+                LinearConstraint(a_ub.tocsr(), -np.inf, b_ub),
+            ],
+            integrality=integrality,
+            bounds=Bounds(lower, upper),
+            options={"time_limit": MIP_TIME_LIMIT_S, "mip_rel_gap": MIP_GAP},
+        )
+    else:
+        result = linprog(
+            cost,
+            A_ub=a_ub.tocsr() if ub_rows else None,
+            b_ub=b_ub if ub_rows else None,
+            A_eq=a_eq.tocsr(),
+            b_eq=b_eq,
+            bounds=list(zip(lower, [None if np.isinf(u) else u for u in upper], strict=True)),
+            method="highs",
+        )
     elapsed = time.perf_counter() - started
-    if result.status != 0 or result.x is None:
+    in_time = result.status == 1 and (has_ely or has_chp) and result.x is not None
+    if (result.status != 0 and not in_time) or result.x is None:
         return Plan(
             inputs.start, inputs.slot_s, f"infeasible: {result.message}", solve_time_s=elapsed
         )
     x = result.x
+
+    def series(k: int) -> list[float]:
+        return [float(x[var(t, k)]) for t in range(n)]
+
     shortfall = {v.id: float(x[per * n + j]) for j, v in enumerate(vehicles)}
     status = "optimal"
+    if in_time:
+        gap = getattr(result, "mip_gap", None)
+        status = "optimal within the time limit" + (f", gap {gap:.1%}" if gap is not None else "")
     if any(s > 1.0 for s in shortfall.values()):
-        status = "optimal, vehicle energy short: " + ", ".join(
+        status = f"{status}, vehicle energy short: " + ", ".join(
             f"{k} {s / 1000:.1f} kWh" for k, s in shortfall.items() if s > 1.0
         )
     return Plan(
@@ -237,11 +322,12 @@ def solve(inputs: PlanInputs) -> Plan:
         grid_w=[float(x[var(t, IMP)] - x[var(t, EXP)]) for t in range(n)],
         battery_w=[float(x[var(t, DIS)] - x[var(t, CH)]) for t in range(n)],
         soc_pct=[float(x[var(t, SOC)] / cap * 100.0) if cap > 0 else 0.0 for t in range(n)],
-        curtail_w=[float(x[var(t, CURT)]) for t in range(n)],
-        vehicle_w={
-            v.id: [float(x[var(t, 7 + j)]) for t in range(n)] for j, v in enumerate(vehicles)
-        },
-        rod_w=[float(x[var(t, ROD)]) for t in range(n)],
+        curtail_w=series(CURT),
+        vehicle_w={v.id: series(12 + j) for j, v in enumerate(vehicles)},
+        rod_w=series(ROD),
+        heat_pump_w=series(HP),
+        electrolyser_w=series(ELY),
+        chp_w=series(CHP),
         import_price=list(inputs.import_price),
         shortfall_wh=shortfall,
     )

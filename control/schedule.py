@@ -51,6 +51,10 @@ class PlannerConfig(BaseModel):
         efficiency: one-way battery efficiency.
         margin_pct: the battery bounds' margin, % of its power limits.
         rod_energy_kwh_per_day: energy the heating rod should take per day (0: not planned).
+        heat_pump_energy_kwh_per_day: electrical energy the heat pump needs per day (0: not
+            planned); the plan raises SG-Ready to 3 in the slots it puts it in.
+        hydrogen_value_per_kwh: what an electrolyser's hydrogen is worth per kWh consumed.
+        chp_fuel_cost_per_kwh: fuel cost of a CHP unit / fuel cell per kWh of electricity.
         vehicles: charge point id -> its vehicle's energy by departure.
         replan_s: re-plan at least this often, s.
     """
@@ -62,6 +66,9 @@ class PlannerConfig(BaseModel):
     efficiency: float = Field(0.95, gt=0.5, le=1.0)
     margin_pct: float = Field(15.0, ge=0, le=100)
     rod_energy_kwh_per_day: float = Field(0.0, ge=0)
+    heat_pump_energy_kwh_per_day: float = Field(0.0, ge=0)
+    hydrogen_value_per_kwh: float = 0.0
+    chp_fuel_cost_per_kwh: float = 0.0
     vehicles: dict[str, VehicleTarget] = Field(default_factory=dict)
     replan_s: float = Field(900.0, ge=60)
 
@@ -160,6 +167,10 @@ def inputs_from(
             )
             feed_in = nominal * strategy.max_feed_in_pct / 100.0
     rod_max = sum(rod.max_power_w for rod in control.heating_rods)
+    share_of_day = n * slot_s / 86_400.0
+    hp_max = sum(hp.boost_power_w for hp in control.heat_pumps)
+    ely = control.electrolysers[0] if control.electrolysers else None
+    chp = control.generators[0] if control.generators else None
     return PlanInputs(
         start=start,
         slot_s=slot_s,
@@ -178,7 +189,15 @@ def inputs_from(
         curtail=planner.curtail,
         vehicles=tuple(vehicles),
         rod_max_w=rod_max,
-        rod_energy_wh=min(planner.rod_energy_kwh_per_day * 1000.0 * n * slot_s / 86_400.0, 1e12),
+        rod_energy_wh=planner.rod_energy_kwh_per_day * 1000.0 * share_of_day,
+        heat_pump_max_w=hp_max,
+        heat_pump_energy_wh=planner.heat_pump_energy_kwh_per_day * 1000.0 * share_of_day,
+        electrolyser_min_w=ely.min_power_w if ely else 0.0,
+        electrolyser_max_w=ely.max_power_w if ely else 0.0,
+        hydrogen_value_per_kwh=planner.hydrogen_value_per_kwh,
+        chp_min_w=chp.min_power_w if chp else 0.0,
+        chp_rated_w=chp.rated_power_w if chp else 0.0,
+        chp_fuel_cost_per_kwh=planner.chp_fuel_cost_per_kwh,
     )
 
 
@@ -233,6 +252,20 @@ def schedule_demands(
                     Demand(f"{pv.id}.ActivePowerLimit", OWNER, Priority.SCHEDULE, why, None,
                            high=limit, expires=until)
                 )  # fmt: skip
+    flexible = (
+        (control.electrolysers[:1], plan.electrolyser_w, "PowerSetpoint"),
+        (control.generators[:1], plan.chp_w, "PowerSetpoint"),
+    )
+    for units, series, point in flexible:
+        for unit in units:
+            if index < len(series):
+                watts = series[index]
+                why = f"plan: {watts / 1000:.1f} kW at {at}"
+                found.append(setpoint(f"{unit.id}.{point}", watts, OWNER, Priority.SCHEDULE, why))
+    for hp in control.heat_pumps:
+        if index < len(plan.heat_pump_w) and plan.heat_pump_w[index] > 0.5 * hp.boost_power_w:
+            why = f"plan: heat pump on at {at}"
+            found.append(setpoint(f"{hp.id}.SgReadyState", 3.0, OWNER, Priority.SCHEDULE, why))
     for cp in control.charge_points:
         power = plan.vehicle_w.get(cp.id)
         mode = snapshot.number(cp.id, "ChargeMode")

@@ -129,3 +129,48 @@ def test_a_price_forecast_is_parsed_and_junk_gives_nothing() -> None:
     assert parse_price_forecast("not json") == []
     assert parse_price_forecast('[{"start": 1}]') == []
     assert not math.isnan(price)
+
+
+def test_an_electrolyser_runs_at_least_its_minimum_or_not_at_all() -> None:
+    # hydrogen worth 0.15/kWh: worth running only where power costs less
+    prices = [0.30, 0.05, -0.02, 0.30]
+    plan = solve(
+        inputs(
+            prices,
+            capacity_wh=0.0,
+            electrolyser_min_w=2000.0,
+            electrolyser_max_w=8000.0,
+            hydrogen_value_per_kwh=0.15,
+            grid_import_limit_w=20_000.0,
+        )
+    )
+    assert plan.electrolyser_w == pytest.approx([0.0, 8000.0, 8000.0, 0.0], abs=1.0)
+    assert all(w == 0.0 or w >= 2000.0 - 1e-6 for w in plan.electrolyser_w)
+
+
+def test_a_chp_runs_where_power_is_dearer_than_its_fuel() -> None:
+    prices = [0.10, 0.40, 0.40, 0.10]
+    plan = solve(
+        inputs(
+            prices,
+            capacity_wh=0.0,
+            load_w=[3000.0] * 4,
+            chp_min_w=2000.0,
+            chp_rated_w=5000.0,
+            chp_fuel_cost_per_kwh=0.20,
+            feed_in_limit_w=1000.0,
+        )
+    )
+    assert plan.chp_w[0] == 0.0 and plan.chp_w[3] == 0.0
+    # covers the load; feeding in earns nothing here (export price 0), so no more than that
+    assert plan.chp_w[1] == pytest.approx(3000.0, abs=1.0)
+    assert plan.grid_w[1] == pytest.approx(0.0, abs=1.0)
+
+
+def test_heat_pump_energy_is_shifted_to_the_cheap_slots() -> None:
+    prices = [0.40, 0.10, 0.10, 0.40]
+    plan = solve(
+        inputs(prices, capacity_wh=0.0, heat_pump_max_w=3000.0, heat_pump_energy_wh=5000.0)
+    )
+    assert sum(plan.heat_pump_w) == pytest.approx(5000.0, abs=1.0)  # 1 h slots
+    assert plan.heat_pump_w[0] == 0.0 and plan.heat_pump_w[3] == 0.0
