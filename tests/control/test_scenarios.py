@@ -130,3 +130,27 @@ def test_days_not_shipped(cloudiness: float, seed: int, pct: float, battery_kwh:
     k = run_scenario(with_step(scenario, STEP_S))
     assert k.feed_in_violations == 0
     assert k.ev_sessions_met >= 1  # the Fast car overnight
+
+
+@pytest.mark.parametrize("name", ["negative-prices-may", "quarter-hour-spring"])
+def test_tariff_scenarios_plan_the_day_and_meet_the_vehicle_targets(name: str) -> None:
+    scenario = with_step(load_scenario(name), STEP_S)
+    assert scenario.control.planner is not None  # these days are planned
+    k = kpis(name)
+    assert k.ev_sessions > 0 and k.ev_target_met
+    assert k.feed_in_violations == 0 and k.import_violations == 0
+
+
+def test_the_plan_makes_a_cost_optimised_day_cheaper() -> None:
+    """winter-cost with and without the day-ahead plan (prices are known the day before)."""
+    from ampacity.control.schedule import PlannerConfig
+
+    scenario = with_step(load_scenario("winter-cost"), STEP_S)
+    planned = scenario.model_copy(
+        update={"control": scenario.control.model_copy(update={"planner": PlannerConfig()})}
+    )
+    without, with_plan = run_scenario(scenario), run_scenario(planned)
+    stored = (with_plan.battery_soc_end - without.battery_soc_end) / 100 * 10.0  # kWh
+    assert with_plan.ev_target_met and without.ev_target_met
+    # cheaper by at least 0.5 (EUR) with the energy left in the battery valued at 0.35/kWh
+    assert with_plan.cost - 0.35 * stored < without.cost - 0.5
