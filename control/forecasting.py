@@ -1,26 +1,27 @@
 """Forecasts for the day-ahead plan: PV from the sun position, household load from history.
 
-PV: the clear-sky power of the plant is the sun's position (declination, equation of time, hour
-angle; Spencer/Cooper approximations, ±1°) with the Haurwitz clear-sky irradiance
-``GHI = 1098 · cos z · exp(−0.057 / cos z)`` W/m², turned onto the module plane (beam 80 %,
-isotropic diffuse 20 %), times the peak power. The plant's **clear-sky factor** (orientation,
-shading, soiling, inverter limits) is learned from its measured power: the 90th percentile of
-measured / clear-sky over the recent history where the sun is up. A **weather persistence** factor
-(the last day's measured energy over the expected) scales the forecast for the next day.
+PV: the clear-sky power of the plant is the sun's position (``ampacity.assets.sun``) with the
+Haurwitz clear-sky irradiance ``GHI = 1098 · cos z · exp(−0.057 / cos z)`` W/m², turned onto the
+module plane (beam 80 %, isotropic diffuse 20 %), times the peak power. The plant's **clear-sky
+factor** (orientation, shading, soiling, inverter limits) is learned from its measured power: the
+90th percentile of measured / clear-sky over the recent history where the sun is up. A **weather
+persistence** factor (the last day's measured energy over the expected) scales the forecast for the
+next day.
 
 Load: the mean of the same weekday and quarter-hour over the recent weeks; where a weekday has no
 history, any day's mean at that time; without history a flat value.
 
-Series are ``(UTC time, W)``; forecasts are W per slot (mean), one value per slot from ``start``.
-"""
+Series are ``(UTC time, W)``; forecasts are W per slot (mean), one value per slot from ``start``."""
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from statistics import fmean, quantiles
+
+from ampacity.assets.sun import sun_angles, sun_azimuth
 
 DEFAULT_FACTOR = 0.8
 """The clear-sky factor until the history holds enough sunny samples."""
@@ -30,32 +31,7 @@ MIN_SAMPLES = 12
 def sun_position(when: datetime, latitude: float, longitude: float) -> tuple[float, float]:
     """``(cos zenith, azimuth)``: cosine of the zenith angle (≤ 0: below the horizon) and the
     azimuth in degrees from north (180 = south)."""
-    t = when.astimezone(UTC)
-    day = t.timetuple().tm_yday
-    gamma = 2 * math.pi / 365 * (day - 1 + (t.hour - 12) / 24)
-    decl = (
-        0.006918
-        - 0.399912 * math.cos(gamma)
-        + 0.070257 * math.sin(gamma)
-        - 0.006758 * math.cos(2 * gamma)
-        + 0.000907 * math.sin(2 * gamma)
-    )
-    eot_min = 229.18 * (
-        0.000075
-        + 0.001868 * math.cos(gamma)
-        - 0.032077 * math.sin(gamma)
-        - 0.014615 * math.cos(2 * gamma)
-        - 0.040849 * math.sin(2 * gamma)
-    )
-    minutes = t.hour * 60 + t.minute + t.second / 60
-    solar_min = minutes + eot_min + 4 * longitude
-    omega = math.radians(solar_min / 4 - 180)  # hour angle, 0 at solar noon, + afternoon
-    lat = math.radians(latitude)
-    cos_z = math.sin(lat) * math.sin(decl) + math.cos(lat) * math.cos(decl) * math.cos(omega)
-    from_south = math.atan2(
-        math.sin(omega), math.cos(omega) * math.sin(lat) - math.tan(decl) * math.cos(lat)
-    )
-    return cos_z, (180.0 + math.degrees(from_south)) % 360.0
+    return sun_angles(when, latitude, longitude)[0], sun_azimuth(when, latitude, longitude)
 
 
 def clear_sky_pv_w(

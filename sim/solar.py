@@ -1,52 +1,16 @@
 """Sun position, clear-sky irradiance, a simple cloud model and PV array output. Pure functions.
 
-Solar position follows the NOAA low-accuracy formulas (fractional-year series for the declination
-and the equation of time; about 0.1° - plenty for a simulated roof). Clear-sky global horizontal
-irradiance is Haurwitz's model, ``GHI = 1098 W/m² · cos z · exp(-0.057 / cos z)``.
+Solar position: ``ampacity.assets.sun`` (NOAA low-accuracy formulas, about 0.1°). Clear-sky
+global horizontal irradiance is Haurwitz's model, ``GHI = 1098 W/m² · cos z · exp(-0.057 / cos z)``.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
-
-def solar_elevation(when: datetime, lat_deg: float, lon_deg: float) -> float:
-    """Elevation of the sun above the horizon in degrees (negative at night).
-
-    Args:
-        when: the time (timezone-aware; naive = UTC).
-        lat_deg: latitude, degrees north.
-        lon_deg: longitude, degrees east.
-    """
-    utc = when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
-    day_of_year = utc.timetuple().tm_yday
-    hours = utc.hour + utc.minute / 60 + utc.second / 3600
-    gamma = 2 * math.pi / 365 * (day_of_year - 1 + (hours - 12) / 24)  # fractional year, rad
-    eq_time_min = 229.18 * (
-        0.000075
-        + 0.001868 * math.cos(gamma)
-        - 0.032077 * math.sin(gamma)
-        - 0.014615 * math.cos(2 * gamma)
-        - 0.040849 * math.sin(2 * gamma)
-    )
-    declination = (
-        0.006918
-        - 0.399912 * math.cos(gamma)
-        + 0.070257 * math.sin(gamma)
-        - 0.006758 * math.cos(2 * gamma)
-        + 0.000907 * math.sin(2 * gamma)
-        - 0.002697 * math.cos(3 * gamma)
-        + 0.00148 * math.sin(3 * gamma)
-    )
-    true_solar_min = hours * 60 + eq_time_min + 4 * lon_deg
-    hour_angle = math.radians(true_solar_min / 4 - 180)
-    lat = math.radians(lat_deg)
-    cos_zenith = math.sin(lat) * math.sin(declination) + math.cos(lat) * math.cos(
-        declination
-    ) * math.cos(hour_angle)
-    return math.degrees(math.asin(max(-1.0, min(1.0, cos_zenith))))
+from ampacity.assets.sun import solar_elevation as solar_elevation  # the one sun position
 
 
 def clear_sky_ghi(elevation_deg: float) -> float:
