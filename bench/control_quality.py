@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 import numpy as np
 from ampacity.control import ControlCycle
 from ampacity.control.schedule import PlannerConfig
-from ampacity.server.scenario import (
+from ampacity.scenarios.runner import (
     AmpacityPolicy,
     Kpis,
     Policy,

@@ -9,7 +9,7 @@ tree=build/typecheck/ampacity
 rm -rf build/typecheck
 mkdir -p "$tree"
 cp ampacity/__init__.py "$tree/"
-find assets nodesets drivers control storage server sim -name '*.py' -not -path '*/node_modules/*' \
+find assets nodesets drivers control storage server sim scenarios -name '*.py' -not -path '*/node_modules/*' \
   | tar -cf - -T - | tar -xf - -C "$tree"
 status=0
 MYPYPATH=build/typecheck python3 -m mypy "$@" build/typecheck/ampacity > build/typecheck.log 2>&1 || status=$?

@@ -16,6 +16,7 @@ ALLOWED: dict[str, set[str]] = {
     "control": {"assets"},
     "storage": {"assets"},
     "sim": {"assets", "drivers"},
+    "scenarios": {"assets", "control", "sim"},
 }
 FORBIDDEN_THIRD_PARTY: dict[str, set[str]] = {
     "control": {"asyncua", "pymodbus"},

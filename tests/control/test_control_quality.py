@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from ampacity.server.scenario import load_scenario, run_scenario, with_step
+from ampacity.scenarios.runner import load_scenario, run_scenario, with_step
 
 pytest.importorskip("scipy")
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "control_quality.py"

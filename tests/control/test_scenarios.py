@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import cache
 
 import pytest
-from ampacity.server.scenario import (
+from ampacity.scenarios.runner import (
     EventModel,
     Kpis,
     LimitsModel,
