@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 tree=build/typecheck/ampacity
 rm -rf build/typecheck
 mkdir -p "$tree"
-cp ampacity/__init__.py "$tree/"
+cp package/__init__.py "$tree/"
 find assets nodesets drivers control storage server sim scenarios -name '*.py' -not -path '*/node_modules/*' \
   | tar -cf - -T - | tar -xf - -C "$tree"
 status=0

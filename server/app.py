@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from ampacity import __version__
 from ampacity.assets import IDENTIFICATION_POINTS, SPECS, AssetKind, Quality, Reading
 from ampacity.assets.kinds import MAX_POWER_W
 from ampacity.control import ControlCycle
@@ -23,8 +24,6 @@ from ampacity.nodesets.loader import load_types
 from ampacity.storage import EventKind, Historian
 from ampacity.storage.events import SEVERITY_AUDIT
 from asyncua import Server, ua
-
-from ampacity import __version__
 
 from .addressspace import AddressSpaceBuilder, AssetNodes
 from .aggregates import SiteAggregator
