@@ -4,7 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-python3 -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+# Strict editable mode: a tree of links under build/ that editors and static tools can follow
+# (README, Contributing); it is made here, so new modules and data files are always in it.
+python3 -m pip install --quiet --disable-pip-version-check -e '.[dev]' \
+  --config-settings editable_mode=strict
 
 # The historian's PostgreSQL tests need the local server (127.0.0.1:5432, database "test").
 # Start the installed cluster if it is not running; without PostgreSQL those tests skip and say so.
