@@ -40,11 +40,10 @@ from pathlib import Path
 
 import yaml
 from ampacity.assets import PointValue, Quality, Reading
-from ampacity.drivers.modbus import LinkRegistry
 from ampacity.drivers.profile import all_profiles
 from ampacity.server.app import start_site
 from ampacity.server.config import SiteConfig
-from ampacity.server.factory import build_drivers
+from ampacity.server.factory import build_context, build_drivers
 from ampacity.sim.server import SimServer, SimulatedDevice
 from asyncua import Client, ua
 
@@ -186,8 +185,8 @@ async def measure_in_process(
 ) -> tuple[float, float, float]:
     """Returns (median sustained updates/s, offered updates/s, writer capacity updates/s)."""
     config = SiteConfig.model_validate(site_dict(fleet.devices, free_port(), workdir / "data"))
-    links = LinkRegistry()
-    drivers = await build_drivers(config, links)
+    context = build_context(config)
+    drivers = await build_drivers(config, context)
     site = await start_site(config, drivers)
     data_updates = 0
 
@@ -215,7 +214,7 @@ async def measure_in_process(
         capacity = await writer_capacity(site, runs)
     finally:
         await site.stop()
-        await links.aclose()
+        await context.aclose()
     return statistics.median(rates), offered, capacity
 
 

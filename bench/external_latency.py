@@ -26,10 +26,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from ampacity.drivers.modbus import LinkRegistry
 from ampacity.server.app import start_site
 from ampacity.server.demo import demo_site
-from ampacity.server.factory import build_drivers
+from ampacity.server.factory import build_context, build_drivers
 from ampacity.server.security import Role, SecurityConfig
 from asyncua import Client, ua
 
@@ -62,8 +61,8 @@ async def main(flips: int) -> None:
                 allow_none=True, anonymous=Role.ADMIN, anonymous_on_none=Role.ADMIN
             )
             config = demo.config.model_copy(update={"control": control, "security": security})
-            links = LinkRegistry()
-            site = await start_site(config, await build_drivers(config, links))
+            context = build_context(config)
+            site = await start_site(config, await build_drivers(config, context))
             physics = demo.sims.physics
             assert physics is not None
             client = Client(config.server.endpoint, timeout=10)
@@ -103,7 +102,7 @@ async def main(flips: int) -> None:
             finally:
                 await client.disconnect()
                 await site.stop()
-                await links.aclose()
+                await context.aclose()
 
 
 if __name__ == "__main__":

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Protocol
 
-from ampacity.assets import AssetKind, PointValue, Quality, Reading, ReadingSink, WriteResult
-
-log = logging.getLogger(__name__)
+from ampacity.assets import AssetKind, PointValue, ReadingSink, WriteResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +20,8 @@ class AssetInfo:
         ranges: device limits per writable point ``(low, high)`` in model units; they narrow the
             kind's EURange (an out-of-range client write gets BadOutOfRange).
         identification: known identification values (Manufacturer, Model, ..., DeviceProfile).
+        write_only: points the driver writes but cannot read (a setpoint register that the
+            device does not report back); they get a reading only when written.
     """
 
     asset_id: str
@@ -31,6 +29,7 @@ class AssetInfo:
     points: tuple[str, ...]
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
     identification: dict[str, str] = field(default_factory=dict)
+    write_only: tuple[str, ...] = ()
 
 
 class Driver(Protocol):
@@ -56,35 +55,3 @@ class Driver(Protocol):
             WriteError: the device refused or did not answer (message says which).
         """
         ...
-
-
-def health_readings(
-    asset_id: str,
-    now: datetime,
-    *,
-    connected: bool,
-    error_count: int,
-    last_error: str,
-    poll_ms: float,
-    last_good: datetime | None,
-) -> list[Reading]:
-    """An asset's ``Health`` points (``LastGood`` only once the device has answered)."""
-    out = [
-        Reading(asset_id, "Health.Connected", connected, Quality.GOOD, now),
-        Reading(asset_id, "Health.ErrorCount", error_count, Quality.GOOD, now),
-        Reading(asset_id, "Health.LastError", last_error, Quality.GOOD, now),
-        Reading(asset_id, "Health.PollDuration", poll_ms, Quality.GOOD, now),
-    ]
-    if last_good is not None:
-        out.append(Reading(asset_id, "Health.LastGood", last_good, Quality.GOOD, now))
-    return out
-
-
-def publish_safely(sink: ReadingSink | None, readings: list[Reading], device_id: str) -> None:
-    """Hand readings to the sink; a faulty sink is logged and never stops the driver."""
-    if not readings or sink is None:
-        return
-    try:
-        sink.publish(readings)
-    except Exception:
-        log.exception("%s: the reading sink failed", device_id)

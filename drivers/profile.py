@@ -84,9 +84,6 @@ class Transport(_Strict):
         5.0, ge=0, description="Pause between two requests on a shared RS485 bus."
     )
     timeout_s: float = Field(1.0, gt=0, le=30)
-    single_client: bool = Field(
-        False, description="The device accepts only one TCP client at a time."
-    )
     nan_sentinels: bool = Field(
         True,
         description=(
@@ -259,7 +256,7 @@ class AssetMap(_Strict):
 
 
 class SunSpecOptions(_Strict):
-    """Options of a ``protocol: sunspec`` profile; the register map itself comes from discovery.
+    """Options of a ``driver: sunspec`` profile; the register map itself comes from discovery.
 
     A SunSpec profile's assets declare what the device is expected to have (the asset list the
     server uses if discovery does not finish in time) and on which unit id; their ``points`` may
@@ -291,24 +288,39 @@ class SunSpecOptions(_Strict):
     )
 
 
-class Profile(_Strict):
-    """A device profile (one YAML file)."""
+class ProfileHeader(_Strict):
+    """What every device profile says, whatever its driver: the products it covers, the rows
+    of the compatibility list it serves, the document its facts come from, and its driver.
+
+    A code driver's profile subclasses this with its own ``assets`` (see ``drivers.registry``).
+    """
 
     id: str = Field(pattern=r"^[a-z0-9_]+$")
+    driver: str = Field("modbus", description="The driver that serves it (see `ampacity devices`).")
     manufacturer: str
     products: tuple[str, ...] = Field(min_length=1)
     compatibility: tuple[str, ...] = Field(
         default=(), description="Ids of the compatibility-list rows this profile serves."
     )
     source: str = Field(min_length=10, description="The public vendor document(s) cited.")
-    protocol: Literal["modbus", "sunspec"] = "modbus"
-    transport: Transport = Transport()
     poll_s: float = Field(1.0, gt=0, description="Default poll interval of measurements.")
+    notes: str = ""
+
+    def asset_kinds(self) -> tuple[tuple[str, AssetKind], ...]:
+        """``(asset key, kind)`` of every asset the device serves."""
+        assets = getattr(self, "assets", ())
+        return tuple((a.key, a.kind) for a in assets)
+
+
+class Profile(ProfileHeader):
+    """A Modbus register-map profile (``driver: modbus``) or a SunSpec one (``driver: sunspec``)."""
+
+    driver: Literal["modbus", "sunspec"] = "modbus"
+    transport: Transport = Transport()
     assets: tuple[AssetMap, ...] = Field(min_length=1)
     sunspec: SunSpecOptions | None = Field(
-        None, description="SunSpec discovery options (protocol: sunspec only)."
+        None, description="SunSpec discovery options (driver: sunspec only)."
     )
-    notes: str = ""
 
     @model_validator(mode="after")
     def _unique_keys(self) -> Profile:

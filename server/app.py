@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import socket
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from ampacity.assets import IDENTIFICATION_POINTS, SPECS, AssetKind, Quality, Re
 from ampacity.assets.kinds import MAX_POWER_W
 from ampacity.control import ControlCycle
 from ampacity.drivers.base import AssetInfo, Driver
+from ampacity.drivers.runtime import Backoff
 from ampacity.nodesets.loader import load_types
 from ampacity.storage import EventKind, Historian
 from ampacity.storage.events import SEVERITY_AUDIT
@@ -337,7 +337,7 @@ def _limit(value: float | None) -> float:
 
 async def _supervise(driver: Driver, writer: NodeWriter) -> None:
     """Run a driver forever; a driver bug is logged and the driver restarted with backoff."""
-    delay = 1.0
+    backoff = Backoff(initial_s=1.0, cap_s=60.0)
     while True:
         started = asyncio.get_running_loop().time()
         try:
@@ -361,9 +361,8 @@ async def _supervise(driver: Driver, writer: NodeWriter) -> None:
                 ]
             )
         if asyncio.get_running_loop().time() - started > 60:
-            delay = 1.0
-        await asyncio.sleep(delay * (0.5 + random.random()))
-        delay = min(delay * 2, 60.0)
+            backoff.reset()
+        await asyncio.sleep(backoff.next_delay())
 
 
 @contextlib.asynccontextmanager

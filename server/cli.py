@@ -46,8 +46,27 @@ def _parser() -> argparse.ArgumentParser:
     devices = commands.add_parser("devices", help="list device profiles and what they serve")
     devices.add_argument("--json", action="store_true", help="machine-readable output")
     devices.add_argument(
+        "--config", type=Path, help="site file: also list its own profiles (profiles_dir)"
+    )
+    devices.add_argument(
         "--uncovered", action="store_true", help="also list compatibility rows not yet served"
     )
+    read = commands.add_parser(
+        "read", help="read every point of one device once (commissioning, checking a profile)"
+    )
+    read.add_argument("profile", help="profile id (see `ampacity devices`)")
+    read.add_argument("--host", help="device address (TCP, HTTP, UDP devices)")
+    read.add_argument("--port", type=int, help="port instead of the profile's default")
+    read.add_argument("--unit", type=int, help="Modbus unit id instead of the profile's")
+    read.add_argument("--serial", help="serial device, e.g. /dev/ttyUSB0 (RS485, optical head)")
+    read.add_argument("--baudrate", type=int, help="serial line speed")
+    read.add_argument("--parity", choices=["N", "E", "O"], help="serial parity")
+    read.add_argument("--bind", help="ADDR:PORT to listen on (UDP, multicast devices)")
+    read.add_argument("--serial-number", help="the device's serial number (multicast devices)")
+    read.add_argument("--url", help="base URL (HTTP devices)")
+    read.add_argument("--timeout", type=float, default=10.0, help="seconds to wait (10)")
+    read.add_argument("--json", action="store_true", help="machine-readable output")
+    read.add_argument("--config", type=Path, help="site file whose profiles_dir to use too")
     add_history_subcommand(commands)
     security_cli.add_subcommands(commands)
     return parser
@@ -67,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         return _check(args.file)
     if args.command == "devices":
-        return _devices(as_json=args.json, uncovered=args.uncovered)
+        return _devices(as_json=args.json, uncovered=args.uncovered, site_file=args.config)
+    if args.command == "read":
+        return _read(args)
     if args.command == "history":
         return run_history(args)
     if args.command in security_cli.COMMANDS:
@@ -87,10 +108,62 @@ def _check(path: Path) -> int:
     return 0
 
 
-def _devices(as_json: bool, uncovered: bool) -> int:
+def _read(args: argparse.Namespace) -> int:
+    """Exit 0 when at least one point is Good, 1 (one line why) when the device cannot be
+    reached or gives nothing good, 2 for flags that do not make a device of that profile."""
+    from ampacity.drivers.registry import ReadTarget, all_profiles
+
+    from .read import ReadSetupError, read_device, to_json
+
+    if not args.verbose:
+        logging.getLogger("ampacity").setLevel(logging.ERROR)
+    profiles = all_profiles()
+    if args.config is not None:
+        try:
+            profiles = dict(load_config(args.config).profile_catalog())
+        except ConfigError as exc:
+            for line in exc.errors:
+                print(line, file=sys.stderr)
+            return EXIT_CONFIG_ERROR
+    target = ReadTarget(
+        host=args.host,
+        port=args.port,
+        unit=args.unit,
+        serial=args.serial,
+        baudrate=args.baudrate,
+        parity=args.parity,
+        bind=args.bind,
+        serial_number=args.serial_number,
+        url=args.url,
+    )
+    try:
+        result = asyncio.run(read_device(args.profile, target, profiles, timeout_s=args.timeout))
+    except ReadSetupError as exc:
+        print(f"ampacity read: {exc}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    if result.any_good:
+        print(to_json(result) if args.json else result.as_table())
+        return 0
+    reason = result.error or f"no value within {args.timeout:g} s"
+    if args.json:
+        print(to_json(result))
+    print(f"ampacity read: {args.profile}: cannot read the device: {reason}", file=sys.stderr)
+    return EXIT_STARTUP_ERROR
+
+
+def _devices(as_json: bool, uncovered: bool, site_file: Path | None = None) -> int:
     from ampacity.drivers.catalog import catalogue, uncovered_rows
 
-    entries = catalogue()
+    site_profiles = None
+    if site_file is not None:
+        try:
+            config = load_config(site_file)
+        except ConfigError as exc:
+            for line in exc.errors:
+                print(line, file=sys.stderr)
+            return EXIT_CONFIG_ERROR
+        site_profiles = config.profiles_dir
+    entries = catalogue(site_profiles)
     if as_json:
         payload = {
             "profiles": [
@@ -99,6 +172,7 @@ def _devices(as_json: bool, uncovered: bool) -> int:
                     "manufacturer": e.manufacturer,
                     "products": list(e.products),
                     "protocol": e.protocol,
+                    "origin": e.origin,
                     "kinds": list(e.kinds),
                     "assets": [{"key": key, "kind": kind} for key, kind in e.assets],
                     "compatibility": [
@@ -118,7 +192,8 @@ def _devices(as_json: bool, uncovered: bool) -> int:
         print(json.dumps(payload, indent=2, ensure_ascii=False))
         return 0
     for e in entries:
-        print(f"{e.id}  [{', '.join(e.kinds)}]  {e.manufacturer}")
+        origin = "  (site profile)" if e.origin == "site" else ""
+        print(f"{e.id}  [{', '.join(e.kinds)}]  {e.manufacturer}{origin}")
         print(f"    products: {', '.join(e.products)}")
         rows = ", ".join(r.id for r in e.rows) or "-"
         print(f"    compatibility list: {rows}")
@@ -186,10 +261,9 @@ async def _serve_config(
     stack: contextlib.AsyncExitStack,
     stop: asyncio.Event,
 ) -> None:
-    from ampacity.drivers.modbus import LinkRegistry
 
     from .app import start_site
-    from .factory import build_drivers
+    from .factory import build_context, build_drivers
 
     if args.host:
         config.server.host = args.host
@@ -197,9 +271,9 @@ async def _serve_config(
         config.server.port = args.port
     if args.data_dir:
         config.server.data_dir = args.data_dir
-    links = LinkRegistry()
-    stack.push_async_callback(links.aclose)
-    drivers = await build_drivers(config, links)
+    context = build_context(config)
+    stack.push_async_callback(context.aclose)
+    drivers = await build_drivers(config, context)
     site = await start_site(config, drivers)
     stack.push_async_callback(site.stop)
     print(f"Ampacity serves {config.site.name!r} at {config.server.endpoint}", flush=True)

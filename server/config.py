@@ -7,19 +7,35 @@ Errors name the file, line and field, e.g.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from ampacity.assets import AssetKind
 from ampacity.control import ControlConfig
-from ampacity.drivers.profile import all_profiles
+from ampacity.drivers.profile import ProfileError, ProfileHeader
+from ampacity.drivers.registry import (
+    all_profiles,
+    builtin_profiles,
+    driver_type,
+    located_errors,
+)
 from ampacity.drivers.signals import RippleReceiverConfig
 from ampacity.drivers.tariffs import TariffConfig
+from ampacity.drivers.yamlpos import Location, YamlSyntaxError, line_of, load_with_lines
 from ampacity.storage import StorageConfig
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from .security.config import SecurityConfig
-from .yamlpos import Location, YamlSyntaxError, line_of, load_with_lines
 
 ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,62}$"
 """Asset and device ids: they become NodeIds (``<asset-id>.<Point>``), so no dots or spaces."""
@@ -82,45 +98,101 @@ class BusConfig(_Strict):
     inter_frame_gap_ms: float | None = Field(None, ge=0)
 
 
-class DeviceConfig(_Strict):
-    """One device: a profile and where to reach it."""
+class DeviceConfig(BaseModel):
+    """One device: a profile and where to reach it.
+
+    The keys below are common to every device; the rest of the entry are connection keys that
+    the profile's driver declares (``host``/``port``/``unit_id`` or ``bus`` for Modbus, a serial
+    port, a URL ...) and validates; they end up in ``connection``.
+    """
+
+    model_config = ConfigDict(extra="allow")
 
     id: str = Field(pattern=ID_PATTERN)
     profile: str
-    host: str | None = Field(None, description="Modbus TCP host (TCP devices).")
-    port: int | None = Field(None, ge=1, le=65535, description="Defaults to the profile's port.")
-    bus: str | None = Field(None, description="Id of an RS485 bus (RTU devices).")
-    unit_id: int | None = Field(None, ge=0, le=255, description="Defaults to the profile's.")
     poll_s: float | None = Field(None, gt=0, le=3600)
     role: Literal["grid", "production", "consumption", "sub"] | None = Field(
-        None, description="For electricity meters: what the meter measures."
+        None, description="For electricity meters: what the meter measures (default sub)."
     )
-    nominal_power_w: float | None = Field(None, gt=0)
     assets: dict[str, str] = Field(
         default_factory=dict,
         description="Rename assets: profile asset key -> asset id (default <device-id>-<key>).",
     )
     name: str | None = None
+    connection: Any = Field(None, exclude=True)
+    """The connection keys, validated by the driver's ``connection_schema``."""
 
-    @field_validator("profile")
+    @model_validator(mode="wrap")
     @classmethod
-    def _known_profile(cls, value: str) -> str:
-        profiles = all_profiles()
-        if value not in profiles:
-            raise ValueError(
-                f"unknown profile {value!r}; see `ampacity devices` (known: "
-                f"{', '.join(sorted(profiles))})"
+    def _driver_keys(cls, data: Any, handler: Any, info: ValidationInfo) -> DeviceConfig:
+        if isinstance(data, DeviceConfig) and data.connection is not None:
+            return data  # validated already (a model built in code, now part of a site)
+        if isinstance(data, dict) and "connection" in data:
+            raise ValueError("'connection' is not a key of a device entry")
+        device: DeviceConfig = handler(data)
+        profiles = _profiles(info)
+        if device.profile not in profiles:
+            _raise(
+                [
+                    (
+                        ("profile",),
+                        f"unknown profile {device.profile!r}; see `ampacity devices` (known: "
+                        f"{', '.join(sorted(profiles))})",
+                    )
+                ],
+                device.profile,
             )
-        return value
+        schema = driver_type(profiles[device.profile].driver).connection_schema
+        extra = dict(device.__pydantic_extra__ or {})
+        if schema is None:
+            return device
+        try:
+            device.connection = schema.model_validate(extra)
+        except ValidationError as exc:
+            raise ValidationError.from_exception_data(
+                "DeviceConfig",
+                [_line_error(err) for err in exc.errors(include_url=False)],
+            ) from None
+        device.__pydantic_extra__ = {}
+        return device
 
-    @model_validator(mode="after")
-    def _one_transport(self) -> DeviceConfig:
-        if (self.host is None) == (self.bus is None):
-            raise ValueError("give either 'host' (Modbus TCP) or 'bus' (RS485), not both or none")
-        return self
+    def connection_value(self, key: str) -> Any:
+        """One connection key (``None`` when the driver has no such key or it is not set)."""
+        return getattr(self.connection, key, None)
+
+
+def _line_error(err: Any) -> Any:
+    """A pydantic error of a nested validation, re-raised at the device entry's level."""
+    out = {"type": err["type"], "loc": tuple(err["loc"]), "input": err.get("input")}
+    if err.get("ctx"):
+        out["ctx"] = err["ctx"]
+    return out
+
+
+def _raise(problems: list[tuple[Location, str]], value: Any = None) -> None:
+    """Raise located validation errors (``loc`` relative to the model being validated)."""
+    raise ValidationError.from_exception_data(
+        "SiteConfig",
+        [
+            {"type": "value_error", "loc": loc, "input": value, "ctx": {"error": ValueError(msg)}}
+            for loc, msg in problems
+        ],
+    )
+
+
+def _profiles(info: ValidationInfo | None) -> Mapping[str, ProfileHeader]:
+    """The profiles a site may use: the context's (shipped + site-local), else the shipped."""
+    context = info.context if info is not None else None
+    if isinstance(context, dict) and "profiles" in context:
+        return context["profiles"]  # type: ignore[no-any-return]
+    return builtin_profiles()
 
 
 class SiteConfig(_Strict):
+    profiles_dir: Path | None = Field(
+        None,
+        description="A folder of the site's own profiles (relative to the site file).",
+    )
     site: SiteInfo = SiteInfo()
     server: ServerSettings = ServerSettings()
     buses: list[BusConfig] = Field(default_factory=list)
@@ -146,48 +218,71 @@ class SiteConfig(_Strict):
         description="The energy management (see the README's control section); none: no control.",
     )
 
-    def asset_ids(self) -> list[str]:
+    _profiles: dict[str, ProfileHeader] | None = PrivateAttr(None)
+
+    def profile_catalog(self) -> Mapping[str, ProfileHeader]:
+        """The profiles this site may use: the shipped ones and its ``profiles_dir``'s."""
+        return self._profiles if self._profiles is not None else builtin_profiles()
+
+    def asset_ids(self, profiles: Mapping[str, ProfileHeader] | None = None) -> list[str]:
         """Every asset id the configured devices serve (plus the site's)."""
+        known = profiles if profiles is not None else self.profile_catalog()
         ids = [self.site.id]
         for device in self.devices:
-            keys = [a.key for a in all_profiles()[device.profile].assets]
-            if len(keys) == 1:
-                ids.append(device.assets.get(keys[0], device.id))
-            else:
-                ids += [device.assets.get(key, f"{device.id}-{key}") for key in keys]
+            if device.profile in known:
+                ids += list(device_asset_ids(device, known[device.profile]).values())
         ids += [receiver.id for receiver in self.ripple_control]
         ids += [tariff.id for tariff in self.tariffs]
         return ids
 
     @model_validator(mode="after")
-    def _references(self) -> SiteConfig:
-        bus_ids = [b.id for b in self.buses]
-        if len(bus_ids) != len(set(bus_ids)):
-            raise ValueError("bus ids must be unique")
-        device_ids = [d.id for d in self.devices]
-        duplicates = {i for i in device_ids if device_ids.count(i) > 1}
-        if duplicates:
-            raise ValueError(f"device ids must be unique: {', '.join(sorted(duplicates))}")
-        for device in self.devices:
-            if device.bus is not None and device.bus not in bus_ids:
-                raise ValueError(f"device {device.id!r}: unknown bus {device.bus!r}")
-            profile = all_profiles()[device.profile]
-            kinds = {a.kind for a in profile.assets}
+    def _references(self, info: ValidationInfo) -> SiteConfig:
+        profiles = _profiles(info)
+        self._profiles = dict(profiles)
+        problems: list[tuple[Location, str]] = []
+        seen_buses: set[str] = set()
+        for i, bus in enumerate(self.buses):
+            if bus.id in seen_buses:
+                problems.append((("buses", i, "id"), f"bus id {bus.id!r} is used twice"))
+            seen_buses.add(bus.id)
+        seen_devices: set[str] = set()
+        for i, device in enumerate(self.devices):
+            if device.id in seen_devices:
+                problems.append((("devices", i, "id"), f"device id {device.id!r} is used twice"))
+            seen_devices.add(device.id)
+            bus = device.connection_value("bus")
+            if bus is not None and bus not in seen_buses:
+                known = ", ".join(sorted(seen_buses)) or "none configured under buses:"
+                problems.append((("devices", i, "bus"), f"unknown bus {bus!r} (buses: {known})"))
+            profile = profiles[device.profile]
+            kinds = {kind for _, kind in profile.asset_kinds()}
             if device.role is not None and AssetKind.ELECTRICITY_METER not in kinds:
-                raise ValueError(f"device {device.id!r}: 'role' applies to meters only")
-            unknown = set(device.assets) - {a.key for a in profile.assets}
+                problems.append((("devices", i, "role"), "'role' applies to meters only"))
+            unknown = set(device.assets) - {key for key, _ in profile.asset_kinds()}
             if unknown:
-                raise ValueError(
-                    f"device {device.id!r}: profile {profile.id} has no asset "
-                    f"{', '.join(sorted(unknown))}"
+                problems.append(
+                    (
+                        ("devices", i, "assets"),
+                        f"profile {profile.id} has no asset {', '.join(sorted(unknown))}",
+                    )
                 )
-        ids = self.asset_ids()
+        if problems:
+            _raise(problems)
+        ids = self.asset_ids(profiles)
         duplicates = {i for i in ids if ids.count(i) > 1}
         if duplicates:
             raise ValueError(f"asset ids must be unique: {', '.join(sorted(duplicates))}")
         if self.control is not None:
             _check_control_references(self.control, set(ids))
         return self
+
+
+def device_asset_ids(device: DeviceConfig, profile: ProfileHeader) -> dict[str, str]:
+    """Asset id per profile key: the renames, else ``<id>`` (one asset) or ``<id>-<key>``."""
+    keys = [key for key, _ in profile.asset_kinds()]
+    if len(keys) == 1:
+        return {keys[0]: device.assets.get(keys[0], device.id)}
+    return {key: device.assets.get(key, f"{device.id}-{key}") for key in keys}
 
 
 def _check_control_references(control: ControlConfig, known: set[str]) -> None:
@@ -234,16 +329,6 @@ class ConfigError(ValueError):
         self.errors = errors
 
 
-def _format_location(location: Location) -> str:
-    text = ""
-    for part in location:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += f".{part}" if text else str(part)
-    return text or "(top level)"
-
-
 def load_config(path: Path) -> SiteConfig:
     """Load and validate a site file.
 
@@ -260,18 +345,26 @@ def load_config(path: Path) -> SiteConfig:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError([f"{path.name}:1: the file must hold a mapping (site:, devices:, ...)"])
+    profiles: Mapping[str, ProfileHeader] = builtin_profiles()
+    folder = data.get("profiles_dir")
+    if isinstance(folder, str) and folder:
+        where = path.parent / folder
+        try:
+            profiles = all_profiles(where)
+        except ProfileError as exc:
+            line = line_of(lines, ("profiles_dir",))
+            raise ConfigError(
+                [
+                    f"{path.name}:{line}: profiles_dir: {problem}"
+                    for problem in str(exc).splitlines()
+                ]
+            ) from exc
     try:
-        config = SiteConfig.model_validate(data)
+        config = SiteConfig.model_validate(data, context={"profiles": profiles})
     except ValidationError as exc:
-        messages = []
-        for err in exc.errors():
-            location = tuple(p for p in err["loc"] if not isinstance(p, str) or p)
-            # pydantic appends the validator name for model validators; keep data paths only
-            location = tuple(p for p in location if p not in ("function-after",))
-            message = err["msg"].removeprefix("Value error, ")
-            line = line_of(lines, location)
-            messages.append(f"{path.name}:{line}: {_format_location(location)}: {message}")
-        raise ConfigError(messages) from exc
+        raise ConfigError(located_errors(path.name, lines, exc.errors(include_url=False))) from exc
+    if config.profiles_dir is not None and not config.profiles_dir.is_absolute():
+        config.profiles_dir = (path.parent / config.profiles_dir).resolve()
     if not config.server.data_dir.is_absolute():
         config.server.data_dir = (path.parent / config.server.data_dir).resolve()
     return config

@@ -1,86 +1,67 @@
-"""Drivers from the site configuration: one per configured device, receiver and tariff."""
+"""Drivers from the site configuration, through the driver registry: one per configured device,
+receiver and tariff. Nothing here knows a protocol."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 
 from ampacity.drivers.base import Driver
-from ampacity.drivers.modbus import (
-    LinkRegistry,
-    ModbusDeviceConfig,
-    ModbusDriver,
-    SerialBus,
-    TcpEndpoint,
+from ampacity.drivers.registry import (
+    BuildContext,
+    DeviceEntry,
+    SerialLine,
+    driver_type,
+    driver_types,
 )
-from ampacity.drivers.profile import all_profiles
-from ampacity.drivers.signals import RippleReceiverDriver
-from ampacity.drivers.sunspec import SunSpecDriver
-from ampacity.drivers.tariffs import TariffDriver
 
-from .config import DeviceConfig, SiteConfig
-
-log = logging.getLogger(__name__)
-
-DISCOVERY_TIMEOUT_S = 8.0
-"""How long start-up waits for a SunSpec device to show its model chain before using the
-profile's declared assets (the driver keeps trying afterwards)."""
+from .config import DeviceConfig, SiteConfig, device_asset_ids
 
 
-async def build_drivers(config: SiteConfig, links: LinkRegistry | None = None) -> list[Driver]:
-    """Create every device's driver; SunSpec devices are discovered (concurrently) first."""
-    links = links or LinkRegistry()
-    drivers: list[Driver] = []
-    discoveries = []
-    for device in config.devices:
-        profile = all_profiles()[device.profile]
-        device_config = _device_config(config, device, [a.key for a in profile.assets])
-        if profile.protocol == "sunspec":
-            sunspec = SunSpecDriver.from_device_config(
-                profile, device_config, registry=links, meter_role=device.role or "grid"
-            )
-            drivers.append(sunspec)
-            discoveries.append(sunspec.discover(DISCOVERY_TIMEOUT_S))
-        else:
-            drivers.append(ModbusDriver(profile, device_config, registry=links))
-    for receiver in config.ripple_control:
-        drivers.append(RippleReceiverDriver(receiver, links=links))
-    for tariff in config.tariffs:
-        drivers.append(TariffDriver(tariff))
-    if discoveries:
-        await asyncio.gather(*discoveries)
-    return drivers
-
-
-def _device_config(config: SiteConfig, device: DeviceConfig, keys: list[str]) -> ModbusDeviceConfig:
-    """The engine's view of one configured device (TCP endpoint or RS485 bus)."""
-    serial = None
-    tcp = None
-    if device.bus is not None:
-        bus = next(b for b in config.buses if b.id == device.bus)
-        serial = SerialBus(
+def build_context(config: SiteConfig) -> BuildContext:
+    """What the site's drivers share: its RS485 lines (and, made on demand, shared links)."""
+    buses = {
+        bus.id: SerialLine(
+            bus.id,
             bus.device,
             baudrate=bus.baudrate,
             parity=bus.parity,
             stopbits=bus.stopbits,
             bytesize=bus.bytesize,
+            timeout_s=bus.timeout_s,
             inter_frame_gap_ms=bus.inter_frame_gap_ms,
         )
-    else:
-        assert device.host is not None  # the config schema requires host or bus
-        tcp = TcpEndpoint(device.host, device.port)
-    return ModbusDeviceConfig(
+        for bus in config.buses
+    }
+    return BuildContext(buses=buses)
+
+
+def device_entry(config: SiteConfig, device: DeviceConfig) -> DeviceEntry:
+    """The driver's view of one configured device."""
+    profile = config.profile_catalog()[device.profile]
+    return DeviceEntry(
         device.id,
-        tcp=tcp,
-        serial=serial,
-        unit_id=device.unit_id,
-        asset_ids=_asset_ids(device, keys),
+        profile,
+        device.connection,
+        device_asset_ids(device, profile),
         poll_s=device.poll_s,
+        role=device.role,
     )
 
 
-def _asset_ids(device: DeviceConfig, keys: list[str]) -> dict[str, str]:
-    """Asset id per profile key: the renames, else ``<id>`` (one asset) or ``<id>-<key>``."""
-    if len(keys) == 1:
-        return {keys[0]: device.assets.get(keys[0], device.id)}
-    return {key: device.assets.get(key, f"{device.id}-{key}") for key in keys}
+async def build_drivers(config: SiteConfig, context: BuildContext | None = None) -> list[Driver]:
+    """Create every device's driver (concurrently: SunSpec devices are discovered first), then
+    every driver configured in a section of its own (ripple control, tariffs)."""
+    context = context or build_context(config)
+    made = []
+    for device in config.devices:
+        entry = device_entry(config, device)
+        create = driver_type(entry.profile.driver).create
+        assert create is not None, f"driver {entry.profile.driver} builds no devices"
+        made.append(create(entry, context))
+    drivers: list[Driver] = list(await asyncio.gather(*made))
+    for dtype in driver_types().values():
+        if dtype.section is None or dtype.create_from_section is None:
+            continue
+        for section_entry in getattr(config, dtype.section, ()):
+            drivers.append(dtype.create_from_section(section_entry, context))
+    return drivers

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from ampacity.drivers.profile import all_profiles
+from ampacity.drivers.registry import all_profiles, builtin_profiles
 
 COMPATIBILITY_FILE = Path(__file__).parent / "compatibility.yaml"
 
@@ -49,6 +49,8 @@ class CatalogueEntry:
     source: str = ""
     assets: tuple[tuple[str, str], ...] = ()
     """Profiles: ``(asset key, kind)`` per asset the device serves."""
+    origin: str = "shipped"
+    """``shipped`` with Ampacity, or ``site``: from the site's ``profiles_dir``."""
 
 
 CODE_DRIVERS: tuple[dict[str, Any], ...] = (
@@ -120,25 +122,30 @@ def compatibility_rows() -> dict[str, CompatibilityRow]:
     return rows
 
 
-def catalogue() -> list[CatalogueEntry]:
-    """Every profile with the compatibility rows it serves.
+def catalogue(site_profiles: Path | None = None) -> list[CatalogueEntry]:
+    """Every profile with the compatibility rows it serves (a site's own too, when given its
+    ``profiles_dir``).
 
     Raises:
         ValueError: a profile names a row that is not in the list.
+        ProfileError: a site profile does not validate.
     """
     rows = compatibility_rows()
     entries = []
-    for profile in all_profiles().values():
+    shipped = builtin_profiles()
+    for profile in all_profiles(site_profiles).values():
+        kinds = profile.asset_kinds()
         entries.append(
             CatalogueEntry(
                 profile.id,
                 profile.manufacturer,
                 tuple(profile.products),
-                profile.protocol,
-                tuple(sorted({a.kind.value for a in profile.assets})),
+                profile.driver,
+                tuple(sorted({kind.value for _, kind in kinds})),
                 _rows(profile.id, profile.compatibility, rows),
                 profile.source,
-                tuple((a.key, a.kind.value) for a in profile.assets),
+                tuple((key, kind.value) for key, kind in kinds),
+                "shipped" if profile.id in shipped else "site",
             )
         )
     for driver in CODE_DRIVERS:

@@ -21,7 +21,8 @@ site (so drivers of one ``host:port`` or one RS485 bus share a connection) and c
     # inverter.assets -> AssetInfo; await inverter.run(sink); await inverter.write(id, point, v)
 """
 
-from .backoff import Backoff, Clock, SystemClock
+from ampacity.drivers.runtime.backoff import Backoff, Clock, SystemClock
+
 from .config import ModbusDeviceConfig, SerialBus, TcpEndpoint
 from .driver import ModbusDriver
 from .link import QueuedLink

@@ -43,11 +43,18 @@ from ampacity.assets import (
     WriteError,
     WriteResult,
 )
-from ampacity.drivers.base import AssetInfo, health_readings, publish_safely
+from ampacity.drivers.base import AssetInfo
 from ampacity.drivers.codec import CodecError, WireType
 from ampacity.drivers.profile import AssetMap, Function, PointMap, Profile, all_profiles
+from ampacity.drivers.runtime import (
+    SYSTEM_CLOCK,
+    Backoff,
+    Clock,
+    DeviceRuntime,
+    PointCache,
+    SetpointMemory,
+)
 
-from .backoff import SYSTEM_CLOCK, Clock
 from .config import ModbusDeviceConfig
 from .decode import Decoded, decode_parts, decode_point
 from .link import QueuedLink
@@ -67,8 +74,8 @@ log = logging.getLogger(__name__)
 ILLEGAL_DATA_ADDRESS = 2
 GATEWAY_NO_ANSWER = (10, 11)
 """Exception codes a gateway sends for a unit behind it that does not answer."""
-STALE_AFTER_INTERVALS = 2.5
-"""A value without a good read for this many poll intervals is published Uncertain (< 3)."""
+BACKOFF_MAX_S = 60.0
+"""The longest pause between attempts while the device does not answer, s."""
 BAD_ADDRESS_RETRY_S = 300.0
 """A register the device refused is tried again, alone, after this many seconds."""
 
@@ -91,36 +98,11 @@ class _Point:
     """Every item of the point: ``item`` and one per ``add_addresses`` entry."""
     interval: float | None
     """Poll interval in s; ``None`` = read once per connection (identification)."""
+    cache: PointCache
+    """The last good value and the quality transitions (the runtime's)."""
     next_due: float = 0.0
     pending_once: bool = True
     bad_address_until: float | None = None
-    last: Reading | None = None
-    last_good: Reading | None = None
-    last_ok_mono: float | None = None
-    stale_published: bool = False
-
-
-@dataclass(slots=True)
-class _Setpoint:
-    ref: PointRef
-    prepared: PreparedWrite
-    refresh_s: float | None
-    next_refresh: float = 0.0
-
-
-@dataclass(slots=True)
-class _Health:
-    connected: bool = False
-    ever_connected: bool = False
-    last_good: datetime | None = None
-    error_count: int = 0
-    last_error: str = ""
-    poll_ms: float = 0.0
-    last_answer_mono: float | None = None
-    generation: int = -1
-    connected_after_poll: bool = False
-    returns: int = 0
-    """How often the device answered again after an outage (part of the connection key)."""
 
 
 @dataclass(slots=True)
@@ -170,16 +152,21 @@ class ModbusDriver:
         self._default_poll = config.poll_s or profile.poll_s
         self._assets: dict[str, _Asset] = {}
         self._points: dict[PointRef, _Point] = {}
+        self._refs: dict[tuple[str, str], PointRef] = {}
         self._breaks: dict[BreakKey, set[int]] = {}
-        self._setpoints: dict[PointRef, _Setpoint] = {}
-        self._setpoints_changed = asyncio.Event()
+        self._setpoints: SetpointMemory[PreparedWrite] = SetpointMemory(clock)
         self._once_sent: dict[PointRef, tuple[int, int]] = {}
         """Per point: the connection key on which its ``once`` steps were written."""
         self._write_lock = asyncio.Lock()
-        self._health = _Health()
-        self._sink: ReadingSink | None = None
-        self._started_mono: float | None = None
+        self.runtime = DeviceRuntime(self.device_id, clock=clock)
+        self._generation = -1
+        """The link generation of the last good poll (a change means "reconnected")."""
+        self._connected_after_poll = False
+        self._backoff = Backoff(self._default_poll, max(self._default_poll, BACKOFF_MAX_S))
+        self._retry_at: float | None = None
+        """While the device does not answer: when it gets its next request (monotonic, s)."""
         self._build()
+        self.runtime.asset_ids = list(self._assets)
 
     @classmethod
     def from_profile_id(
@@ -212,20 +199,23 @@ class ModbusDriver:
     @property
     def health_connected(self) -> bool:
         """The device answered the last poll."""
-        return self._health.connected
+        return self.runtime.health.connected
 
     async def run(self, sink: ReadingSink) -> None:
         """Poll and publish until cancelled; never raises for device faults."""
-        self._sink = sink
+        self.runtime.sink = sink
         link = self._acquire()
         self._link = link
-        self._started_mono = self.clock.monotonic()
+        self.runtime.started_mono = self.clock.monotonic()
         try:
             self._publish(self._constant_readings())
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self._poll_loop(link), name=f"poll {self.device_id}")
                 tasks.create_task(self._refresh_loop(link), name=f"refresh {self.device_id}")
-                tasks.create_task(self._watchdog(), name=f"watchdog {self.device_id}")
+                tasks.create_task(
+                    self.runtime.watchdog(self._watched_interval, skip=self._not_watched),
+                    name=f"watchdog {self.device_id}",
+                )
         finally:
             self._link = None
             await self._release(link)
@@ -269,23 +259,16 @@ class ModbusDriver:
                 try:
                     await self._send(link, state.ref, prepared)
                 except ModbusIOError as exc:
-                    self._count_error(exc)
+                    self._failed(exc)
                     raise WriteError(f"{where}: {exc}") from exc
                 read_back = await self._read_back(link, asset, state, reference)
         finally:
             if temporary:
                 await self._release(link)
-        self._setpoints[state.ref] = _Setpoint(
-            state.ref,
-            prepared,
-            write.refresh_s,
-            self.clock.monotonic() + (write.refresh_s or 0.0),
-        )
-        self._setpoints_changed.set()
+        self._setpoints.remember(state.ref, prepared, write.refresh_s)
         shown = read_back if read_back is not None else prepared.written
         if state.item is None or read_back is not None:
-            self._accept(state, shown, Quality.GOOD, self.clock.now())
-            self._publish([r for r in [state.last] if r is not None])
+            self._publish([self._accept(state, shown, Quality.GOOD, self.clock.now())])
         requested = value if isinstance(value, bool | int | float) else prepared.requested
         return WriteResult(requested, prepared.written, read_back, prepared.clamped)
 
@@ -311,7 +294,14 @@ class ModbusDriver:
                 if pmap.address is None and pmap.const is not None:
                     identification[name] = str(pmap.const)
             identification["DeviceProfile"] = self.profile.id
-            asset.info = AssetInfo(asset_id, amap.kind, tuple(amap.points), ranges, identification)
+            write_only = tuple(
+                name
+                for name, pmap in amap.points.items()
+                if pmap.address is None and pmap.const is None
+            )
+            asset.info = AssetInfo(
+                asset_id, amap.kind, tuple(amap.points), ranges, identification, write_only
+            )
             if asset_id in self._assets:
                 raise ValueError(f"device {self.device_id}: asset id {asset_id!r} twice")
             self._assets[asset_id] = asset
@@ -333,9 +323,21 @@ class ModbusDriver:
                 interval = pmap.poll_s or self._default_poll
                 if self.config.poll_s is not None:
                     interval = max(interval, self.config.poll_s)
-        state = _Point(ref, asset.asset_id, path, pmap, spec, item, parts, interval)
+        state = _Point(
+            ref,
+            asset.asset_id,
+            path,
+            pmap,
+            spec,
+            item,
+            parts,
+            interval,
+            PointCache(asset.asset_id, path),
+        )
+        self.runtime.points[(asset.asset_id, path)] = state.cache
         asset.points[path] = state
         self._points[ref] = state
+        self._refs[(asset.asset_id, path)] = ref
 
     def _unit_for(self, amap: AssetMap, pmap: PointMap) -> int:
         """Unit id of a point (reads and writes): point, else asset, else config, else profile."""
@@ -380,6 +382,11 @@ class ModbusDriver:
     async def _poll_loop(self, link: ModbusLink) -> None:
         while True:
             now = self.clock.monotonic()
+            if self._retry_at is not None and now < self._retry_at:
+                # not answering: no requests until the retry is due, so a silent device on a
+                # shared bus leaves the line to its neighbours
+                await self.clock.sleep(self._retry_at - now)
+                continue
             due = [p for p in self._points.values() if self._is_due(p, now)]
             if due:
                 try:
@@ -387,8 +394,16 @@ class ModbusDriver:
                     await self._after_poll(link)
                 except Exception as exc:  # a bug must not end the driver; it is counted
                     log.exception("%s: poll failed", self.device_id)
-                    self._count_error(exc)
+                    self._failed(exc)
             await self.clock.sleep(self._next_wake() - self.clock.monotonic())
+
+    def _watched_interval(self, cache: PointCache) -> float | None:
+        p = self._points[self._refs[(cache.asset_id, cache.path)]]
+        return p.interval if p.item is not None else None
+
+    def _not_watched(self, cache: PointCache) -> bool:
+        p = self._points[self._refs[(cache.asset_id, cache.path)]]
+        return p.bad_address_until is not None
 
     def _is_due(self, p: _Point, now: float) -> bool:
         if p.item is None:
@@ -401,6 +416,8 @@ class ModbusDriver:
 
     def _next_wake(self) -> float:
         now = self.clock.monotonic()
+        if self._retry_at is not None:
+            return max(now, self._retry_at)
         wakes = [now + self._default_poll]
         for p in self._points.values():
             if p.item is None:
@@ -443,15 +460,16 @@ class ModbusDriver:
             try:
                 data = await self._read_block(link, block)
             except ModbusExceptionResponse as exc:
-                self._count_error(exc)
                 if exc.code in GATEWAY_NO_ANSWER:
+                    self._failed(exc)
                     lost = True
                     break
+                self.runtime.health.failed(str(exc), disconnected=False)  # an answer: counted
                 self._answered()
                 queue[0:0] = self._on_refused(block, exc, readings)
                 continue
             except ModbusIOError as exc:
-                self._count_error(exc)
+                self._failed(exc)
                 lost = True
                 break
             self._answered()
@@ -471,10 +489,14 @@ class ModbusDriver:
                     words = [got[part.address] for part in p.parts]
                     readings.extend(self._decode(p, words, p.parts[0].function, self.clock.now()))
         if lost:
-            self._health.connected = False
+            self.runtime.health.connected = False
             readings.extend(self._failure_readings(self._points.values()))
-        self._health.poll_ms = round((self.clock.monotonic() - started) * 1000.0, 3)
-        readings.extend(self._health_readings())
+            self._retry_at = self.clock.monotonic() + self._backoff.next_delay()
+        else:
+            self._retry_at = None
+            self._backoff.reset()
+        self.runtime.health.poll_ms = round((self.clock.monotonic() - started) * 1000.0, 3)
+        readings.extend(self.runtime.health_readings())
         self._publish(readings)
 
     async def _read_block(
@@ -510,9 +532,7 @@ class ModbusDriver:
             if exc.code == ILLEGAL_DATA_ADDRESS:
                 p.bad_address_until = self.clock.monotonic() + BAD_ADDRESS_RETRY_S
                 p.pending_once = False
-                reading = Reading(p.asset_id, p.path, None, Quality.BAD_COMMUNICATION_ERROR, now_dt)
-                p.last = reading
-                readings.append(reading)
+                readings.append(p.cache.fail(Quality.BAD_COMMUNICATION_ERROR, now_dt))
             else:
                 readings.extend(self._failure_readings([p]))
         return []
@@ -531,12 +551,11 @@ class ModbusDriver:
             decoded = self._decode_raw(p, raw, function)
         except CodecError as exc:
             at = "+".join(str(a) for a in p.mapping.addresses)
-            self._count_error(ModbusIOError(f"{self.device_id} {p.ref} at {at}: {exc}"))
-            reading = Reading(p.asset_id, p.path, None, Quality.BAD_OUT_OF_RANGE, when)
-            p.last = reading
-            return [reading]
-        self._accept(p, decoded.value, decoded.quality, when)
-        return [p.last] if p.last is not None else []
+            cause = f"{self.device_id} {p.ref} at {at}: {exc}"
+            self.runtime.health.failed(cause, disconnected=False)
+            log.debug("%s", cause)
+            return [p.cache.fail(Quality.BAD_OUT_OF_RANGE, when)]
+        return [self._accept(p, decoded.value, decoded.quality, when)]
 
     def _decode_raw(
         self,
@@ -551,95 +570,36 @@ class ModbusDriver:
             p.mapping, p.spec, raw[0], self._transport, bit_function=function.is_bit
         )
 
-    def _accept(self, p: _Point, value: PointValue, quality: Quality, when: datetime) -> None:
-        reading = Reading(p.asset_id, p.path, value, quality, when)
-        p.last = reading
-        p.last_ok_mono = self.clock.monotonic()
-        p.stale_published = False
-        if quality.is_good:
-            p.last_good = reading
+    def _accept(self, p: _Point, value: PointValue, quality: Quality, when: datetime) -> Reading:
+        return p.cache.accept(value, quality, when, self.clock.monotonic())
 
     def _failure_readings(self, points: Iterable[_Point]) -> list[Reading]:
         """What the points show while their device does not answer."""
-        now_dt = self.clock.now()
-        out: list[Reading] = []
-        for p in points:
-            if p.item is None or p.bad_address_until is not None:
-                continue
-            out.append(self._stale_reading(p, now_dt))
-        return out
-
-    def _stale_reading(self, p: _Point, now_dt: datetime) -> Reading:
-        p.stale_published = True
-        if p.last is None:
-            return Reading(p.asset_id, p.path, None, Quality.BAD_COMMUNICATION_ERROR, now_dt)
-        if p.last.quality.is_good or p.last.quality is Quality.UNCERTAIN_LAST_USABLE:
-            good = p.last_good or p.last
-            return Reading(
-                p.asset_id, p.path, good.value, Quality.UNCERTAIN_LAST_USABLE, good.source_time
-            )
-        return p.last  # the device's own "not available" stays what it was
+        return self.runtime.stale_readings(
+            p.cache for p in points if p.item is not None and p.bad_address_until is None
+        )
 
     def _answered(self) -> None:
-        h = self._health
-        h.last_answer_mono = self.clock.monotonic()
-        h.last_good = self.clock.now()
-        if not h.connected:
-            h.connected = True
-            if h.ever_connected:  # came back: read identification again, new connection key
-                h.returns += 1
-                for p in self._points.values():
-                    if p.interval is None:
-                        p.pending_once = True
-            h.ever_connected = True
+        if self.runtime.answered():  # came back: read identification again, new connection key
+            for p in self._points.values():
+                if p.interval is None:
+                    p.pending_once = True
 
     async def _after_poll(self, link: ModbusLink) -> None:
         """After a reconnect (new TCP connection, or the device answering again) re-send every
         active setpoint: devices like the Heidelberg wallbox forget them on power-on."""
-        h = self._health
+        connected = self.runtime.health.connected
         generation = link.generation if isinstance(link, QueuedLink) else 0
-        back = h.connected and (not h.connected_after_poll or generation != h.generation)
-        h.connected_after_poll = h.connected
-        if h.connected:
-            h.generation = generation
-        if back and self._setpoints:
+        back = connected and (not self._connected_after_poll or generation != self._generation)
+        self._connected_after_poll = connected
+        if connected:
+            self._generation = generation
+        if back and self._setpoints.active:
             await self._resend_all(link)
 
-    def _count_error(self, exc: Exception) -> None:
-        self._health.error_count += 1
-        self._health.last_error = str(exc)
-        log.debug("%s: %s", self.device_id, exc)
-
-    # --- watchdog ------------------------------------------------------------------------------
-
-    async def _watchdog(self) -> None:
-        """Publish Uncertain (or BadCommunicationError) for values whose poll is overdue, even
-        while a request hangs: within three poll intervals of the last good read."""
-        intervals = [p.interval for p in self._points.values() if p.interval is not None]
-        if not intervals:
-            return
-        tick = min(intervals) / 4.0
-        while True:
-            await self.clock.sleep(tick)
-            now = self.clock.monotonic()
-            now_dt = self.clock.now()
-            overdue: list[Reading] = []
-            for p in self._points.values():
-                if p.item is None or p.interval is None or p.bad_address_until is not None:
-                    continue
-                since = p.last_ok_mono if p.last_ok_mono is not None else self._started_mono
-                if since is None or p.stale_published:
-                    continue
-                if now - since > STALE_AFTER_INTERVALS * p.interval:
-                    overdue.append(self._stale_reading(p, now_dt))
-            if overdue:
-                h = self._health
-                if h.last_answer_mono is None or now - h.last_answer_mono > (
-                    STALE_AFTER_INTERVALS * min(intervals)
-                ):
-                    h.connected = False
-                overdue.extend(self._health_readings())
-                self._publish(overdue)
+    def _failed(self, exc: Exception) -> None:
+        """The device did not answer (or a bug): counted, logged once per state change."""
+        self.runtime.failed(str(exc) or type(exc).__name__)
 
     # --- setpoints -----------------------------------------------------------------------------
 
@@ -647,7 +607,7 @@ class ModbusDriver:
         """Identifies the current connection: the link's connect count and the device's returns
         after outages. A new key means the device may have forgotten what the last one set."""
         generation = link.generation if isinstance(link, QueuedLink) else 0
-        return (generation, self._health.returns)
+        return (generation, self.runtime.health.returns)
 
     async def _send(self, link: ModbusLink, ref: PointRef, prepared: PreparedWrite) -> None:
         """Write a prepared setpoint; its ``once`` steps only if not yet sent on this connection.
@@ -697,45 +657,32 @@ class ModbusDriver:
             words = await link.read_holding_registers(unit, write.address, count)
             return model_from_write_register(p.mapping, words, self._transport, reference)
         except (ModbusIOError, CodecError) as exc:
-            self._count_error(exc if isinstance(exc, ModbusIOError) else ModbusIOError(str(exc)))
+            self.runtime.health.failed(str(exc), disconnected=False)
+            log.debug("%s: read-back failed: %s", self.device_id, exc)
             return None
 
     async def _refresh_loop(self, link: ModbusLink) -> None:
-        """Re-send setpoints before the device's own fallback timer expires."""
+        """Re-send setpoints before the device's own fallback timer expires (not while the
+        device is known not to answer: the re-send after it answers again covers that)."""
         while True:
-            now = self.clock.monotonic()
-            timed = [s for s in self._setpoints.values() if s.refresh_s]
-            for sp in timed:
-                if now >= sp.next_refresh:
-                    assert sp.refresh_s is not None
-                    sp.next_refresh = now + sp.refresh_s
-                    await self._resend(link, sp)
-            timed = [s for s in self._setpoints.values() if s.refresh_s]
-            wait = (
-                min((s.next_refresh for s in timed), default=now + 3600.0) - self.clock.monotonic()
-            )
-            self._setpoints_changed.clear()
-            # asyncio.wait, not asyncio.timeout: on Python 3.11 a timeout expiring together with
-            # an outer cancel can turn the cancel into a TimeoutError, which would be swallowed
-            # here and leave the driver running after shutdown.
-            changed = asyncio.ensure_future(self._setpoints_changed.wait())
-            try:
-                await asyncio.wait({changed}, timeout=max(0.0, wait))
-            finally:
-                changed.cancel()
+            for ref, sp in self._setpoints.due():
+                if self._retry_at is None:
+                    assert isinstance(ref, PointRef)
+                    await self._resend(link, ref, sp.payload)
+            await self._setpoints.wait_due()
 
     async def _resend_all(self, link: ModbusLink) -> None:
-        for sp in list(self._setpoints.values()):
-            await self._resend(link, sp)
-            if sp.refresh_s:
-                sp.next_refresh = self.clock.monotonic() + sp.refresh_s
+        for ref, sp in list(self._setpoints.active.items()):
+            assert isinstance(ref, PointRef)
+            await self._resend(link, ref, sp.payload)
+        self._setpoints.restart_timers()
 
-    async def _resend(self, link: ModbusLink, sp: _Setpoint) -> None:
+    async def _resend(self, link: ModbusLink, ref: PointRef, prepared: PreparedWrite) -> None:
         async with self._write_lock:
             try:
-                await self._send(link, sp.ref, sp.prepared)
+                await self._send(link, ref, prepared)
             except ModbusIOError as exc:
-                self._count_error(exc)
+                self._failed(exc)
 
     # --- readings ------------------------------------------------------------------------------
 
@@ -744,7 +691,7 @@ class ModbusDriver:
             return None
         if p.item is None and p.mapping.const is not None:
             return p.mapping.const
-        return p.last_good.value if p.last_good is not None else None
+        return p.cache.usable_value
 
     def _constant_readings(self) -> list[Reading]:
         now_dt = self.clock.now()
@@ -760,26 +707,8 @@ class ModbusDriver:
                     and p.mapping.const is not None
                     and not p.path.startswith("Identification.")
                 ):
-                    self._accept(p, p.mapping.const, Quality.GOOD, now_dt)
-                    if p.last is not None:
-                        out.append(p.last)
-        return out
-
-    def _health_readings(self) -> list[Reading]:
-        h = self._health
-        now_dt = self.clock.now()
-        out: list[Reading] = []
-        for asset in self._assets.values():
-            out += health_readings(
-                asset.asset_id,
-                now_dt,
-                connected=h.connected,
-                error_count=h.error_count,
-                last_error=h.last_error,
-                poll_ms=h.poll_ms,
-                last_good=h.last_good,
-            )
+                    out.append(self._accept(p, p.mapping.const, Quality.GOOD, now_dt))
         return out
 
     def _publish(self, readings: list[Reading]) -> None:
-        publish_safely(self._sink, readings, self.device_id)
+        self.runtime.publish(readings)

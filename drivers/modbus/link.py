@@ -18,11 +18,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ampacity.drivers.runtime.backoff import SYSTEM_CLOCK, Backoff, Clock
+from ampacity.drivers.runtime.errors import describe
 from pymodbus.client.base import ModbusBaseClient
 from pymodbus.exceptions import ConnectionException, ModbusException
 from pymodbus.pdu import ModbusPDU
 
-from .backoff import SYSTEM_CLOCK, Backoff, Clock
 from .transport import ModbusExceptionResponse, ModbusIOError
 
 log = logging.getLogger(__name__)
@@ -184,6 +185,10 @@ class QueuedLink(ABC):
     def _new_client(self) -> ModbusBaseClient:
         """A fresh, unconnected pymodbus client with retries=0 and no own reconnect."""
 
+    async def _connect_problem(self) -> str:
+        """Why the last connect failed, in words (the client only reports that it did)."""
+        return "refused or unreachable"
+
     # --- the worker --------------------------------------------------------------------------
 
     def _where(self, unit_id: int, function: str, address: int, count: int) -> str:
@@ -263,13 +268,15 @@ class QueuedLink(ABC):
         except (TimeoutError, OSError, ModbusException) as exc:
             _raise_if_cancelling()
             ok = False
-            detail = f"{type(exc).__name__}: {exc}"
+            detail = describe(exc) if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}"
         else:
-            detail = "refused or unreachable"
+            detail = ""
         if not ok:
             client.close()
+            if not detail:  # pymodbus says only "no": find out why, in words
+                detail = await self._connect_problem()
             self._connection_failed(f"cannot connect: {detail}")
-            raise ModbusIOError(f"{where}: cannot connect to {self._endpoint} ({detail})")
+            raise ModbusIOError(f"cannot connect to {self._endpoint}: {detail}")
         self._client = client
         self._generation += 1
         log.info("connected to %s", self._endpoint)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .backoff import SYSTEM_CLOCK, Backoff, Clock
+from ampacity.drivers.runtime.backoff import SYSTEM_CLOCK, Backoff, Clock
+
 from .link import QueuedLink
 from .rtu import RtuLink, SerialSettings
 from .tcp import TcpLink

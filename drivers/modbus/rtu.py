@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from ampacity.drivers.runtime.backoff import SYSTEM_CLOCK, Backoff, Clock
+from ampacity.drivers.runtime.errors import serial_device_problem
 from pymodbus.client import AsyncModbusSerialClient
 from pymodbus.client.base import ModbusBaseClient
 
-from .backoff import SYSTEM_CLOCK, Backoff, Clock
 from .link import QueuedLink, client_kwargs
 
 
@@ -56,6 +57,9 @@ class RtuLink(QueuedLink):
         )
         self.device = device
         self.settings = settings
+
+    async def _connect_problem(self) -> str:
+        return serial_device_problem(self.device) or "the serial port did not open"
 
     def _new_client(self) -> ModbusBaseClient:
         return AsyncModbusSerialClient(

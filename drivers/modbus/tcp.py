@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
+from ampacity.drivers.runtime.backoff import SYSTEM_CLOCK, Backoff, Clock
+from ampacity.drivers.runtime.errors import describe
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.client.base import ModbusBaseClient
 
-from .backoff import SYSTEM_CLOCK, Backoff, Clock
 from .link import QueuedLink, client_kwargs
 
 
@@ -36,6 +39,15 @@ class TcpLink(QueuedLink):
         super().__init__(f"{host}:{port}", timeout_s=timeout_s, backoff=backoff, clock=clock)
         self.host = host
         self.port = port
+
+    async def _connect_problem(self) -> str:
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                _, writer = await asyncio.open_connection(self.host, self.port)
+        except (OSError, TimeoutError) as exc:
+            return describe(exc)
+        writer.close()
+        return "the connection was accepted, then closed"
 
     def _new_client(self) -> ModbusBaseClient:
         return AsyncModbusTcpClient(

@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import datetime
 
 from ampacity.assets import (
     AssetKind,
@@ -40,9 +39,9 @@ from ampacity.assets import (
     WriteError,
     WriteResult,
 )
-from ampacity.drivers.base import AssetInfo, publish_safely
+from ampacity.drivers.base import AssetInfo
 from ampacity.drivers.modbus import DEFAULT_REGISTRY, Backoff, Clock, LinkRegistry
-from ampacity.drivers.modbus.backoff import SYSTEM_CLOCK
+from ampacity.drivers.runtime import SYSTEM_CLOCK, DeviceRuntime
 
 from .bank import ContactBank
 from .config import KmtronicSource, ModbusSource, RippleReceiverConfig, SimulatedSource
@@ -130,16 +129,12 @@ class RippleReceiverDriver:
                 "DeviceProfile": model,
             },
         )
-        self._sink: ReadingSink | None = None
+        self.runtime = DeviceRuntime(config.id, [config.id], clock=clock, logger=log)
+        for point in self._info.points:
+            self.runtime.point(config.id, point)
         self._closed: tuple[bool, ...] | None = None
         self._limit: float | None = None
-        self._read_at: datetime | None = None
         self._failing = False
-        self._connected = False
-        self._error_count = 0
-        self._last_error = ""
-        self._last_good: datetime | None = None
-        self._poll_ms = 0.0
         self._health_sent: tuple[bool, int, str] | None = None
         self._health_at = -1.0e9
 
@@ -174,7 +169,7 @@ class RippleReceiverDriver:
 
     async def run(self, sink: ReadingSink) -> None:
         """Poll and publish until cancelled; never raises for source faults."""
-        self._sink = sink
+        self.runtime.sink = sink
         source = self._open_source()
         try:
             self._publish(self._identification())
@@ -233,46 +228,32 @@ class RippleReceiverDriver:
         limit = self.table.limit(closed)
         recovered = self._failing or self._closed is None
         self._failing = False
-        self._connected = True
-        self._last_good = now
-        self._poll_ms = round((self.clock.monotonic() - started) * 1000.0, 3)
+        rt = self.runtime
+        rt.answered()
+        rt.health.poll_ms = round((self.clock.monotonic() - started) * 1000.0, 3)
         readings: list[Reading] = []
         previous = self._closed
         for i, point in enumerate(self._contact_points):
-            if recovered or previous is None or previous[i] != closed[i]:
-                readings.append(Reading(self.asset_id, point, closed[i], Quality.GOOD, now))
+            changed = recovered or previous is None or previous[i] != closed[i]
+            reading = rt.accept(self.asset_id, point, closed[i], Quality.GOOD, now)
+            if changed:
+                readings.append(reading)
+        reading = rt.accept(self.asset_id, LIMIT_POINT, limit, Quality.GOOD, now)
         if recovered or limit != self._limit:
-            readings.append(Reading(self.asset_id, LIMIT_POINT, limit, Quality.GOOD, now))
-        self._closed, self._limit, self._read_at = closed, limit, now
+            readings.append(reading)
+        self._closed, self._limit = closed, limit
         readings += self._health_readings(force=bool(readings))
         self._publish(readings)
 
     def _on_failure(self, message: str, started: float) -> None:
-        self._error_count += 1
-        self._last_error = message
-        self._connected = False
-        self._poll_ms = round((self.clock.monotonic() - started) * 1000.0, 3)
-        log.debug("%s: %s", self.device_id, message)
+        self.runtime.failed(message)
+        self.runtime.health.poll_ms = round((self.clock.monotonic() - started) * 1000.0, 3)
         readings: list[Reading] = []
         if not self._failing:
             self._failing = True
-            readings = self._stale_readings()
+            readings = self.runtime.stale_readings()
         readings += self._health_readings(force=False)
         self._publish(readings)
-
-    def _stale_readings(self) -> list[Reading]:
-        points = (*self._contact_points, LIMIT_POINT)
-        if self._closed is None or self._read_at is None:
-            now = self.clock.now()
-            return [
-                Reading(self.asset_id, p, None, Quality.BAD_COMMUNICATION_ERROR, now)
-                for p in points
-            ]
-        values: list[PointValue] = [*self._closed, self._limit]
-        return [
-            Reading(self.asset_id, p, v, Quality.UNCERTAIN_LAST_USABLE, self._read_at)
-            for p, v in zip(points, values, strict=True)
-        ]
 
     # --- readings ------------------------------------------------------------------------------
 
@@ -284,28 +265,29 @@ class RippleReceiverDriver:
         ]
 
     def _health_readings(self, *, force: bool) -> list[Reading]:
-        state = (self._connected, self._error_count, self._last_error)
+        health = self.runtime.health
+        state = (health.connected, health.error_count, health.last_error)
         mono = self.clock.monotonic()
         changed = state != self._health_sent
         if not (force or changed or mono - self._health_at >= HEALTH_PERIOD_S):
             return []
         now = self.clock.now()
         aid = self.asset_id
-        out = [Reading(aid, "Health.PollDuration", self._poll_ms, Quality.GOOD, now)]
-        if self._last_good is not None:
-            out.append(Reading(aid, "Health.LastGood", self._last_good, Quality.GOOD, now))
+        out = [Reading(aid, "Health.PollDuration", health.poll_ms, Quality.GOOD, now)]
+        if health.last_good is not None:
+            out.append(Reading(aid, "Health.LastGood", health.last_good, Quality.GOOD, now))
         if changed or self._health_sent is None:
             out += [
-                Reading(aid, "Health.Connected", self._connected, Quality.GOOD, now),
-                Reading(aid, "Health.ErrorCount", self._error_count, Quality.GOOD, now),
-                Reading(aid, "Health.LastError", self._last_error, Quality.GOOD, now),
+                Reading(aid, "Health.Connected", health.connected, Quality.GOOD, now),
+                Reading(aid, "Health.ErrorCount", health.error_count, Quality.GOOD, now),
+                Reading(aid, "Health.LastError", health.last_error, Quality.GOOD, now),
             ]
         self._health_sent = state
         self._health_at = mono
         return out
 
     def _publish(self, readings: list[Reading]) -> None:
-        publish_safely(self._sink, readings, self.device_id)
+        self.runtime.publish(readings)
 
 
 def _raise_if_cancelling() -> None:

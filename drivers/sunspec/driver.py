@@ -59,6 +59,7 @@ from ampacity.drivers.modbus.link import QueuedLink
 from ampacity.drivers.modbus.registry import DEFAULT_REGISTRY, LinkRegistry
 from ampacity.drivers.modbus.transport import ModbusExceptionResponse, ModbusIOError, ModbusLink
 from ampacity.drivers.profile import Profile, SunSpecOptions
+from ampacity.drivers.runtime import Backoff, FailureLog
 
 from .chain import Chain, DiscoveryError, ModelInstance, NoSunSpecError, discover_chain
 from .decode import ModelBlock, Value
@@ -94,21 +95,6 @@ _ROLE_VALUES = {name: value for value, name in METER_ROLES.items()}
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-class _Backoff:
-    """``initial × 2^n`` capped at ``cap``, each delay drawn from ``[d/2, d]``."""
-
-    def __init__(self, initial: float, cap: float, rng: random.Random) -> None:
-        self.initial, self.cap, self.rng, self.failures = initial, max(cap, initial), rng, 0
-
-    def next(self) -> float:
-        delay = min(self.cap, self.initial * 2.0**self.failures)
-        self.failures += 1
-        return delay * (0.5 + 0.5 * self.rng.random())
-
-    def reset(self) -> None:
-        self.failures = 0
 
 
 @dataclass(slots=True)
@@ -183,7 +169,10 @@ class SunSpecDriver:
         if meter_role not in _ROLE_VALUES:
             raise ValueError(f"meter_role must be one of {', '.join(_ROLE_VALUES)}")
         self._role = _ROLE_VALUES[meter_role]
-        self._backoff = _Backoff(self._poll_s, backoff_max_s, rng or random.Random())
+        self._backoff = Backoff(
+            self._poll_s, max(self._poll_s, backoff_max_s), rng=rng or random.Random()
+        )
+        self._failures = FailureLog(log, device_id)
         self._bindings: list[_Binding] = []
         self._assets: tuple[AssetInfo, ...] = ()
         self._fixed = False
@@ -283,12 +272,13 @@ class SunSpecDriver:
                 self._flush(sink)
             if ok:
                 self._backoff.reset()
+                self._failures.recovered(loop.time())
                 await self._refresh_setpoints()
                 delay = self._poll_s - (loop.time() - started)
             else:
                 self._check_chains = True
                 await self._drop_link()
-                delay = self._backoff.next()
+                delay = self._backoff.next_delay()
             await asyncio.sleep(max(0.0, delay))
 
     async def write(self, asset_id: str, point: str, value: PointValue) -> WriteResult:
@@ -521,12 +511,11 @@ class SunSpecDriver:
             self._blocks.update(blocks)
             for binding in planned:
                 values = self._values(binding, blocks)
-                readings.extend(binding.state.good(values, now))
-                binding.state.health.connected = True
-                binding.state.health.last_good = now
+                readings.extend(binding.state.good(values, now, loop.time()))
+                binding.state.health.answered(now, loop.time())
         duration_ms = (loop.time() - started) * 1000.0
         for binding in self._bindings:
-            binding.state.health.poll_duration_ms = round(duration_ms, 3)
+            binding.state.health.poll_ms = round(duration_ms, 3)
         self._flush(sink, readings)
         return any_ok
 
@@ -583,6 +572,7 @@ class SunSpecDriver:
             health.error_count += int(request)
             health.last_error = message
             pending.extend(binding.state.lost(now))
+        self._failures.failed(message, asyncio.get_running_loop().time())
         if self._sink is not None and pending:
             self._sink.publish(pending)  # at once, not after the other units' timeouts
         else:
@@ -595,7 +585,7 @@ class SunSpecDriver:
         self._pending_readings = []
         out.extend(readings or [])
         for binding in self._bindings:
-            out.extend(binding.state.health.readings(binding.info.asset_id, now))
+            out.extend(binding.state.health.readings([binding.info.asset_id], now))
         sink.publish(out)
 
     def _publish_identification(self) -> None:

@@ -40,7 +40,8 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 from ampacity.assets import AssetKind, PointValue, Quality, Reading, ReadingSink, WriteResult
 from ampacity.assets.readings import WriteError
-from ampacity.drivers.base import AssetInfo, health_readings, publish_safely
+from ampacity.drivers.base import AssetInfo
+from ampacity.drivers.runtime import Backoff, DeviceRuntime
 
 from . import awattar, energy_charts, entsoe, tibber
 from .config import TariffConfig
@@ -78,22 +79,19 @@ class FetchResult:
     skipped: list[str]
 
 
-class _Backoff:
-    """``initial * 2**n`` capped, each drawn from ``[d/2, d]`` (jitter)."""
+class _InjectedClock:
+    """The runtime's clock from the driver's injected ``now`` and ``sleep`` (a tariff lives on
+    wall-clock time: slot boundaries; its "monotonic" time is the wall clock's seconds)."""
 
-    def __init__(self, initial_s: float, cap_s: float, rng: random.Random) -> None:
-        self.initial_s = initial_s
-        self.cap_s = cap_s
-        self._rng = rng
-        self.failures = 0
+    def __init__(self, now: Now, sleep: Sleep) -> None:
+        self.now = now
+        self._sleep = sleep
 
-    def next_delay(self) -> float:
-        base = min(self.cap_s, self.initial_s * 2.0**self.failures)
-        self.failures += 1
-        return base * (1.0 - 0.5 * self._rng.random())
+    def monotonic(self) -> float:
+        return self.now().timestamp()
 
-    def reset(self) -> None:
-        self.failures = 0
+    async def sleep(self, seconds: float) -> None:
+        await self._sleep(seconds)
 
 
 class TariffDriver:
@@ -127,7 +125,14 @@ class TariffDriver:
         self._session = session
         self._now = now or _system_now
         self._sleep = sleep or asyncio.sleep
-        self._backoff = _Backoff(config.retry_initial_s, config.retry_max_s, rng or random.Random())
+        self._backoff = Backoff(
+            config.retry_initial_s,
+            max(config.retry_initial_s, config.retry_max_s),
+            rng=rng or random.Random(),
+        )
+        self.runtime = DeviceRuntime(
+            config.id, [config.id], clock=_InjectedClock(self._now, self._sleep), logger=log
+        )
         manufacturer, model = _MODELS[config.provider]
         if config.provider == "tibber":
             model += f", {config.product}"
@@ -141,14 +146,7 @@ class TariffDriver:
                 "DeviceProfile": f"tariff:{config.provider}",
             },
         )
-        self._sink: ReadingSink | None = None
         self._slots: list[PriceSlot] = []
-        self._connected = False
-        self._ever_good = False
-        self._last_good: datetime | None = None
-        self._error_count = 0
-        self._last_error = ""
-        self._poll_ms = 0.0
         self._last_current: Reading | None = None
         self._last_good_current: Reading | None = None
         self._last_forecast: str | None = None
@@ -176,7 +174,7 @@ class TariffDriver:
 
     async def run(self, sink: ReadingSink) -> None:
         """Fetch, cache and publish until cancelled; never raises for source faults."""
-        self._sink = sink
+        self.runtime.sink = sink
         self._publish(self._identification())
         own = self._session is None
         session = self._session or aiohttp.ClientSession()
@@ -239,22 +237,20 @@ class TariffDriver:
         else:
             now = self._now()
             self._merge(result.slots, now)
-            self._connected = True
-            self._ever_good = True
-            self._last_good = now
+            self.runtime.answered()
             if result.skipped:
                 first = self._scrub(result.skipped[0])
                 more = len(result.skipped) - 1
-                self._last_error = first + (f" (+{more} more)" if more else "")
+                self.runtime.health.last_error = first + (f" (+{more} more)" if more else "")
                 for message in result.skipped:
                     log.warning("%s: %s", self.device_id, self._scrub(message))
             else:
-                self._last_error = ""
-        self._poll_ms = (time.perf_counter() - started) * 1000.0
+                self.runtime.health.last_error = ""
+        self.runtime.health.poll_ms = (time.perf_counter() - started) * 1000.0
         now = self._now()
-        self._publish(self._health_readings(now))
+        self._publish(self.runtime.health_readings())
         self._publish_prices(now)
-        return self._connected
+        return self.runtime.health.connected
 
     async def _fetch(self, session: aiohttp.ClientSession) -> FetchResult:
         config = self.config
@@ -315,10 +311,7 @@ class TariffDriver:
         self._slots = sorted(kept + fresh, key=lambda s: s.start)
 
     def _fail(self, message: str) -> None:
-        self._connected = False
-        self._error_count += 1
-        self._last_error = message
-        log.warning("%s: %s", self.device_id, message)
+        self.runtime.failed(message)
 
     def _scrub(self, text: str) -> str:
         secret = self.config.secret()
@@ -362,7 +355,7 @@ class TariffDriver:
             self._note_uncovered(now)
         elif self.fetch_count:
             current = Reading(aid, "CurrentPrice", None, Quality.BAD_COMMUNICATION_ERROR, now)
-            if self._ever_good:
+            if self.runtime.health.ever_connected:
                 self._note_uncovered(now)
         else:
             return
@@ -375,7 +368,7 @@ class TariffDriver:
         ):
             out.append(current)
             self._last_current = current
-        if self._ever_good:
+        if self.runtime.health.ever_connected:
             forecast = self.forecast_json(now)
             if forecast != self._last_forecast:
                 quality = Quality.GOOD if forecast != "[]" else Quality.UNCERTAIN_LAST_USABLE
@@ -390,13 +383,12 @@ class TariffDriver:
         """Say in ``Health.LastError`` that no known slot covers now (published once)."""
         known = f"known slots end at {iso_utc(self._slots[-1].end)}" if self._slots else "none"
         message = f"{self.config.provider}: no price for {iso_utc(now)} ({known})"
-        if not self._last_error.startswith(f"{self.config.provider}: no price for "):
-            if self._last_error and "no price for" not in self._last_error:
-                message += f"; last fetch: {self._last_error}"
-            self._last_error = message
-            self._publish(
-                [Reading(self.config.id, "Health.LastError", self._last_error, Quality.GOOD, now)]
-            )
+        health = self.runtime.health
+        if not health.last_error.startswith(f"{self.config.provider}: no price for "):
+            if health.last_error and "no price for" not in health.last_error:
+                message += f"; last fetch: {health.last_error}"
+            health.last_error = message
+            self._publish([Reading(self.config.id, "Health.LastError", message, Quality.GOOD, now)])
 
     def _identification(self) -> list[Reading]:
         now = self._now()
@@ -405,16 +397,5 @@ class TariffDriver:
             for k, v in self._info.identification.items()
         ]
 
-    def _health_readings(self, now: datetime) -> list[Reading]:
-        return health_readings(
-            self.config.id,
-            now,
-            connected=self._connected,
-            error_count=self._error_count,
-            last_error=self._last_error,
-            poll_ms=self._poll_ms,
-            last_good=self._last_good,
-        )
-
     def _publish(self, readings: list[Reading]) -> None:
-        publish_safely(self._sink, readings, self.device_id)
+        self.runtime.publish(readings)

@@ -220,7 +220,6 @@ async def test_per_point_poll_intervals(registry):
 METER = profile(
     {"ActivePower": {"address": 0, "type": "s16", "scale": 10}},
     kind="ElectricityMeter",
-    transport={"single_client": True},
 )
 
 

@@ -89,7 +89,7 @@ def test_every_shipped_modbus_profile_builds_a_driver_and_a_valid_plan():
     from ampacity.drivers.profile import all_profiles
 
     for profile in all_profiles().values():
-        if profile.protocol != "modbus":
+        if profile.driver != "modbus":
             continue
         driver = ModbusDriver(profile, ModbusDeviceConfig("dev", tcp=TcpEndpoint("192.0.2.1")))
         assert driver.assets, profile.id

@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator
 import pytest
 from ampacity.assets import AssetKind, OutOfRangeError, Quality
 from ampacity.drivers.codec import WireType, encode
-from ampacity.drivers.modbus.backoff import Backoff
 from ampacity.drivers.modbus.tcp import TcpLink
 from ampacity.drivers.profile import Profile, SunSpecOptions, all_profiles
+from ampacity.drivers.runtime.backoff import Backoff
 from ampacity.drivers.sunspec.driver import SunSpecDriver
 from ampacity.sim.sunspec import ConstantSource, ModelSpec, SunSpecSimulator
 from test_sunspec_support import Chain, MemoryLink, Sink, poll_once, wait_for
@@ -311,7 +311,7 @@ async def test_export_positive_meter_is_normalised(source: ConstantSource) -> No
             "manufacturer": "Test",
             "products": ["T"],
             "source": "SunSpec meter models 201-204; W + = export on SolarEdge.",
-            "protocol": "sunspec",
+            "driver": "sunspec",
             "sunspec": {"meter_sign": -1},
             "assets": [
                 {"key": "inverter", "kind": "PvInverter", "points": {}},

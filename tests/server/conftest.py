@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest_asyncio
-from ampacity.drivers.modbus import LinkRegistry
 from ampacity.server.app import RunningSite, start_site
 from ampacity.server.demo import Demo, demo_site
-from ampacity.server.factory import build_drivers
+from ampacity.server.factory import build_context, build_drivers
 from asyncua import Client
 
 
@@ -34,8 +33,8 @@ class DemoUnderTest:
 async def running_demo(tmp_path_factory) -> AsyncIterator[DemoUnderTest]:  # type: ignore[no-untyped-def]
     data_dir: Path = tmp_path_factory.mktemp("demo-data")
     async with demo_site(data_dir=data_dir, port=free_port()) as demo:
-        links = LinkRegistry()
-        drivers = await build_drivers(demo.config, links)
+        context = build_context(demo.config)
+        drivers = await build_drivers(demo.config, context)
         site = await start_site(demo.config, drivers)
         client = Client(demo.config.server.endpoint, timeout=10)
         try:
@@ -45,4 +44,4 @@ async def running_demo(tmp_path_factory) -> AsyncIterator[DemoUnderTest]:  # typ
         finally:
             await client.disconnect()
             await site.stop()
-            await links.aclose()
+            await context.aclose()

@@ -79,13 +79,75 @@ def test_an_unknown_profile_lists_the_known_ones(tmp_path: Path) -> None:
     assert "siemens_sentron_pac2200" in errors[0]
 
 
-def test_cross_references_are_checked(tmp_path: Path) -> None:
+def test_cross_references_are_located_at_the_offending_entry(tmp_path: Path) -> None:
     errors = errors_of(write(tmp_path, VALID.replace("bus: rs485", "bus: rs232")))
-    assert "unknown bus 'rs232'" in errors[0]
+    assert errors == ["site.yaml:16: devices[1].bus: unknown bus 'rs232' (buses: rs485)"]
     errors = errors_of(write(tmp_path, VALID.replace("id: wallbox", "id: grid-meter")))
-    assert "device ids must be unique: grid-meter" in errors[0]
+    assert errors == ["site.yaml:14: devices[1].id: device id 'grid-meter' is used twice"]
     errors = errors_of(write(tmp_path, VALID.replace("    bus: rs485\n", "")))
-    assert "either 'host' (Modbus TCP) or 'bus' (RS485)" in errors[0]
+    assert errors == [
+        "site.yaml:14: devices[1]: give either 'host' (Modbus TCP) or 'bus' (RS485), "
+        "not both or none"
+    ]
+    twice = VALID.replace("buses:\n", "buses:\n  - id: rs485\n    device: /dev/ttyUSB1\n")
+    errors = errors_of(write(tmp_path, twice))
+    assert errors == ["site.yaml:7: buses[1].id: bus id 'rs485' is used twice"]
+    errors = errors_of(
+        write(tmp_path, VALID.replace("    unit_id: 3\n", "    unit_id: 3\n    role: grid\n"))
+    )
+    assert errors == ["site.yaml:18: devices[1].role: 'role' applies to meters only"]
+
+
+def test_a_meters_role_comes_from_the_site_file_not_the_profile(tmp_path: Path) -> None:
+    from ampacity.drivers.profile import all_profiles
+
+    for profile in ("janitza_umg604", "siemens_sentron_pac2200"):
+        meter = all_profiles()[profile].assets[0]
+        assert "Role" not in meter.points  # the server publishes Role from `role:`
+
+
+SITE_PROFILE = """id: acme_em300
+manufacturer: ACME
+products: [EM300]
+source: ACME EM300 Modbus manual rev. 2 (a made-up meter for this test)
+assets:
+  - key: meter
+    kind: ElectricityMeter
+    points:
+      ActivePower: {address: 0, type: f32}
+"""
+
+
+def test_a_site_carries_its_own_profiles(tmp_path: Path) -> None:
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "acme_em300.yaml").write_text(SITE_PROFILE)
+    site = VALID + "  - id: sub\n    profile: acme_em300\n    host: 192.0.2.11\n"
+    config = load_config(write(tmp_path, "profiles_dir: profiles\n" + site))
+    assert config.devices[2].profile == "acme_em300"
+    assert config.profile_catalog()["acme_em300"].manufacturer == "ACME"
+    listed = run_cli("devices", "--config", str(tmp_path / "site.yaml"))
+    assert listed.returncode == 0, listed.stderr
+    assert "acme_em300  [ElectricityMeter]  ACME  (site profile)" in listed.stdout
+
+
+def test_a_broken_site_profile_is_located_in_its_own_file(tmp_path: Path) -> None:
+    (tmp_path / "profiles").mkdir()
+    broken = SITE_PROFILE.replace("type: f32", "type: f33")
+    (tmp_path / "profiles" / "acme_em300.yaml").write_text(broken)
+    (tmp_path / "profiles" / "siemens_sentron_pac2200.yaml").write_text(
+        SITE_PROFILE.replace("acme_em300", "siemens_sentron_pac2200")
+    )
+    errors = errors_of(write(tmp_path, "profiles_dir: profiles\n" + VALID))
+    assert errors[0].startswith(
+        "site.yaml:1: profiles_dir: acme_em300.yaml:9: "
+        "assets[0].points.ActivePower.type: Input should be"
+    )
+    (tmp_path / "profiles" / "acme_em300.yaml").write_text(SITE_PROFILE)
+    errors = errors_of(write(tmp_path, "profiles_dir: profiles\n" + VALID))
+    assert errors == [
+        "site.yaml:1: profiles_dir: profiles/siemens_sentron_pac2200.yaml: id "
+        "'siemens_sentron_pac2200' is a shipped profile; give yours another id"
+    ]
 
 
 def test_ids_that_would_break_node_ids_are_refused(tmp_path: Path) -> None:

@@ -18,13 +18,13 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from ampacity.control.dimming import DimmedConsumer, DimmingConfig
-from ampacity.drivers.modbus import LinkRegistry
 from ampacity.server.app import start_site
 from ampacity.server.demo import demo_site
-from ampacity.server.factory import build_drivers
+from ampacity.server.factory import build_context, build_drivers
 from ampacity.server.security import Role, SecurityConfig
 from ampacity.server.security.users import UserRecord, UsersFile, hash_password
 from asyncua import Client, ua
+from demo_support import vehicle_plugged_in
 from security_support import PASSWORDS, SecureSite, client_certs, connect, free_port
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -53,14 +53,14 @@ async def site(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Any]:
         )
         control = demo.config.control.model_copy(update={"cycle_s": CYCLE_S, "dimming": dimming})
         config = demo.config.model_copy(update={"security": security, "control": control})
-        links = LinkRegistry()
-        drivers = await build_drivers(config, links)
+        context = build_context(config)
+        drivers = await build_drivers(config, context)
         running = await start_site(config, drivers)
         try:
             yield SecureSite(running, data_dir, running.site_ns), demo
         finally:
             await running.stop()
-            await links.aclose()
+            await context.aclose()
 
 
 async def until(check: Callable[[], Awaitable[bool]], timeout_s: float = 10.0) -> float:
@@ -241,43 +241,59 @@ async def test_paragraph_14a_dimming_caps_the_consumers_and_is_audited(site: Any
     ns = secure.ns
     client = await connect(secure, user="operator")
     heidelberg = demo.sims.physics.chargers["heidelberg"]
-    try:
-        result = await call(
-            client,
-            ns,
-            "demo.GridOperator.SetDimming",
-            ua.Variant(True, ua.VariantType.Boolean),
-            later(600),
-        )
-        assert result.StatusCode.is_good()
-        cap_a = 4200.0 / (230.0 * 3)  # 6.09 A: 4.2 kW on three phases, never less
+    # §14a caps a consumer that draws: a vehicle charging on the Heidelberg, at any time of day
+    with vehicle_plugged_in(demo.sims.physics, "heidelberg"):
+        try:
 
-        async def dimmed() -> bool:
-            return bool(heidelberg.limit_a <= cap_a + 0.1)
+            async def charging() -> bool:  # the control has seen the vehicle, lets it charge
+                decision = "demo.Control.Setpoints.heidelberg.ChargeCurrentLimit.Value"
+                data = await client.get_node(ua.NodeId(decision, ns)).read_data_value(
+                    raise_on_bad_status=False
+                )
+                amps = data.Value.Value if data.StatusCode.is_good() else None
+                return amps is not None and amps >= 6.0 and heidelberg.limit_a >= 6.0
 
-        await until(dimmed, timeout_s=2.0)
-        assert heidelberg.limit_a >= 6.0
-        setpoints = "demo.Control.Setpoints"
-        owner = await value(client, ns, f"{setpoints}.heidelberg.ChargeCurrentLimit.Owner")
-        limited_by = await value(client, ns, f"{setpoints}.heidelberg.ChargeCurrentLimit.LimitedBy")
-        assert "grid-operator-14a" in (owner, limited_by)
-        assert await value(client, ns, "demo.GridOperator.DimmingActive") is True
-        end = await call(
-            client,
-            ns,
-            "demo.GridOperator.SetDimming",
-            ua.Variant(False, ua.VariantType.Boolean),
-            later(600),
-        )
-        assert end.StatusCode.is_good()
-        assert await value(client, ns, "demo.GridOperator.DimmingActive") is False
-        historian = secure.site.historian
-        assert await historian.flush()
-        events, _ = await historian.read_events(
-            None, datetime.now(UTC) - timedelta(minutes=5), datetime.now(UTC) + timedelta(seconds=1)
-        )
-        texts = [e.message for e in events]
-        assert any("§14a dimming on" in t for t in texts)
-        assert any("§14a dimming off" in t for t in texts)
-    finally:
-        await client.disconnect()
+            await until(charging, timeout_s=3 * CYCLE_S)
+            result = await call(
+                client,
+                ns,
+                "demo.GridOperator.SetDimming",
+                ua.Variant(True, ua.VariantType.Boolean),
+                later(600),
+            )
+            assert result.StatusCode.is_good()
+            cap_a = 4200.0 / (230.0 * 3)  # 6.09 A: 4.2 kW on three phases, never less
+
+            async def dimmed() -> bool:
+                return bool(heidelberg.limit_a <= cap_a + 0.1)
+
+            await until(dimmed, timeout_s=2.0)
+            assert heidelberg.limit_a >= 6.0
+            setpoints = "demo.Control.Setpoints"
+            owner = await value(client, ns, f"{setpoints}.heidelberg.ChargeCurrentLimit.Owner")
+            limited_by = await value(
+                client, ns, f"{setpoints}.heidelberg.ChargeCurrentLimit.LimitedBy"
+            )
+            assert "grid-operator-14a" in (owner, limited_by)
+            assert await value(client, ns, "demo.GridOperator.DimmingActive") is True
+            end = await call(
+                client,
+                ns,
+                "demo.GridOperator.SetDimming",
+                ua.Variant(False, ua.VariantType.Boolean),
+                later(600),
+            )
+            assert end.StatusCode.is_good()
+            assert await value(client, ns, "demo.GridOperator.DimmingActive") is False
+            historian = secure.site.historian
+            assert await historian.flush()
+            events, _ = await historian.read_events(
+                None,
+                datetime.now(UTC) - timedelta(minutes=5),
+                datetime.now(UTC) + timedelta(seconds=1),
+            )
+            texts = [e.message for e in events]
+            assert any("§14a dimming on" in t for t in texts)
+            assert any("§14a dimming off" in t for t in texts)
+        finally:
+            await client.disconnect()
