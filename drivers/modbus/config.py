@@ -53,6 +53,8 @@ class ModbusDeviceConfig:
         poll_s: default poll interval in seconds instead of the profile's; points with their own
             ``poll_s`` are never polled faster than this.
         timeout_s: answer timeout per request in seconds instead of the profile's.
+        backoff_max_s: the longest pause between attempts while the device does not answer, s
+            (``None``: the engine's ``BACKOFF_MAX_S``).
     """
 
     device_id: str
@@ -62,6 +64,7 @@ class ModbusDeviceConfig:
     asset_ids: Mapping[str, str] = field(default_factory=dict)
     poll_s: float | None = None
     timeout_s: float | None = None
+    backoff_max_s: float | None = None
 
     def __post_init__(self) -> None:
         if (self.tcp is None) == (self.serial is None):

@@ -74,7 +74,7 @@ log = logging.getLogger(__name__)
 ILLEGAL_DATA_ADDRESS = 2
 GATEWAY_NO_ANSWER = (10, 11)
 """Exception codes a gateway sends for a unit behind it that does not answer."""
-BACKOFF_MAX_S = 60.0
+BACKOFF_MAX_S = 30.0
 """The longest pause between attempts while the device does not answer, s."""
 BAD_ADDRESS_RETRY_S = 300.0
 """A register the device refused is tried again, alone, after this many seconds."""
@@ -162,7 +162,8 @@ class ModbusDriver:
         self._generation = -1
         """The link generation of the last good poll (a change means "reconnected")."""
         self._connected_after_poll = False
-        self._backoff = Backoff(self._default_poll, max(self._default_poll, BACKOFF_MAX_S))
+        cap = config.backoff_max_s if config.backoff_max_s is not None else BACKOFF_MAX_S
+        self._backoff = Backoff(self._default_poll, max(self._default_poll, cap))
         self._retry_at: float | None = None
         """While the device does not answer: when it gets its next request (monotonic, s)."""
         self._build()
