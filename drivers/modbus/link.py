@@ -279,7 +279,12 @@ class QueuedLink(ABC):
             raise ModbusIOError(f"cannot connect to {self._endpoint}: {detail}")
         self._client = client
         self._generation += 1
-        log.info("connected to %s", self._endpoint)
+        # the first connect at INFO; reconnects are the failure log's business ("OK again")
+        log.log(
+            logging.INFO if self._generation == 1 else logging.DEBUG,
+            "connected to %s",
+            self._endpoint,
+        )
         return client
 
     def _connection_failed(self, reason: str = "connection lost") -> None:
@@ -317,6 +322,23 @@ def _check_count(count: int, limit: int) -> None:
 def client_kwargs(timeout_s: float) -> dict[str, Any]:
     """Keyword arguments every pymodbus client gets: no own retries, no own reconnect."""
     return {"timeout": timeout_s, "retries": 0, "reconnect_delay": 0, "reconnect_delay_max": 0}
+
+
+class _UndecodableFrames(logging.Filter):
+    """Drops asyncio's traceback for a frame that pymodbus could not decode.
+
+    pymodbus raises from ``data_received`` when a device sends garbage; asyncio then logs a
+    17-line "Fatal error: protocol.data_received() call failed" and closes the connection. The
+    link reports the failure in words (the request fails as "connection lost") and the driver's
+    failure log says it once, so the traceback is noise for a user.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return error is None or not type(error).__module__.startswith("pymodbus")
+
+
+logging.getLogger("asyncio").addFilter(_UndecodableFrames())
 
 
 def _raise_if_cancelling() -> None:

@@ -6,8 +6,8 @@ device answered the last request), ``Health.LastGood`` (datetime, UTC: the last 
 the last failure, in words, with the endpoint), ``Health.PollDuration`` (float, ms: the last poll).
 
 Logging: the first failure of a device is one WARNING line with its cause in words; further
-failures are counted, not repeated (a reminder at most every ``REMINDER_S`` while it lasts, and a
-new line when the cause changes); the recovery is one INFO line with the count and the duration.
+failures are counted, not repeated (a reminder with the latest cause at most every ``REMINDER_S``
+while it lasts); the recovery is one INFO line with the count and the duration.
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ class FailureLog:
         return self._count
 
     def failed(self, cause: str, mono: float) -> None:
-        """One more failure: logged if it is the first, a new cause, or a due reminder."""
+        """One more failure: logged if it is the first or a reminder is due."""
         self._count += 1
         if not self._failing:
             self._failing = True
@@ -116,13 +116,8 @@ class FailureLog:
             self._cause = cause
             self._log.warning("%s: %s: %s", self.name, self.what, cause)
             return
-        if cause != self._cause:
-            self._cause = cause
-            self._logged_at = mono
-            self._log.warning(
-                "%s: %s: %s (%d failures so far)", self.name, self.what, cause, self._count
-            )
-        elif mono - self._logged_at >= REMINDER_S:
+        self._cause = cause
+        if mono - self._logged_at >= REMINDER_S:
             self._logged_at = mono
             self._log.warning(
                 "%s: still %s: %s (%d failures in %.0f s)",
