@@ -7,7 +7,9 @@ one configured device. The server builds every device through this registry and 
 protocol; ``ampacity check`` validates each device entry against its driver's schema, and
 ``ampacity read`` reads one device through it.
 
-Built-in drivers are listed in ``BUILTIN``; another package can add its own through the
+Built-in drivers register themselves: every package under ``drivers/`` that has a ``plugin``
+module is imported once (``drivers/<name>/plugin.py`` calls ``register``), so a new protocol
+needs no line anywhere else. Another distribution can add drivers through the
 ``ampacity.drivers`` entry-point group (an object ``DriverType``) or by calling ``register``.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import pkgutil
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -30,13 +33,22 @@ from .yamlpos import Location, YamlSyntaxError, line_of, load_with_lines
 
 log = logging.getLogger(__name__)
 
-BUILTIN = (
-    "ampacity.drivers.modbus.plugin",
-    "ampacity.drivers.sunspec.plugin",
-    "ampacity.drivers.signals.plugin",
-    "ampacity.drivers.tariffs.plugin",
-)
-"""Modules that register the built-in drivers (importing one registers its ``DriverType``)."""
+PLUGIN_MODULE = "plugin"
+"""The module of a driver package that registers its ``DriverType`` when imported."""
+
+
+def builtin_plugins() -> list[str]:
+    """The ``plugin`` modules of the driver packages shipped with Ampacity, sorted."""
+    import ampacity.drivers as package
+
+    found = []
+    for info in pkgutil.iter_modules(package.__path__):
+        if not info.ispkg:
+            continue
+        folder = Path(info.module_finder.path) / info.name  # type: ignore[union-attr]
+        if (folder / f"{PLUGIN_MODULE}.py").is_file():
+            found.append(f"{package.__name__}.{info.name}.{PLUGIN_MODULE}")
+    return sorted(found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +204,7 @@ def _load() -> None:
     if _loaded:
         return
     _loaded = True
-    for module in BUILTIN:
+    for module in builtin_plugins():
         importlib.import_module(module)
     for point in entry_points(group="ampacity.drivers"):
         try:
@@ -345,7 +357,6 @@ def all_profiles(site_folder: Path | None = None) -> dict[str, ProfileHeader]:
 
 
 __all__ = [
-    "BUILTIN",
     "PROFILE_DIR",
     "BuildContext",
     "DeviceEntry",
@@ -353,6 +364,7 @@ __all__ = [
     "ReadTarget",
     "SerialLine",
     "all_profiles",
+    "builtin_plugins",
     "builtin_profiles",
     "driver_type",
     "driver_types",

@@ -152,7 +152,7 @@ def _read(args: argparse.Namespace) -> int:
 
 
 def _devices(as_json: bool, uncovered: bool, site_file: Path | None = None) -> int:
-    from ampacity.drivers.catalog import catalogue, uncovered_rows
+    from ampacity.drivers.catalog import catalogue, open_reasons, uncovered_rows
 
     site_profiles = None
     if site_file is not None:
@@ -185,8 +185,14 @@ def _devices(as_json: bool, uncovered: bool, site_file: Path | None = None) -> i
             ]
         }
         if uncovered:
+            reasons = open_reasons()
             payload["uncovered"] = [
-                {"id": r.id, "manufacturer": r.manufacturer, "models": list(r.models)}
+                {
+                    "id": r.id,
+                    "manufacturer": r.manufacturer,
+                    "models": list(r.models),
+                    "reason": reasons.get(r.id, "not yet implemented"),
+                }
                 for r in uncovered_rows()
             ]
         print(json.dumps(payload, indent=2, ensure_ascii=False))
@@ -205,8 +211,10 @@ def _devices(as_json: bool, uncovered: bool, site_file: Path | None = None) -> i
         f"{len(compatibility_rows())} rows."
     )
     if uncovered:
+        reasons = open_reasons()
         for row in uncovered_rows():
-            print(f"  open: {row.id}  {row.manufacturer}  {', '.join(row.models[:4])}")
+            why = reasons.get(row.id, "not yet implemented")
+            print(f"  open: {row.id}  {row.manufacturer}  {', '.join(row.models[:4])}  ({why})")
     return 0
 
 

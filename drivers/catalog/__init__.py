@@ -17,6 +17,9 @@ import yaml
 from ampacity.drivers.registry import all_profiles, builtin_profiles
 
 COMPATIBILITY_FILE = Path(__file__).parent / "compatibility.yaml"
+OPEN_REASONS_FILE = Path(__file__).parent / "open_rows.yaml"
+"""Rows that no driver serves for a stated reason (no public protocol, hardware needed ...):
+``- {id: ROW-ID, reason: "..."}`` (an empty list when there is none)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,3 +179,20 @@ def uncovered_rows() -> list[CompatibilityRow]:
     """Rows nothing serves yet."""
     served = {r.id for e in catalogue() for r in e.rows}
     return [row for row_id, row in compatibility_rows().items() if row_id not in served]
+
+
+@cache
+def open_reasons() -> dict[str, str]:
+    """Why a row is open where that is known (``open_rows.yaml``), by row id.
+
+    Raises:
+        ValueError: a row id that is not in the list.
+    """
+    data = yaml.safe_load(OPEN_REASONS_FILE.read_text(encoding="utf-8")) or []
+    rows = compatibility_rows()
+    reasons: dict[str, str] = {}
+    for entry in data:
+        if entry["id"] not in rows:
+            raise ValueError(f"open_rows.yaml: unknown compatibility id {entry['id']!r}")
+        reasons[entry["id"]] = str(entry["reason"])
+    return reasons
