@@ -19,9 +19,12 @@ from ampacity.control.dimming import DimmedConsumer, DimmingConfig
 from ampacity.control.schedule import PlannerConfig
 from ampacity.drivers.signals import RippleReceiverConfig
 from ampacity.drivers.tariffs import PriceComponents, TariffConfig
+from ampacity.sim.clock import demo_clock
 from ampacity.sim.demo import DemoSite
+from ampacity.sim.load import site_zone
 from ampacity.sim.signals import ModbusContactSim
 from ampacity.sim.site import INVERTER_EFFICIENCY
+from ampacity.sim.site import SiteConfig as Household
 from ampacity.sim.solar import CloudModel, PvArray
 from ampacity.sim.sunspec import SunSpecInputs, SunSpecSimulator
 from ampacity.sim.tariff import TariffSimServer
@@ -109,8 +112,17 @@ class Demo:
 
 @contextlib.asynccontextmanager
 async def demo_site(data_dir: Path | None = None, port: int = 4840) -> AsyncIterator[Demo]:
-    """Start the demo devices; yield them with the site configuration that reaches them."""
-    async with DemoSite() as sims, contextlib.AsyncExitStack() as stack:
+    """Start the demo devices; yield them with the site configuration that reaches them.
+
+    The simulated devices run on the wall clock; ``AMPACITY_DEMO_START`` (``HH:MM``, the site's
+    local time today, or an ISO datetime) starts their day at that time instead, at real speed.
+    """
+    household = Household()
+    clock = demo_clock(site_zone(household.time_zone))
+    async with (
+        DemoSite(clock=clock, config=household) as sims,
+        contextlib.AsyncExitStack() as stack,
+    ):
         physics = sims.physics
         assert physics is not None
         fronius_array = PvArray(

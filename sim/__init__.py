@@ -32,6 +32,10 @@ registers (the demo does this every ``refresh_s``).
 ``python -m ampacity.sim [--speed 60]`` runs the demo devices on their own and prints the
 endpoints (useful to point another Modbus tool at them).
 
+``AMPACITY_DEMO_START`` (``HH:MM``, today at that local time of the site, or an ISO datetime)
+starts the demo's simulated day there, for ``ampacity run`` and ``python -m ampacity.sim``:
+``demo_clock(zone)`` is then a ``ScaledClock`` from that time (at real speed unless ``--speed``).
+
 Writes behave like the devices: only ``write:`` registers (and their ``before`` steps) are
 writable (else exception 2), values outside the profile's ``min``/``max`` are refused (exception
 3), and a setpoint takes effect only while its ``before`` registers hold their values (SMA 40151 =
@@ -47,10 +51,10 @@ Building blocks (each module has one job):
 * ``sim.pty`` - ``VirtualSerialLine``, a pty pair joined like a null-modem cable;
 * ``sim.solar``, ``sim.load``, ``sim.battery``, ``sim.ev`` - the physics parts;
 * ``sim.site`` - ``SitePhysics`` (one household) and its device models;
-* ``sim.clock`` - ``SystemClock``, ``FakeClock``, ``ScaledClock``.
+* ``sim.clock`` - ``SystemClock``, ``FakeClock``, ``ScaledClock``, ``demo_clock``.
 """
 
-from .clock import Clock, FakeClock, ScaledClock, SystemClock
+from .clock import DEMO_START_ENV, Clock, FakeClock, ScaledClock, SystemClock, demo_clock
 from .demo import DemoSite, Endpoint
 from .faults import Fault, FaultSwitch
 from .registers import DeviceModel, RegisterImage, StaticModel, WriteOutcome
@@ -58,6 +62,7 @@ from .server import SimServer, SimulatedDevice
 from .site import SiteConfig, SitePhysics
 
 __all__ = [
+    "DEMO_START_ENV",
     "Clock",
     "DemoSite",
     "DeviceModel",
@@ -74,4 +79,5 @@ __all__ = [
     "StaticModel",
     "SystemClock",
     "WriteOutcome",
+    "demo_clock",
 ]

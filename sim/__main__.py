@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-from datetime import UTC, datetime
 
-from .clock import Clock, ScaledClock, SystemClock
+from .clock import Clock, demo_clock
 from .demo import DemoSite
+from .load import site_zone
+from .site import SiteConfig
 
 
 async def _serve(clock: Clock, host: str) -> None:
@@ -31,9 +32,8 @@ def main() -> None:
         "--speed", type=float, default=1.0, help="simulated seconds per real second (1 = real time)"
     )
     args = parser.parse_args()
-    clock: Clock = (
-        SystemClock() if args.speed == 1.0 else ScaledClock(datetime.now(UTC), args.speed)
-    )
+    # AMPACITY_DEMO_START (HH:MM local, or an ISO datetime) sets where the simulated day starts
+    clock: Clock = demo_clock(site_zone(SiteConfig().time_zone), args.speed)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(clock, args.host))
 
