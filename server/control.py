@@ -10,8 +10,9 @@ contact, a client changing a charge mode or a site limit):
 3. the decisions go to the devices through their drivers' ``write`` (the one way to a device):
    all writes of a cycle start together, a setpoint is sent when its value changes, when the last
    write failed, and at least every ``REWRITE_S`` (drivers refresh watchdogs on their own); a
-   write still in flight is not started again; node-only setpoints (``ChargeMode``) go to the
-   node;
+   write still in flight is not started again, but a different value decided meanwhile (a
+   § 14a cap arriving while the last current is on its way) follows as soon as it ends;
+   node-only setpoints (``ChargeMode``) go to the node;
 4. ``Site.Control`` shows the strategy, cycle counters, the fail-safe state and, per setpoint,
    value, owner, priority, reason, what limited it and the result of the last device write.
 
@@ -123,6 +124,8 @@ class _WriteState:
     at: datetime = NEVER
     ok: bool = False
     task: asyncio.Task[None] | None = None
+    pending: float | None = None
+    """The latest value decided while ``task`` was writing another one; sent when it ends."""
 
 
 @dataclass
@@ -409,11 +412,12 @@ class ControlRuntime:
                 continue
             state = self._writes.setdefault(resource, _WriteState())
             value = decision.value
-            if state.task is not None and not state.task.done():
-                continue
             unchanged = state.value is not None and math.isclose(
                 state.value, value, rel_tol=1e-6, abs_tol=1e-3
             )
+            if state.task is not None and not state.task.done():
+                state.pending = None if unchanged else value
+                continue
             if unchanged and state.ok and (now - state.at).total_seconds() < REWRITE_S:
                 continue
             state.value, state.at = value, now
@@ -456,6 +460,12 @@ class ControlRuntime:
         if state.ok:
             readings.append(Reading(target.asset_id, target.point, shown, Quality.GOOD, now))
         self.writer.publish(readings)
+        pending, state.pending = state.pending, None
+        if pending is not None:  # decided while this write was on its way: at once, not next cycle
+            state.value, state.at = pending, now
+            state.task = asyncio.create_task(
+                self._write(resource, target, pending, state), name=f"control-write:{resource}"
+            )
 
 
 def _decision_readings(key: str, decision: Decision, now: datetime) -> list[Reading]:
