@@ -12,15 +12,14 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from datetime import time as clock_time
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from ampacity.drivers.codec import WireType, decode
 from ampacity.drivers.profile import Function
-from ampacity.sim.ev import SessionPlan
 from ampacity.sim.faults import Fault
 from asyncua import ua
+from demo_support import vehicle_plugged_in
 
 if TYPE_CHECKING:
     from conftest import DemoUnderTest
@@ -48,15 +47,6 @@ def alfen_limit_a(demo: DemoUnderTest, unit: int = 1) -> float:
     words = alfen.image.read(unit, Function.HOLDING, 1210, 2)
     assert words is not None
     return float(decode(words, WireType.F32))
-
-
-def plug_in(demo: DemoUnderTest, charger: str) -> None:
-    """A vehicle that stays connected all day (arrives at 12:00, leaves at 11:59:59)."""
-    physics = demo.demo.sims.physics
-    assert physics is not None
-    physics.chargers[charger].plan = SessionPlan(
-        clock_time(12, 0), clock_time(11, 59, 59), 1.0e9, phases=3
-    )
 
 
 async def test_the_control_object_shows_strategy_cycle_and_owners(
@@ -101,23 +91,23 @@ async def test_a_charger_follows_a_changed_charge_mode_within_two_cycles(
     running_demo: DemoUnderTest,
 ) -> None:
     demo = running_demo
-    plug_in(demo, "alfen1")
-    await until(lambda: _is(demo, "wallbox-socket1.VehicleConnected", True))
-    mode = demo.client.get_node(ua.NodeId("wallbox-socket1.ChargeMode", demo.ns))
-    for value, amps in ((0, 0.0), (1, 16.0), (0, 0.0)):  # Off, Fast, Off
-        cycles_before = int(await read(demo, "demo.Control.Cycles"))
-        await mode.write_value(ua.DataValue(ua.Variant(value, ua.VariantType.Int32)))
-        await until(lambda amps=amps: _register_is(demo, amps))  # type: ignore[misc]
-        cycles_after = int(await read(demo, "demo.Control.Cycles"))
-        assert cycles_after - cycles_before <= 2, f"mode {value}: {cycles_after - cycles_before}"
-        # the node shows the device's read-back once the driver has read it
-        await until(lambda amps=amps: _is(demo, "wallbox-socket1.ChargeCurrentLimit", amps))  # type: ignore[misc]
-        decision = "demo.Control.Setpoints.wallbox-socket1.ChargeCurrentLimit"
-        assert await read(demo, f"{decision}.Owner") == "ev-charging"
-        # Fast right after plug-in is also the 60 s full-power check: both mean full current
-        expected = {"mode Off"} if value == 0 else {"mode Fast", "plug-in check"}
-        assert await read(demo, f"{decision}.Reason") in expected
-        assert await read(demo, f"{decision}.WriteStatus") == "Good"
+    with vehicle_plugged_in(demo.demo.sims.physics, "alfen1"):
+        await until(lambda: _is(demo, "wallbox-socket1.VehicleConnected", True))
+        mode = demo.client.get_node(ua.NodeId("wallbox-socket1.ChargeMode", demo.ns))
+        for value, amps in ((0, 0.0), (1, 16.0), (0, 0.0)):  # Off, Fast, Off
+            cycles_before = int(await read(demo, "demo.Control.Cycles"))
+            await mode.write_value(ua.DataValue(ua.Variant(value, ua.VariantType.Int32)))
+            await until(lambda amps=amps: _register_is(demo, amps))  # type: ignore[misc]
+            cycles = int(await read(demo, "demo.Control.Cycles")) - cycles_before
+            assert cycles <= 2, f"mode {value}: {cycles}"
+            # the node shows the device's read-back once the driver has read it
+            await until(lambda amps=amps: _is(demo, "wallbox-socket1.ChargeCurrentLimit", amps))  # type: ignore[misc]
+            decision = "demo.Control.Setpoints.wallbox-socket1.ChargeCurrentLimit"
+            assert await read(demo, f"{decision}.Owner") == "ev-charging"
+            # Fast right after plug-in is also the 60 s full-power check: both mean full current
+            expected = {"mode Off"} if value == 0 else {"mode Fast", "plug-in check"}
+            assert await read(demo, f"{decision}.Reason") in expected
+            assert await read(demo, f"{decision}.WriteStatus") == "Good"
 
 
 async def _is(demo: DemoUnderTest, key: str, value: object) -> bool:
@@ -236,20 +226,32 @@ async def test_the_control_box_dimming_contact_caps_the_consumers(
     assert physics is not None
     heidelberg = physics.chargers["heidelberg"]
     ripple = demo.demo.ripple
-    try:
-        ripple.set_contact(4, True)
-        await until(lambda: _is(demo, "demo.GridOperator.DimmingActive", True), timeout_s=5.0)
-        assert "rcr.Contact4" in await read(demo, "demo.GridOperator.DimmingSource")
+    # §14a caps a consumer that draws: a vehicle charging on the Heidelberg, at any time of day
+    with vehicle_plugged_in(physics, "heidelberg"):
 
-        async def capped() -> bool:
-            return heidelberg.limit_a <= 4200.0 / 690.0 + 0.1
+        async def charging() -> bool:  # the control has seen the vehicle and lets it charge
+            decision = "demo.Control.Setpoints.heidelberg.ChargeCurrentLimit.Value"
+            data = await demo.client.get_node(ua.NodeId(decision, demo.ns)).read_data_value(
+                raise_on_bad_status=False
+            )
+            amps = data.Value.Value if data.StatusCode.is_good() else None
+            return amps is not None and amps >= 6.0 and heidelberg.limit_a >= 6.0
 
-        await until(capped, timeout_s=5.0)
-        assert heidelberg.limit_a >= 6.0  # never below the guaranteed 4.2 kW
-        assert await read(demo, "rcr.ActiveLimit") == 100.0  # the §14a contact is no PV stage
-    finally:
-        ripple.set_contact(4, False)
-    await until(lambda: _is(demo, "demo.GridOperator.DimmingActive", False), timeout_s=5.0)
+        await until(charging, timeout_s=15.0)
+        try:
+            ripple.set_contact(4, True)
+            await until(lambda: _is(demo, "demo.GridOperator.DimmingActive", True), timeout_s=5.0)
+            assert "rcr.Contact4" in await read(demo, "demo.GridOperator.DimmingSource")
+
+            async def capped() -> bool:
+                return heidelberg.limit_a <= 4200.0 / 690.0 + 0.1
+
+            await until(capped, timeout_s=5.0)
+            assert heidelberg.limit_a >= 6.0  # never below the guaranteed 4.2 kW
+            assert await read(demo, "rcr.ActiveLimit") == 100.0  # the §14a contact is no PV stage
+        finally:
+            ripple.set_contact(4, False)
+        await until(lambda: _is(demo, "demo.GridOperator.DimmingActive", False), timeout_s=5.0)
 
 
 async def test_the_demo_tariff_shows_the_current_price_and_the_forecast(
@@ -258,15 +260,37 @@ async def test_the_demo_tariff_shows_the_current_price_and_the_forecast(
     demo = running_demo
     await until(lambda: _good(demo, "tariff.PriceForecast"))
     slots = json.loads(await read(demo, "tariff.PriceForecast"))
-    assert len(slots) >= 96  # today at least, in quarter-hours
-    starts = [datetime.fromisoformat(s["start"].replace("Z", "+00:00")) for s in slots]
+    starts = [_utc(s["start"]) for s in slots]
     assert all(b - a == timedelta(minutes=15) for a, b in itertools.pairwise(starts))
-    now = datetime.now(UTC)
-    current = next(s for s in slots if s["start"] <= now.strftime("%Y-%m-%dT%H:%M:%SZ") < s["end"])
+    # the rest of today and tomorrow: a day ahead at least, at any hour (93 quarter-hours late on
+    # the evening before the 23-hour day of the spring clock change, else 96 or more)
+    assert _utc(slots[-1]["end"]) - datetime.now(UTC) >= timedelta(hours=23)
     await until(lambda: _good(demo, "tariff.CurrentPrice"))
-    assert await read(demo, "tariff.CurrentPrice") == pytest.approx(current["price"])
+    found: list[tuple[float, dict[str, Any]]] = []
+
+    async def price_and_its_slot() -> bool:
+        """The current price and the forecast slot that holds the moment it was read; near a
+        quarter-hour boundary (the driver switches prices at the boundary) read again."""
+        before = datetime.now(UTC)
+        price = float(await read(demo, "tariff.CurrentPrice"))
+        forecast = json.loads(await read(demo, "tariff.PriceForecast"))
+        after = datetime.now(UTC)
+        for slot in forecast:
+            if _utc(slot["start"]) + timedelta(seconds=2) <= before and after < _utc(slot["end"]):
+                found.append((price, slot))
+                return True
+        return False
+
+    await until(price_and_its_slot)
+    price, current = found[0]
+    # the forecast carries prices rounded to 6 decimals (EUR/kWh); CurrentPrice is unrounded
+    assert round(price, 6) == current["price"]
     # end-customer price: wholesale + 0.17 EUR/kWh of fees, levies and margin, + 19 % VAT
     assert current["price"] > 0.17 * 1.19 - 0.5
+
+
+def _utc(iso: str) -> datetime:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00"))
 
 
 async def _good(demo: DemoUnderTest, key: str) -> bool:
