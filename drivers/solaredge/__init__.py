@@ -1,0 +1,1 @@
+"""SolarEdge inverters: SunSpec values and SolarEdge's own power-control registers."""
