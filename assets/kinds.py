@@ -391,6 +391,7 @@ SPECS: dict[AssetKind, AssetSpec] = {
             (
                 *electrical(CONSUMPTION),
                 analog("Temperature", u.CELSIUS, "Water temperature in °C.", -50.0, 200.0),
+                enum("RunState", "Operating state (Standby, Running, Fault, ...).", RUN_STATES),
                 setpoint(
                     "PowerSetpoint",
                     u.WATT,
@@ -425,6 +426,7 @@ SPECS: dict[AssetKind, AssetSpec] = {
                 counter(
                     "HydrogenProduced", u.KILOGRAM, "Hydrogen produced since commissioning, kg."
                 ),
+                enum("RunState", "Operating state (Off, Starting, Running, Fault, ...).", RUN_STATES),
                 setpoint(
                     "PowerSetpoint",
                     u.WATT,
