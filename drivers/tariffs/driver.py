@@ -148,7 +148,8 @@ class TariffDriver:
         )
         self._slots: list[PriceSlot] = []
         self._last_current: Reading | None = None
-        self._last_good_current: Reading | None = None
+        self._current_price = self.runtime.point(config.id, "CurrentPrice")
+        """The runtime's cache of ``CurrentPrice``: its last good value and quality."""
         self._last_forecast: str | None = None
         self.fetch_count = 0
         """Fetch attempts since construction (for tests and diagnostics)."""
@@ -344,17 +345,12 @@ class TariffDriver:
         aid = self.config.id
         out: list[Reading] = []
         slot = self.current_slot(now)
+        price = self._current_price
         if slot is not None:
-            current = Reading(aid, "CurrentPrice", slot.price_per_kwh, Quality.GOOD, now)
-            self._last_good_current = current
-        elif self._last_good_current is not None:
-            last = self._last_good_current
-            current = Reading(
-                aid, "CurrentPrice", last.value, Quality.UNCERTAIN_LAST_USABLE, last.source_time
-            )
-            self._note_uncovered(now)
-        elif self.fetch_count:
-            current = Reading(aid, "CurrentPrice", None, Quality.BAD_COMMUNICATION_ERROR, now)
+            current = price.accept(slot.price_per_kwh, Quality.GOOD, now, now.timestamp())
+        elif price.last_good is not None or self.fetch_count:
+            # no known slot covers now: the last price as Uncertain, or Bad if there never was one
+            current = price.stale(now)
             if self.runtime.health.ever_connected:
                 self._note_uncovered(now)
         else:
