@@ -44,6 +44,7 @@ from ampacity.assets import (
     WriteError,
 )
 from ampacity.control import ControlCycle, CycleResult, Decision, Demand, Priority, Sample, Snapshot
+from ampacity.drivers.runtime import FailureLog
 from asyncua import ua
 from asyncua.crypto.permission_rules import User
 
@@ -153,6 +154,7 @@ class ControlRuntime:
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _ready: asyncio.Event = field(default_factory=asyncio.Event)
     _writes: dict[str, _WriteState] = field(default_factory=dict)
+    _write_logs: dict[str, FailureLog] = field(default_factory=dict)
     _last_error: str = ""
     _missing: set[str] = field(default_factory=set)
     _stepping: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -425,6 +427,14 @@ class ControlRuntime:
                 self._write(resource, target, value, state), name=f"control-write:{resource}"
             )
 
+    def _write_log(self, resource: str) -> FailureLog:
+        """One line when a setpoint's writes start failing and one when they work again, not
+        one per cycle."""
+        failures = self._write_logs.get(resource)
+        if failures is None:
+            failures = self._write_logs[resource] = FailureLog(log, resource, "control write")
+        return failures
+
     async def _write(
         self, resource: str, target: SetpointTarget, value: float, state: _WriteState
     ) -> None:
@@ -444,7 +454,7 @@ class ControlRuntime:
         except (OutOfRangeError, WriteError, TimeoutError) as exc:
             state.ok = False
             status = f"{type(exc).__name__}: {exc or 'no answer'}"
-            log.warning("control write %s = %g failed: %s", resource, value, status)
+            self._write_log(resource).failed(f"{value:g}: {status}", self.clock().timestamp())
             self._error(self.clock(), f"write {resource} = {value:g}: {status}")
         except Exception as exc:  # a driver bug: reported, never fatal
             state.ok = False
@@ -458,6 +468,7 @@ class ControlRuntime:
             )
         ]
         if state.ok:
+            self._write_log(resource).recovered(self.clock().timestamp())
             readings.append(Reading(target.asset_id, target.point, shown, Quality.GOOD, now))
         self.writer.publish(readings)
         pending, state.pending = state.pending, None

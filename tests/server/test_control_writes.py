@@ -4,10 +4,12 @@ decided while a write is on its way follows at once, not a cycle later."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from ampacity.assets import SPECS, AssetKind, PointValue, WriteResult
+import pytest
+from ampacity.assets import SPECS, AssetKind, PointValue, WriteError, WriteResult
 from ampacity.control import ControlConfig, ControlCycle, Decision, Priority
 from ampacity.server.control import ControlRuntime
 from ampacity.server.setpoints import SetpointTarget
@@ -86,3 +88,42 @@ async def test_only_the_latest_decision_follows_and_none_when_it_is_the_value_in
     device.release.set()
     await settled(control)
     assert device.written == [16.0, 6.0, 12.0]
+
+
+class RefusingDevice:
+    """A charger that refuses every write until ``accept`` is set."""
+
+    def __init__(self) -> None:
+        self.accept = False
+        self.attempts = 0
+
+    async def write(self, asset_id: str, point: str, value: PointValue) -> WriteResult:
+        self.attempts += 1
+        if not self.accept:
+            raise WriteError(f"{asset_id}.{point}: 127.0.0.1:502 Modbus exception 4")
+        assert isinstance(value, float | int)
+        return WriteResult(value, value, value, False)
+
+
+async def test_a_failing_write_is_logged_once_and_its_recovery_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="ampacity.server.control")
+    device = RefusingDevice()
+    control = runtime(device)  # type: ignore[arg-type]
+    for amps in (16.0, 10.0, 16.0, 10.0, 16.0):  # five cycles, five failed writes
+        control._dispatch(decide(amps), NOW)
+        await settled(control)
+    assert device.attempts == 5
+    device.accept = True
+    control._dispatch(decide(12.0), NOW)
+    await settled(control)
+    lines = [(r.levelno, r.getMessage()) for r in caplog.records]
+    assert lines == [
+        (
+            logging.WARNING,
+            f"{LIMIT}: control write: 16: WriteError: wallbox.ChargeCurrentLimit: "
+            "127.0.0.1:502 Modbus exception 4",
+        ),
+        (logging.INFO, f"{LIMIT}: OK again after 5 failures in 0 s"),
+    ]
