@@ -341,6 +341,40 @@ SPECS: dict[AssetKind, AssetSpec] = {
                     u.WATT_HOUR,
                     "Energy exported (delivered, fed into the grid), Wh.",
                 ),
+                *(
+                    counter(
+                        f"Energy{d}T{t}",
+                        u.WATT_HOUR,
+                        f"Energy {d.lower()} in tariff register {t} (OBIS {c}.8.{t}), Wh.",
+                    )
+                    for d, c in (("Imported", 1), ("Exported", 2))
+                    for t in (1, 2)
+                ),
+                *(
+                    counter(f"Energy{d}{p}", u.WATT_HOUR, f"Energy {d.lower()} on phase {p}, Wh.")
+                    for d in ("Imported", "Exported")
+                    for p in ("L1", "L2", "L3")
+                ),
+                analog(
+                    "ApparentPower",
+                    u.VOLT_AMPERE,
+                    "Total apparent power in VA (always >= 0).",
+                    0.0,
+                    MAX_POWER_W,
+                ),
+                analog(
+                    "PowerFactor",
+                    u.ONE,
+                    "Total power factor (cos phi), -1..1; the sign as the meter sends it.",
+                    -1.0,
+                    1.0,
+                ),
+                *(
+                    analog(
+                        f"PowerFactor{p}", u.ONE, f"Power factor (cos phi) of phase {p}.", -1.0, 1.0
+                    )
+                    for p in ("L1", "L2", "L3")
+                ),
                 enum("Role", "What the meter measures.", METER_ROLES),
             ),
         ),
@@ -426,7 +460,9 @@ SPECS: dict[AssetKind, AssetSpec] = {
                 counter(
                     "HydrogenProduced", u.KILOGRAM, "Hydrogen produced since commissioning, kg."
                 ),
-                enum("RunState", "Operating state (Off, Starting, Running, Fault, ...).", RUN_STATES),
+                enum(
+                    "RunState", "Operating state (Off, Starting, Running, Fault, ...).", RUN_STATES
+                ),
                 setpoint(
                     "PowerSetpoint",
                     u.WATT,

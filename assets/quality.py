@@ -15,6 +15,9 @@ class Quality(Enum):
     """Read from the device in the last poll."""
     UNCERTAIN_LAST_USABLE = 0x40900000
     """UncertainLastUsableValue: the device stopped answering; value kept, timestamp old."""
+    UNCERTAIN_SUBSTITUTE = 0x40910000
+    """UncertainSubstituteValue: not measured by the device but derived by the driver (e.g. a
+    meter's power from the change of its energy counter when the meter sends no power)."""
     BAD_COMMUNICATION_ERROR = 0x80050000
     """BadCommunicationError: the device never answered since start."""
     BAD_OUT_OF_RANGE = 0x803C0000

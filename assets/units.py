@@ -38,6 +38,7 @@ class Unit:
 WATT = Unit("W", "WTT", "watt")
 WATT_HOUR = Unit("Wh", "WHR", "watt hour")
 VAR = Unit("var", "D44", "var (volt ampere reactive)")
+VOLT_AMPERE = Unit("VA", "D46", "volt ampere")
 PERCENT = Unit("%", "P1", "percent")
 AMPERE = Unit("A", "AMP", "ampere")
 VOLT = Unit("V", "VLT", "volt")

@@ -148,6 +148,21 @@ POINT_SLOTS: dict[str, int] = {
     "GridImportLimit": 72,
     # added later (append only)
     "PhaseSetting": 73,
+    "EnergyImportedT1": 74,
+    "EnergyImportedT2": 75,
+    "EnergyExportedT1": 76,
+    "EnergyExportedT2": 77,
+    "EnergyImportedL1": 78,
+    "EnergyImportedL2": 79,
+    "EnergyImportedL3": 80,
+    "EnergyExportedL1": 81,
+    "EnergyExportedL2": 82,
+    "EnergyExportedL3": 83,
+    "ApparentPower": 84,
+    "PowerFactor": 85,
+    "PowerFactorL1": 86,
+    "PowerFactorL2": 87,
+    "PowerFactorL3": 88,
 }
 """One slot per point BrowseName; append new names with the next free number."""
 

@@ -29,6 +29,7 @@ READ_DEVICE_ID = "read"
 STATUS_NAMES = {
     Quality.GOOD: "Good",
     Quality.UNCERTAIN_LAST_USABLE: "UncertainLastUsableValue",
+    Quality.UNCERTAIN_SUBSTITUTE: "UncertainSubstituteValue",
     Quality.BAD_COMMUNICATION_ERROR: "BadCommunicationError",
     Quality.BAD_OUT_OF_RANGE: "BadOutOfRange",
     Quality.BAD_SENSOR_FAILURE: "BadSensorFailure",

@@ -14,6 +14,10 @@ from datetime import datetime
 from ampacity.assets import PointValue, Quality, Reading
 
 
+_KEPT_WHEN_STALE = (Quality.GOOD, Quality.UNCERTAIN_LAST_USABLE, Quality.UNCERTAIN_SUBSTITUTE)
+"""Qualities whose value stays usable (as UncertainLastUsableValue) when the device goes quiet."""
+
+
 @dataclass(slots=True)
 class PointCache:
     """The last reading of one point and what it shows when the device goes quiet.
@@ -55,7 +59,7 @@ class PointCache:
         self.stale_published = True
         if self.last is None:
             return Reading(self.asset_id, self.path, None, Quality.BAD_COMMUNICATION_ERROR, now)
-        if self.last.quality.is_good or self.last.quality is Quality.UNCERTAIN_LAST_USABLE:
+        if self.last.quality in _KEPT_WHEN_STALE:
             good = self.last_good or self.last
             return Reading(
                 self.asset_id,
