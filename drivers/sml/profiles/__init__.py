@@ -1,0 +1,1 @@
+"""The shipped SML profile (``sml.yaml``)."""

@@ -1,0 +1,1 @@
+"""The shipped Speedwire profile (``sma_energy_meter.yaml``)."""
