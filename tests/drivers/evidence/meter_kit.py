@@ -111,10 +111,16 @@ def break_profile(profile: Profile, point: str, mistake: str) -> Profile:
 
 
 async def check_register_table(
-    profile_id: str, fixture: Mapping[str, Any], *, asset_id: str, table: str, fill: int | None = 0
+    profile_id: str,
+    fixture: Mapping[str, Any],
+    *,
+    asset_id: str,
+    table: str,
+    fill: int | None = 0,
+    section: str = "register_table",
 ) -> None:
-    """Every fact of the fixture reads as its model value through the shipped profile."""
-    facts = fixture["register_table"]["facts"]
+    """Every fact of the fixture's ``section`` reads as its model value through the profile."""
+    facts = fixture[section]["facts"]
     readings = await read_facts(
         shipped(profile_id), facts, asset_id=asset_id, table=table, fill=fill
     )
