@@ -1,6 +1,6 @@
 """``SunSpecDriver``: one SunSpec device (one Modbus connection, one or more unit ids).
 
-Life cycle, as the server uses it (for every device whose profile says ``protocol: sunspec``)::
+Life cycle, as the server uses it (for every device whose profile says ``driver: sunspec``)::
 
     config = ModbusDeviceConfig("pv1", tcp=TcpEndpoint("192.0.2.20"))    # as for the engine
     driver = SunSpecDriver.from_device_config(all_profiles()["fronius_symo"], config,
@@ -115,7 +115,7 @@ class SunSpecDriver:
     Args:
         device_id: the configured device id (asset ids are ``<device_id>-<key>``).
         link: a ``ModbusLink``, or a factory making one (sync or async).
-        profile: a ``protocol: sunspec`` profile: the expected assets and unit ids, the SunSpec
+        profile: a ``driver: sunspec`` profile: the expected assets and unit ids, the SunSpec
             options; without one, every model on ``unit_id`` becomes an asset.
         unit_id: unit id of the main device (the inverter); default the profile's.
         asset_ids: asset key -> asset id renames.
