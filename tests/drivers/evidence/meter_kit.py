@@ -17,14 +17,16 @@ from typing import Any
 
 from ampacity.assets import Quality, Reading
 from ampacity.drivers.modbus import ModbusDeviceConfig, ModbusDriver, TcpEndpoint
-from ampacity.drivers.profile import Profile
-from ampacity.drivers.registry import builtin_profiles
+from ampacity.drivers.profile import PROFILE_DIR, Profile
+from ampacity.drivers.registry import load_profile_file
 from evidence_kit import units_from_facts
 from plain_modbus import Collector, PlainModbusServer, running
 
 
 def shipped(profile_id: str) -> Profile:
-    profile = builtin_profiles()[profile_id]
+    """The shipped Modbus profile ``profile_id``, read from its own file (so that another
+    driver's profile being edited elsewhere cannot stop these tests)."""
+    profile = load_profile_file(PROFILE_DIR / f"{profile_id}.yaml")
     assert isinstance(profile, Profile)
     return profile
 
