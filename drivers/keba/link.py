@@ -87,10 +87,14 @@ class KebaHub(asyncio.DatagramProtocol):
             self._transport = transport
 
     def attach(self, station: tuple[str, int], deliver: Callable[[bytes], None]) -> None:
-        """Datagrams from ``station`` (IP, port) go to ``deliver``."""
+        """Datagrams from ``station`` (IP, port) go to ``deliver``.
+
+        Raises:
+            DeviceError: another device of the site is already at that address.
+        """
         other = self._stations.get(station)
-        if other is not None and other is not deliver:
-            raise ValueError(f"two KEBA devices at {station[0]}:{station[1]}")
+        if other is not None and other != deliver:
+            raise DeviceError(f"two KEBA devices configured at {station[0]}:{station[1]}")
         self._stations[station] = deliver
 
     def detach(self, station: tuple[str, int]) -> None:
