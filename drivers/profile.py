@@ -84,6 +84,24 @@ class Transport(_Strict):
         5.0, ge=0, description="Pause between two requests on a shared RS485 bus."
     )
     timeout_s: float = Field(1.0, gt=0, le=30)
+    connect_delay_s: float = Field(
+        0.0,
+        ge=0,
+        le=30,
+        description=(
+            "Modbus TCP: wait this long after every (re)connect before the first request "
+            "(devices that fail requests right after a connect: Huawei SDongle, SmartLogger)."
+        ),
+    )
+    request_gap_ms: float = Field(
+        0.0,
+        ge=0,
+        le=5000,
+        description=(
+            "Modbus TCP: least pause between two requests on the connection (slow gateways: "
+            "Huawei SDongle, Sungrow WiNet-S); RS485 uses inter_frame_gap_ms."
+        ),
+    )
     nan_sentinels: bool = Field(
         True,
         description=(

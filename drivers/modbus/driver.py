@@ -358,7 +358,13 @@ class ModbusDriver:
         t = self._transport
         if self.config.tcp is not None:
             port = self.config.tcp.port or t.port
-            return self._registry.tcp(self.config.tcp.host, port, timeout_s=self._timeout_s)
+            return self._registry.tcp(
+                self.config.tcp.host,
+                port,
+                timeout_s=self._timeout_s,
+                request_gap_s=t.request_gap_ms / 1000.0,
+                connect_delay_s=t.connect_delay_s,
+            )
         bus = self.config.serial
         assert bus is not None
         settings = SerialSettings(

@@ -65,7 +65,9 @@ class QueuedLink(ABC):
         backoff: pacing of reconnect attempts.
         clock: time source (monotonic deadlines and sleeps).
         inter_frame_gap_s: pause after every request before the next one goes out, seconds
-            (RS485 buses; 0 for TCP).
+            (RS485 buses; on TCP the profile's ``request_gap_ms``, usually 0).
+        connect_delay_s: wait after every successful connect before the first request goes
+            out, seconds (devices that fail requests right after a connect).
     """
 
     def __init__(
@@ -76,8 +78,10 @@ class QueuedLink(ABC):
         backoff: Backoff | None = None,
         clock: Clock = SYSTEM_CLOCK,
         inter_frame_gap_s: float = 0.0,
+        connect_delay_s: float = 0.0,
     ) -> None:
         self._endpoint = endpoint
+        self.connect_delay_s = connect_delay_s
         self.timeout_s = timeout_s
         self.backoff = backoff or Backoff()
         self.clock = clock
@@ -285,6 +289,8 @@ class QueuedLink(ABC):
             "connected to %s",
             self._endpoint,
         )
+        if self.connect_delay_s > 0:
+            await self.clock.sleep(self.connect_delay_s)
         return client
 
     def _connection_failed(self, reason: str = "connection lost") -> None:

@@ -42,8 +42,17 @@ class LinkRegistry:
         self.backoff_cap_s = backoff_cap_s
         self._entries: dict[tuple[str, ...], _Entry] = {}
 
-    def tcp(self, host: str, port: int, *, timeout_s: float = 1.0) -> TcpLink:
-        """The shared link to ``host:port`` (one more user)."""
+    def tcp(
+        self,
+        host: str,
+        port: int,
+        *,
+        timeout_s: float = 1.0,
+        request_gap_s: float = 0.0,
+        connect_delay_s: float = 0.0,
+    ) -> TcpLink:
+        """The shared link to ``host:port`` (one more user; the first user's timeout, request
+        gap and connect delay win)."""
         key = ("tcp", host.lower(), str(port))
         entry = self._entries.get(key)
         if entry is None:
@@ -53,6 +62,8 @@ class LinkRegistry:
                 timeout_s=timeout_s,
                 backoff=self._backoff(),
                 clock=self.clock,
+                request_gap_s=request_gap_s,
+                connect_delay_s=connect_delay_s,
             )
             entry = self._entries[key] = _Entry(link, key=key)
         entry.users += 1

@@ -25,6 +25,8 @@ class TcpLink(QueuedLink):
         timeout_s: answer and connect timeout per request, seconds.
         backoff: reconnect pacing.
         clock: time source.
+        request_gap_s: least pause between two requests, seconds.
+        connect_delay_s: wait after a connect before the first request, seconds.
     """
 
     def __init__(
@@ -35,8 +37,17 @@ class TcpLink(QueuedLink):
         timeout_s: float = 1.0,
         backoff: Backoff | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        request_gap_s: float = 0.0,
+        connect_delay_s: float = 0.0,
     ) -> None:
-        super().__init__(f"{host}:{port}", timeout_s=timeout_s, backoff=backoff, clock=clock)
+        super().__init__(
+            f"{host}:{port}",
+            timeout_s=timeout_s,
+            backoff=backoff,
+            clock=clock,
+            inter_frame_gap_s=request_gap_s,
+            connect_delay_s=connect_delay_s,
+        )
         self.host = host
         self.port = port
 

@@ -15,7 +15,13 @@ def shared_link(profile: Profile, config: ModbusDeviceConfig, registry: LinkRegi
     t = profile.transport
     timeout_s = config.timeout_s or t.timeout_s
     if config.tcp is not None:
-        return registry.tcp(config.tcp.host, config.tcp.port or t.port, timeout_s=timeout_s)
+        return registry.tcp(
+            config.tcp.host,
+            config.tcp.port or t.port,
+            timeout_s=timeout_s,
+            request_gap_s=t.request_gap_ms / 1000.0,
+            connect_delay_s=t.connect_delay_s,
+        )
     bus = config.serial
     assert bus is not None  # ModbusDeviceConfig holds exactly one of tcp and serial
     settings = SerialSettings(
