@@ -18,8 +18,7 @@ import pytest
 import pytest_asyncio
 from ampacity.assets import Quality, WriteError
 from ampacity.drivers.rct.protocol import Command, Frame, FrameReader, encode
-from ampacity.server.config import SiteConfig
-from ampacity.server.factory import build_context, build_drivers
+from rct_rig import rct_driver
 
 FACTS = json.loads((Path(__file__).parent / "fixtures" / "rct_objects.json").read_text())[
     "register_table"
@@ -81,12 +80,7 @@ async def plain() -> AsyncIterator[PlainRct]:
 
 async def driver_for(device: PlainRct, profile: str = "rct_power_storage_dc"):  # type: ignore[no-untyped-def]
     assert device.server is not None
-    port = device.server.sockets[0].getsockname()[1]
-    config = SiteConfig.model_validate(
-        {"devices": [{"id": "rct", "profile": profile, "host": "127.0.0.1", "port": port}]}
-    )
-    [driver] = await build_drivers(config, build_context(config))
-    return driver
+    return await rct_driver(device.server.sockets[0].getsockname()[1], profile)
 
 
 async def test_values_are_the_sources_values_in_model_units(plain: PlainRct) -> None:
