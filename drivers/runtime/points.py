@@ -13,7 +13,6 @@ from datetime import datetime
 
 from ampacity.assets import PointValue, Quality, Reading
 
-
 _KEPT_WHEN_STALE = (Quality.GOOD, Quality.UNCERTAIN_LAST_USABLE, Quality.UNCERTAIN_SUBSTITUTE)
 """Qualities whose value stays usable (as UncertainLastUsableValue) when the device goes quiet."""
 
