@@ -13,11 +13,12 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
 
-from .config import ConfigError, SiteConfig, load_config
+from .config import ConfigError, SiteConfig, config_warnings, load_config
 from .history_cli import add_history_subcommand, run_history
 from .security import cli as security_cli
 
@@ -25,6 +26,17 @@ EXIT_CONFIG_ERROR = 2
 EXIT_STARTUP_ERROR = 1
 
 log = logging.getLogger("ampacity")
+
+
+def _port(text: str) -> int:
+    """A TCP port number (argparse type)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (1..65535)")
+    return port
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="serve a site (no --config: the demo site)")
     run.add_argument("--config", type=Path, help="site file (YAML)")
     run.add_argument("--host", help="override server.host")
-    run.add_argument("--port", type=int, help="override server.port")
+    run.add_argument("--port", type=_port, help="override server.port")
     run.add_argument("--data-dir", type=Path, help="override server.data_dir")
 
     check = commands.add_parser("check", help="validate a site file")
@@ -56,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     read.add_argument("profile", help="profile id (see `ampacity devices`)")
     read.add_argument("--host", help="device address (TCP, HTTP, UDP devices)")
-    read.add_argument("--port", type=int, help="port instead of the profile's default")
+    read.add_argument("--port", type=_port, help="port instead of the profile's default")
     read.add_argument("--unit", type=int, help="Modbus unit id instead of the profile's")
     read.add_argument("--serial", help="serial device, e.g. /dev/ttyUSB0 (RS485, optical head)")
     read.add_argument("--baudrate", type=int, help="serial line speed")
@@ -73,6 +85,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `ampacity devices | head`: the reader has what it wanted
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115  # no flush error at exit
+        return 0
+
+
+def _main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -103,6 +124,8 @@ def _check(path: Path) -> int:
         for line in exc.errors:
             print(line, file=sys.stderr)
         return EXIT_CONFIG_ERROR
+    for warning in config_warnings(config):
+        print(f"{path.name}: warning: {warning}", file=sys.stderr)
     assets = sum(1 for _ in config.devices)
     print(f"{path.name}: OK ({assets} devices, {len(config.buses)} buses)")
     return 0
@@ -279,6 +302,14 @@ async def _serve_config(
         config.server.port = args.port
     if args.data_dir:
         config.server.data_dir = args.data_dir
+    try:
+        config.server.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        from .app import StartupError
+
+        reason = exc.strerror or type(exc).__name__
+        folder = config.server.data_dir
+        raise StartupError(f"cannot create the data folder {folder}: {reason}") from None
     context = build_context(config)
     stack.push_async_callback(context.aclose)
     drivers = await build_drivers(config, context)

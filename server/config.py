@@ -321,6 +321,27 @@ def _check_control_references(control: ControlConfig, known: set[str]) -> None:
         raise ValueError("; ".join(unknown) + f" (assets: {', '.join(sorted(known))})")
 
 
+MINIMAL_SITE_HINT = (
+    "a minimal site names its devices, e.g. `devices: [{id: grid-meter, profile: "
+    "siemens_sentron_pac2200, host: 192.0.2.10, role: grid}]` "
+    "(see deploy/examples/home.yaml; `ampacity run` without --config runs the demo)"
+)
+
+
+def config_warnings(config: SiteConfig) -> list[str]:
+    """What may be wrong but need not be: a serial device that does not exist (yet)."""
+    from pathlib import Path as _Path
+
+    warnings = []
+    for bus in config.buses:
+        if not _Path(bus.device).exists():
+            warnings.append(
+                f"buses.{bus.id}.device: {bus.device} does not exist (yet); "
+                "the devices on it stay Bad until it is plugged in"
+            )
+    return warnings
+
+
 class ConfigError(ValueError):
     """The configuration is invalid. ``errors`` holds one located message per problem."""
 
@@ -342,7 +363,7 @@ def load_config(path: Path) -> SiteConfig:
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from exc
     if data is None:
-        data = {}
+        raise ConfigError([f"{path.name}:1: the file is empty; {MINIMAL_SITE_HINT}"])
     if not isinstance(data, dict):
         raise ConfigError([f"{path.name}:1: the file must hold a mapping (site:, devices:, ...)"])
     profiles: Mapping[str, ProfileHeader] = builtin_profiles()

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from ampacity.drivers.base import Driver
+from ampacity.drivers.netaddr import check_host
 from ampacity.drivers.profile import PROFILE_DIR, Profile
 from ampacity.drivers.registry import BuildContext, DeviceEntry, DriverType, ReadTarget, register
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .config import ModbusDeviceConfig, SerialBus, TcpEndpoint
 from .driver import ModbusDriver
@@ -26,6 +27,11 @@ class ModbusConnection(BaseModel):
     port: int | None = Field(None, ge=1, le=65535, description="Defaults to the profile's port.")
     bus: str | None = Field(None, description="Id of an RS485 bus of the site (RTU devices).")
     unit_id: int | None = Field(None, ge=0, le=255, description="Defaults to the profile's.")
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str | None) -> str | None:
+        return None if value is None else check_host(value)
 
     @model_validator(mode="after")
     def _one_transport(self) -> ModbusConnection:

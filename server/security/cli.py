@@ -95,6 +95,10 @@ def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
+        if not sys.stdin.isatty():
+            raise ValueError(
+                "no terminal to ask for the password: pipe it in with --password-stdin"
+            )
         password = getpass.getpass("Password: ")
         if getpass.getpass("Again: ") != password:
             raise ValueError("the passwords differ")

@@ -157,7 +157,7 @@ def test_ids_that_would_break_node_ids_are_refused(tmp_path: Path) -> None:
 
 def test_yaml_syntax_errors_are_located(tmp_path: Path) -> None:
     errors = errors_of(write(tmp_path, "site:\n  id: [unclosed\n"))
-    assert errors[0].startswith("site.yaml:3: ")
+    assert errors[0].startswith("site.yaml:2: ")  # where the '[' is, not the end of the file
 
 
 def test_a_file_that_is_not_a_mapping_is_refused(tmp_path: Path) -> None:
