@@ -147,6 +147,14 @@ class WriteSpec(_Strict):
         False,
         description="0 is allowed below min (e.g. a charger paused); values in (0, min) become 0.",
     )
+    off_value: float | None = Field(
+        None,
+        description=(
+            "With zero_means_off: the value (model units) sent for 0, for devices where writing "
+            "0 does something else than pausing (Alpitronic: 0 W ends the session, a small "
+            "power below any vehicle's minimum pauses it)."
+        ),
+    )
     before: tuple[WriteStep, ...] = Field(
         (), description="Registers written first, in the same request where contiguous."
     )

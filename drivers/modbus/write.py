@@ -165,7 +165,8 @@ def prepare_write(
     elif point.enum is not None:
         device_value = _raw_for_enum(point, int(target), where)
     else:
-        device_value = (target * point.sign - point.offset) / write.scale
+        sent = write.off_value if write.off_value is not None and target == 0 else target
+        device_value = (sent * point.sign - point.offset) / write.scale
 
     words = _encode(device_value, write.type, order, transport, where)
     segments.append((write.address, tuple(words)))

@@ -7,6 +7,9 @@ A fixture's ``readouts[]`` hold words as logged (``registers``: address or ``tab
 hex bytes) with ``expect`` (point → value / quality); ``register_table.facts`` one fact per
 point; ``register_table.states`` the raw state codes with ``VehicleConnected``/``Charging``;
 ``register_table.write`` the frame a setpoint must become (function, address, words).
+
+Points are named ``Point`` on a single-asset device and ``assetkey.Point`` on a device with
+several assets (``connector2.ActivePower``); ``device_id`` is the configured device id.
 """
 
 from __future__ import annotations
@@ -23,6 +26,16 @@ from ampacity.drivers.profile import Profile
 from evidence_kit import units_from_readout
 from meter_kit import shipped
 from plain_modbus import PlainModbusServer, PlainUnit, running
+
+
+def key_of(device_id: str, point: str) -> str:
+    """The reading key of ``Point`` (single asset) or ``assetkey.Point`` (several assets)."""
+    asset, dot, name = point.partition(".")
+    return (
+        f"{device_id}-{asset}.{name}"
+        if dot and not asset[:1].isupper()
+        else (f"{device_id}.{point}")
+    )
 
 
 def _config(asset_id: str, port: int, unit_id: int | None) -> ModbusDeviceConfig:
@@ -61,7 +74,7 @@ def differences(
     """``point -> what was read`` for every expectation that does not hold."""
     out: dict[str, str] = {}
     for point, want in expect.items():
-        reading = readings.get(f"{asset_id}.{point}")
+        reading = readings.get(key_of(asset_id, point))
         if reading is None:
             out[point] = "no reading"
             continue
@@ -90,7 +103,7 @@ async def readout_differences(
 ) -> dict[str, str]:
     """Serve one read-out (unset words read 0) and compare with what its source states."""
     units = units_from_readout(readout, fill=0)
-    keys = {f"{asset_id}.{p}" for p in readout["expect"]}
+    keys = {key_of(asset_id, p) for p in readout["expect"]}
     readings = await read_units(
         profile,
         units,
@@ -119,7 +132,7 @@ async def state_differences(
         raw = state["raw"]
         unit.put(address, [raw] if isinstance(raw, int) else list(raw), table)
         expect = {k: {"value": v} for k, v in state.items() if k != "raw"}
-        keys = {f"{asset_id}.{p}" for p in expect}
+        keys = {key_of(asset_id, p) for p in expect}
         readings = await read_units(
             profile, {unit_id: unit}, keys, asset_id=asset_id, unit_id=unit_id, within_s=within_s
         )
@@ -138,17 +151,19 @@ async def written_frames(
     ready: str,
 ) -> list[tuple[int, int, list[int]]]:
     """``(function, address, words)`` of every request the setpoint sent (after ``ready`` read
-    Good)."""
+    Good); ``point`` and ``ready`` as in the fixtures (``assetkey.Point`` on several assets)."""
     async with PlainModbusServer({unit_id: PlainUnit(fill=0)}) as server:
         driver = ModbusDriver(profile, _config(asset_id, server.port, unit_id))
         async with running(driver) as sink:
-            await sink.wait_good([f"{asset_id}.{ready}"])
-            await driver.write(asset_id, point, value)
+            await sink.wait_good([key_of(asset_id, ready)])
+            target, _, name = key_of(asset_id, point).rpartition(".")
+            await driver.write(target, name, value)
         return [(w.function, w.address, list(w.values)) for w in server.writes]
 
 
 __all__ = [
     "differences",
+    "key_of",
     "read_units",
     "readout_differences",
     "shipped",
