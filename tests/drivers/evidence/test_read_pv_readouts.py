@@ -1,5 +1,8 @@
 """``ampacity read PROFILE --host … --json`` against a plain Modbus server serving a real
-read-out of each PV inverter family that has one (the values the read-out states)."""
+read-out of each PV inverter family that has one (the values the read-out states).
+
+One family goes through the command line (a subprocess, slow to start on a busy machine); the
+others through ``read_device``, the function the command runs, and its JSON form."""
 
 from __future__ import annotations
 
@@ -9,6 +12,9 @@ import sys
 from typing import Any
 
 import pytest
+from ampacity.drivers.registry import ReadTarget, builtin_profiles
+from ampacity.server.read import read_device
+from evidence_kit import load, units_from_readout
 from plain_modbus import PlainModbusServer
 from test_solaredge import chain, inverter_unit, se10k_models
 
@@ -37,6 +43,14 @@ async def read_json(profile: str, port: int, *extra: str) -> tuple[int, dict[str
     return process.returncode, payload, err.decode()
 
 
+async def read_in_process(profile: str, port: int) -> dict[str, Any]:
+    target = ReadTarget(host="127.0.0.1", port=port)
+    result = await read_device(profile, target, builtin_profiles(), timeout_s=8)
+    assert result.any_good, result.error
+    payload: dict[str, Any] = result.as_json()
+    return payload
+
+
 def points_of(payload: dict[str, Any], key: str) -> dict[str, Any]:
     asset = next(a for a in payload["assets"] if a["key"] == key)
     points: dict[str, Any] = asset["points"]
@@ -52,4 +66,26 @@ async def test_solaredge_se10k_readout() -> None:
     assert points["VoltageL1"] == {"value": pytest.approx(234.2), "unit": "V", "status": "Good"}
     assert points["Frequency"]["value"] == pytest.approx(50.03)
     assert points["EnergyProduced"]["value"] == 14780800
+    assert points["OperatingState"]["value"] == 2
+
+
+async def test_sungrow_register_image() -> None:
+    readout = load("sungrow_sg")["readouts"][0]
+    server = PlainModbusServer(units_from_readout(readout, fill=0))
+    async with server:
+        payload = await read_in_process("sungrow_sg", server.port)
+    points = points_of(payload, "pv")
+    assert points["ActivePower"] == {"value": 60000, "unit": "W", "status": "Good"}
+    assert points["EnergyProduced"]["value"] == 56789000
+    assert points["Frequency"]["value"] == pytest.approx(49.99)
+
+
+async def test_huawei_recorded_registers() -> None:
+    readout = load("huawei_sun2000")["readouts"][0]
+    server = PlainModbusServer(units_from_readout(readout, fill=None))
+    async with server:
+        payload = await read_in_process("huawei_sun2000", server.port)
+    points = points_of(payload, "pv")
+    assert points["NominalPower"] == {"value": 3000, "unit": "W", "status": "Good"}
+    assert points["EnergyProduced"]["value"] == 207340
     assert points["OperatingState"]["value"] == 2
