@@ -161,6 +161,9 @@ class HeatPumpConfig(_Model):
         force_surplus_w: surplus for state 4 (forced), W.
         on_delay_s: the surplus must hold this long before switching up, s.
         min_on_s: a raised state is held at least this long, s.
+        block_signal: snapshot key of the grid operator's block contact (``rcr.Contact4``);
+            while it is closed the pump is in SG-Ready 1 (blocked), with grid-operator
+            priority. A contact that stops answering keeps its last known level.
     """
 
     id: str
@@ -169,6 +172,7 @@ class HeatPumpConfig(_Model):
     force_surplus_w: float = Field(gt=0)
     on_delay_s: float = Field(600.0, ge=0)
     min_on_s: float = Field(1200.0, ge=0)
+    block_signal: str | None = Field(None, pattern=r"^[^.]+\.[^.]+$")
 
 
 class ElectrolyserConfig(_Model):

@@ -32,7 +32,7 @@ from .strategy_time import in_window, local_time
 def build_controllers(config: ControlConfig, strategy: StrategyConfig) -> list[Controller]:
     """The controllers of one strategy, in execution order."""
     controllers: list[Controller] = [
-        GridOperatorController(config.ripple_control, config.pv),
+        GridOperatorController(config.ripple_control, config.pv, config.heat_pumps),
         FeedInLimitController(config.pv),
         ImportLimitController(tuple(b.id for b in config.batteries)),
     ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ampacity.assets.kinds import MAX_POWER_W
 
-from ..config import PvConfig
+from ..config import HeatPumpConfig, PvConfig
 from ..context import CycleContext
 from ..demands import Demand, Priority, at_least, at_most
 from ..snapshot import Snapshot
@@ -127,17 +127,29 @@ class GridOperatorController(Controller):
     """Ripple-control receivers: PV output at most ``ActiveLimit`` % of the installed PV power,
     shared by nominal power, with grid-operator priority (above the marketer and every limit of
     the site). A receiver that stops answering keeps its last known limit: a communication
-    failure never lifts a grid operator's limit (one never seen sets none)."""
+    failure never lifts a grid operator's limit (one never seen sets none).
+
+    Heat pumps with a ``block_signal`` go to SG-Ready 1 (blocked) while that contact is closed
+    (the grid operator's block, EVU-Sperre), with the same priority and the same rule for a
+    silent contact."""
 
     name = "grid-operator"
 
-    def __init__(self, receivers: tuple[str, ...], pvs: tuple[PvConfig, ...]) -> None:
+    def __init__(
+        self,
+        receivers: tuple[str, ...],
+        pvs: tuple[PvConfig, ...],
+        heat_pumps: tuple[HeatPumpConfig, ...] = (),
+    ) -> None:
         self.receivers = receivers
         self.pvs = pvs
+        self.heat_pumps = tuple(hp for hp in heat_pumps if hp.block_signal)
         self.assets = ()  # its limits are not a fail-safe matter of the PV inverters
         self.last_known: dict[str, float] = {}
+        self.last_block: dict[str, bool] = {}
 
     def propose(self, ctx: CycleContext) -> None:
+        self._block_heat_pumps(ctx)
         s = ctx.snapshot
         known: list[tuple[float, str]] = []
         for receiver in self.receivers:
@@ -162,6 +174,30 @@ class GridOperatorController(Controller):
                     f"ripple control: {pct:.0f} % of installed power{note}",
                 )
             )
+
+    def _block_heat_pumps(self, ctx: CycleContext) -> None:
+        for hp in self.heat_pumps:
+            assert hp.block_signal is not None
+            asset, point = hp.block_signal.split(".", 1)
+            closed = ctx.snapshot.flag(asset, point)
+            note = ""
+            if closed is None:
+                closed = self.last_block.get(hp.id, False)
+                note = f" (last known, {asset} silent)" if closed else ""
+            else:
+                self.last_block[hp.id] = closed
+            if closed:
+                ctx.demand(
+                    Demand(
+                        f"{hp.id}.SgReadyState",
+                        self.name,
+                        Priority.GRID_OPERATOR,
+                        f"grid operator's block: {hp.block_signal} closed{note}",
+                        target=1.0,
+                        low=1.0,
+                        high=1.0,
+                    )
+                )
 
 
 class ImportLimitController(Controller):
