@@ -23,7 +23,7 @@ from typing import Any
 from ampacity.assets import Quality, Reading
 from ampacity.drivers.modbus import ModbusDeviceConfig, ModbusDriver, TcpEndpoint
 from ampacity.drivers.profile import Profile
-from evidence_kit import units_from_readout
+from evidence_kit import fact_words, units_from_readout
 from meter_kit import shipped
 from plain_modbus import PlainModbusServer, PlainUnit, running
 
@@ -115,6 +115,28 @@ async def readout_differences(
     return differences(readings, readout["expect"], asset_id)
 
 
+async def table_differences(
+    profile: Profile,
+    facts: list[Mapping[str, Any]],
+    *,
+    device_id: str,
+    unit_id: int,
+    table: str = "holding",
+    within_s: float = 3.0,
+) -> dict[str, str]:
+    """Serve every fact's test value (encoded by the fact's own type, scale and word order) and
+    compare with its model value."""
+    unit = PlainUnit(fill=0)
+    for fact in facts:
+        unit.put(int(fact["address"]), fact_words(fact), fact.get("table", table))
+    expect = {f["point"]: {"value": f["model_value"]} for f in facts}
+    keys = {key_of(device_id, p) for p in expect}
+    readings = await read_units(
+        profile, {unit_id: unit}, keys, asset_id=device_id, unit_id=unit_id, within_s=within_s
+    )
+    return differences(readings, expect, device_id)
+
+
 async def state_differences(
     profile: Profile,
     states: list[Mapping[str, Any]],
@@ -168,5 +190,6 @@ __all__ = [
     "readout_differences",
     "shipped",
     "state_differences",
+    "table_differences",
     "written_frames",
 ]
