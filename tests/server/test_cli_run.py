@@ -30,7 +30,7 @@ def test_devices_lists_every_profile_with_its_compatibility_rows() -> None:
         "alfen_eve_double", "heidelberg_energy_control", "janitza_umg604", "fronius_symo",
     } <= set(profiles)  # fmt: skip
     alfen = profiles["alfen_eve_double"]
-    assert [r["id"] for r in alfen["compatibility"]] == ["EVSE-24"]
+    assert [r["id"] for r in alfen["compatibility"]] == ["EVSE-24", "EVSE-25"]
     assert [a["kind"] for a in alfen["assets"]] == ["ChargePoint", "ChargePoint"]
     assert "PV-18" in [r["id"] for r in profiles["fronius_symo"]["compatibility"]]
     served = {r["id"] for p in listing["profiles"] for r in p["compatibility"]}

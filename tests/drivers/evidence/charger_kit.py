@@ -99,10 +99,18 @@ def differences(
 
 
 async def readout_differences(
-    profile: Profile, readout: Mapping[str, Any], *, asset_id: str, within_s: float = 5.0
+    profile: Profile,
+    readout: Mapping[str, Any],
+    *,
+    asset_id: str,
+    within_s: float = 5.0,
+    also_units: tuple[int, ...] = (),
 ) -> dict[str, str]:
-    """Serve one read-out (unset words read 0) and compare with what its source states."""
+    """Serve one read-out (unset words read 0; ``also_units`` answer with zeros too) and
+    compare with what its source states."""
     units = units_from_readout(readout, fill=0)
+    for uid in also_units:
+        units.setdefault(uid, PlainUnit(fill=0))
     keys = {key_of(asset_id, p) for p in readout["expect"]}
     readings = await read_units(
         profile,
@@ -123,16 +131,18 @@ async def table_differences(
     unit_id: int,
     table: str = "holding",
     within_s: float = 3.0,
+    also_units: tuple[int, ...] = (),
 ) -> dict[str, str]:
-    """Serve every fact's test value (encoded by the fact's own type, scale and word order) and
-    compare with its model value."""
+    """Serve every fact's test value (encoded by the fact's own type, scale and word order;
+    ``also_units`` answer with zeros) and compare with its model value."""
     unit = PlainUnit(fill=0)
     for fact in facts:
         unit.put(int(fact["address"]), fact_words(fact), fact.get("table", table))
     expect = {f["point"]: {"value": f["model_value"]} for f in facts}
     keys = {key_of(device_id, p) for p in expect}
+    units = {unit_id: unit, **{uid: PlainUnit(fill=0) for uid in also_units if uid != unit_id}}
     readings = await read_units(
-        profile, {unit_id: unit}, keys, asset_id=device_id, unit_id=unit_id, within_s=within_s
+        profile, units, keys, asset_id=device_id, unit_id=unit_id, within_s=within_s
     )
     return differences(readings, expect, device_id)
 
