@@ -312,6 +312,13 @@ class SunSpecOptions(_Strict):
             "the driver re-sends a setpoint after half of it. 0 = no timeout."
         ),
     )
+    single_register_writes: bool = Field(
+        False,
+        description=(
+            "Write setpoints one register at a time with FC6 instead of FC16 (KOSTAL Plenticore "
+            "answers FC16 on model 123 with 'illegal data address')."
+        ),
+    )
 
 
 class ProfileHeader(_Strict):

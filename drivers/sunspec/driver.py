@@ -180,7 +180,9 @@ class SunSpecDriver:
         self._pending_units: set[int] = set()
         self._next_pending_check = 0.0
         self._blocks: dict[ModelInstance, ModelBlock] = {}
-        self._writer = SetpointWriter(self._blocks, self._timeout)
+        self._writer = SetpointWriter(
+            self._blocks, self._timeout, single=self._options.single_register_writes
+        )
         self._identification: dict[str, dict[str, str]] = {}
         self._check_chains = False
         self._held: dict[tuple[str, str], tuple[float, float]] = {}

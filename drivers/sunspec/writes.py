@@ -40,15 +40,19 @@ class SetpointWriter:
     Args:
         blocks: the driver's cache of the last read model blocks (updated here too).
         timeout_s: per request.
+        single: write one register per request (FC6) instead of FC16.
 
     Raises (every write method):
         ModbusIOError, TimeoutError: the device failed or did not answer.
         ValueError: a model the setpoint needs is not readable (e.g. WMax not implemented).
     """
 
-    def __init__(self, blocks: dict[ModelInstance, ModelBlock], timeout_s: float) -> None:
+    def __init__(
+        self, blocks: dict[ModelInstance, ModelBlock], timeout_s: float, *, single: bool = False
+    ) -> None:
         self.blocks = blocks
         self.timeout_s = timeout_s
+        self.single = single
 
     def role_blocks(
         self, plan: AssetPlan, fresh: Mapping[ModelInstance, ModelBlock] | None = None
@@ -117,5 +121,10 @@ class SetpointWriter:
 
     async def _send(self, link: ModbusLink, instance: ModelInstance, writes: Writes) -> None:
         for address, words in writes:
+            if self.single:
+                for i, word in enumerate(words):
+                    async with asyncio.timeout(self.timeout_s):
+                        await link.write_register(instance.unit_id, address + i, word)
+                continue
             async with asyncio.timeout(self.timeout_s):
                 await link.write_registers(instance.unit_id, address, words)
