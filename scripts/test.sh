@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs Ampacity with its test tools, then runs lint, format check, type check and the tests.
+# Installs Ampacity with its test tools, then runs lint, format check, type check and the tests
+# (the demo's end-to-end tests also with its simulated day starting at three times of day).
 # This is the README's test command and exactly what CI runs (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,3 +28,21 @@ python3 -m ruff check .
 python3 -m ruff format --check .
 bash scripts/typecheck.sh
 python3 -m pytest "$@"
+
+# The whole suite (no arguments, as CI runs it) then runs the demo's end-to-end tests again with
+# the simulated day started at night, at noon and in the evening (the demo's clock reads
+# AMPACITY_DEMO_START): a test that holds only at some hours fails here whenever CI runs.
+if [ "$#" -eq 0 ]; then
+  demo_e2e=(tests/server/test_demo_e2e.py tests/server/test_control_e2e.py
+    tests/server/test_marketer_e2e.py)
+  failed=()
+  for start in 03:00 12:00 20:00; do
+    echo "demo end-to-end tests, the demo's day starting at $start:"
+    AMPACITY_DEMO_START=$start python3 -m pytest -q -p no:cacheprovider "${demo_e2e[@]}" \
+      || failed+=("$start")
+  done
+  if [ "${#failed[@]}" -gt 0 ]; then
+    echo "demo end-to-end tests failed with the day starting at: ${failed[*]}" >&2
+    exit 1
+  fi
+fi
