@@ -3,5 +3,5 @@
 * ``link`` - ``EcbLink``: ``GET /api/v1/chargecontrols/{id}`` and ``/meters/{id}`` into points,
   the current limit as ``POST .../mode/manual/ampere``, pause and resume as ``.../stop`` and
   ``.../start``, the ``manual`` mode set once per connection;
-* ``plugin`` - the ``hardybarth_ecb1`` driver type.
+* ``plugin`` - the ``ecb1_charge_control`` driver type.
 """

@@ -1,4 +1,4 @@
-"""Registers the ``hardybarth_ecb1`` driver: Hardy Barth / echarge stations with an eCB1
+"""Registers the ``ecb1_charge_control`` driver: Hardy Barth / echarge stations with an eCB1
 controller, over its HTTP/JSON API."""
 
 from __future__ import annotations
@@ -39,9 +39,9 @@ class EcbChargePoint(BaseModel):
 
 
 class EcbProfile(ProfileHeader):
-    """A ``driver: hardybarth_ecb1`` profile."""
+    """A ``driver: ecb1_charge_control`` profile."""
 
-    driver: str = "hardybarth_ecb1"
+    driver: str = "ecb1_charge_control"
     chargepoint: EcbChargePoint = EcbChargePoint()
 
     def asset_kinds(self) -> tuple[tuple[str, AssetKind], ...]:
@@ -92,9 +92,9 @@ async def create(entry: DeviceEntry, context: BuildContext) -> Driver:
     )
 
 
-HARDYBARTH_ECB1 = register(
+ECB1_CHARGE_CONTROL = register(
     DriverType(
-        name="hardybarth_ecb1",
+        name="ecb1_charge_control",
         summary="Hardy Barth / echarge eCB1 controller, HTTP/JSON API",
         profile_schema=EcbProfile,
         connection_schema=EcbConnection,
