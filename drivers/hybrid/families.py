@@ -1,0 +1,163 @@
+"""Device families of the hybrid driver: what to read, how values are derived, how the battery
+setpoint is written and how control is handed back.
+
+Units and signs of the model: power W, energy Wh; battery + = discharge, grid + = import,
+PV + = production.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import ClassVar, Protocol
+
+from ampacity.assets import AssetKind, PointValue, Quality, WriteError
+from ampacity.drivers.modbus import ModbusExceptionResponse, ModbusLink
+from ampacity.drivers.runtime import PointKey, Sample
+
+NOT_AVAILABLE = Sample(None, Quality.BAD_OUT_OF_RANGE)
+
+
+@dataclass(frozen=True, slots=True)
+class Registers:
+    """One unit id behind a Modbus link, with the few decoders the families need."""
+
+    link: ModbusLink
+    unit_id: int
+
+    async def input(self, address: int, count: int) -> list[int]:
+        return await self.link.read_input_registers(self.unit_id, address, count)
+
+    async def holding(self, address: int, count: int) -> list[int]:
+        return await self.link.read_holding_registers(self.unit_id, address, count)
+
+    async def write_one(self, address: int, value: int) -> None:
+        """FC6; a Modbus exception becomes a ``WriteError`` naming the register."""
+        try:
+            await self.link.write_register(self.unit_id, address, value)
+        except ModbusExceptionResponse as exc:
+            raise WriteError(f"register {address} = {value} refused: {exc}") from exc
+
+
+def s16(word: int) -> int:
+    return word - 0x10000 if word & 0x8000 else word
+
+
+def u32_low_first(words: list[int], at: int) -> int:
+    return words[at] | words[at + 1] << 16
+
+
+def s32_low_first(words: list[int], at: int) -> int:
+    value = u32_low_first(words, at)
+    return value - 0x1_0000_0000 if value & 0x8000_0000 else value
+
+
+class Family(Protocol):
+    """How one device family is read and driven."""
+
+    name: ClassVar[str]
+    assets: ClassVar[tuple[tuple[str, AssetKind, tuple[str, ...]], ...]]
+    """``(asset key, kind, points)``; the battery asset's ``BatteryPowerSetpoint`` included."""
+
+    async def read(self, io: Registers) -> Mapping[PointKey, PointValue | Sample]:
+        """One poll's point values (raises ``ModbusIOError`` when the device does not answer)."""
+        ...
+
+    async def write_battery(self, io: Registers, watts: float) -> float:
+        """Send ``BatteryPowerSetpoint`` (W, + = discharge); return the read-back in W.
+
+        Raises:
+            WriteError: refused, or the read-back shows the device did not take it.
+        """
+        ...
+
+    async def release(self, io: Registers) -> None:
+        """Hand the battery back to the device's own control."""
+        ...
+
+
+class SungrowSh:
+    """Sungrow SH hybrids (SH*RS single-phase, SH*RT / SH*T three-phase).
+
+    Input registers (protocol addresses, one below the register numbers of Sungrow's table):
+    13000 running state (bit 1 charging, bit 2 discharging), 13002 total PV energy (U32, low
+    word first, 0.1 kWh), 13009 export power (S32 low word first, W, + = export), 13021 battery
+    power (U16 W, always >= 0), 13022 SoC (0.1 %), 13026 battery discharge energy, 13036
+    imported, 13040 battery charge, 13045 exported energy (U32 low word first, 0.1 kWh), 5016
+    total DC power (U32 low word first, W). Holding registers: 13049 EMS mode (0 self-consumption,
+    2 forced), 13050 forced command (0xAA charge, 0xBB discharge, 0xCC stop), 13051 forced power
+    (W), all written with FC6.
+    """
+
+    name: ClassVar[str] = "sungrow_sh"
+    assets: ClassVar[tuple[tuple[str, AssetKind, tuple[str, ...]], ...]] = (
+        (
+            "battery",
+            AssetKind.BATTERY,
+            (
+                "ActivePower",
+                "StateOfCharge",
+                "EnergyCharged",
+                "EnergyDischarged",
+                "BatteryPowerSetpoint",
+            ),
+        ),
+        ("grid", AssetKind.ELECTRICITY_METER, ("ActivePower", "EnergyImported", "EnergyExported")),
+        ("pv", AssetKind.PV_INVERTER, ("ActivePower", "DcPower", "EnergyProduced")),
+    )
+    EMS_MODE = 13049
+    SELF_CONSUMPTION, FORCED = 0, 2
+    CHARGE, DISCHARGE, STOP = 0xAA, 0xBB, 0xCC
+    CHARGING_BIT, DISCHARGING_BIT = 0x0002, 0x0004
+
+    async def read(self, io: Registers) -> Mapping[PointKey, PointValue | Sample]:
+        a = await io.input(13000, 28)  # 13000..13027
+        b = await io.input(13036, 11)  # 13036..13046
+        dc = await io.input(5016, 2)
+        state, magnitude = a[0], a[21]
+        battery: PointValue | Sample
+        if state == 0xFFFF:  # some SH*RS do not fill the running state: direction unknown
+            battery = NOT_AVAILABLE if magnitude else 0
+        elif state & self.CHARGING_BIT:
+            battery = -magnitude
+        elif state & self.DISCHARGING_BIT:
+            battery = magnitude
+        else:
+            battery = 0 if magnitude == 0 else NOT_AVAILABLE
+        soc = a[22]
+        pv_w = u32_low_first(dc, 0)
+        return {
+            ("battery", "ActivePower"): battery,
+            ("battery", "StateOfCharge"): NOT_AVAILABLE if soc > 1000 else soc / 10,
+            ("battery", "EnergyDischarged"): u32_low_first(a, 26) * 100,
+            ("battery", "EnergyCharged"): u32_low_first(b, 4) * 100,
+            ("grid", "ActivePower"): -s32_low_first(a, 9),
+            ("grid", "EnergyImported"): u32_low_first(b, 0) * 100,
+            ("grid", "EnergyExported"): u32_low_first(b, 9) * 100,
+            ("pv", "ActivePower"): pv_w,
+            ("pv", "DcPower"): pv_w,
+            ("pv", "EnergyProduced"): u32_low_first(a, 2) * 100,
+        }
+
+    async def write_battery(self, io: Registers, watts: float) -> float:
+        power = round(abs(watts))
+        command = self.DISCHARGE if watts > 0 else self.CHARGE if watts < 0 else self.STOP
+        await io.write_one(13051, power if command != self.STOP else 0)
+        await io.write_one(13050, command)
+        await io.write_one(self.EMS_MODE, self.FORCED)
+        mode, back_command, back_power = await io.holding(self.EMS_MODE, 3)
+        if mode != self.FORCED or back_command != command:
+            raise WriteError(
+                f"EMS mode {mode}, command 0x{back_command:02X} after writing forced mode 2 with "
+                f"0x{command:02X}: setpoint not taken"
+            )
+        if command == self.STOP:
+            return 0.0
+        return float(back_power if command == self.DISCHARGE else -back_power)
+
+    async def release(self, io: Registers) -> None:
+        await io.write_one(13050, self.STOP)
+        await io.write_one(self.EMS_MODE, self.SELF_CONSUMPTION)
+
+
+FAMILIES: dict[str, type[SungrowSh]] = {SungrowSh.name: SungrowSh}
