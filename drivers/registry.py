@@ -205,7 +205,10 @@ def _load() -> None:
         return
     _loaded = True
     for module in builtin_plugins():
-        importlib.import_module(module)
+        try:
+            importlib.import_module(module)
+        except Exception:  # one broken driver package must not take the others down
+            log.exception("driver package %s could not be loaded", module.rsplit(".", 1)[0])
     for point in entry_points(group="ampacity.drivers"):
         try:
             loaded = point.load()

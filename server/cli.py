@@ -1,6 +1,7 @@
 """The ``ampacity`` command line.
 
-ampacity run [--config FILE]     serve a site (no config: the demo site on loopback)
+ampacity run [--config FILE]     serve a site (no config: the demo site on loopback;
+                                 --demo industrial: the industrial demo)
 ampacity check FILE              validate a site file; located errors, exit code 2
 ampacity devices [--json]        every device profile, its products and compatibility rows
 ampacity users|certs ...         users and roles; the certificate trust list (security/cli.py)
@@ -51,6 +52,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--host", help="override server.host")
     run.add_argument("--port", type=_port, help="override server.port")
     run.add_argument("--data-dir", type=Path, help="override server.data_dir")
+    run.add_argument(
+        "--demo",
+        choices=("home", "industrial"),
+        help="without --config: which demo site (default home; industrial: a factory with CHP, "
+        "electrolyser, fuel cell, DC chargers and SG-Ready heat pumps)",
+    )
 
     check = commands.add_parser("check", help="validate a site file")
     check.add_argument("file", type=Path)
@@ -129,6 +136,22 @@ def _check(path: Path) -> int:
     assets = sum(1 for _ in config.devices)
     print(f"{path.name}: OK ({assets} devices, {len(config.buses)} buses)")
     return 0
+
+
+def _demo_start_problem() -> str:
+    """What is wrong with ``AMPACITY_DEMO_START`` ("" when unset or valid)."""
+    from datetime import UTC
+
+    from ampacity.sim.clock import DEMO_START_ENV, parse_start
+
+    value = os.environ.get(DEMO_START_ENV)
+    if not value:
+        return ""
+    try:
+        parse_start(value, UTC)
+    except ValueError as exc:
+        return str(exc)
+    return ""
 
 
 def _read(args: argparse.Namespace) -> int:
@@ -242,6 +265,9 @@ def _devices(as_json: bool, uncovered: bool, site_file: Path | None = None) -> i
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.config is not None and args.demo is not None:
+        print("ampacity: give --config or --demo, not both", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
     if args.config is not None:
         try:
             config = load_config(args.config)
@@ -251,6 +277,10 @@ def _run(args: argparse.Namespace) -> int:
             return EXIT_CONFIG_ERROR
     else:
         config = None
+        problem = _demo_start_problem()
+        if problem:
+            print(f"ampacity: {problem}", file=sys.stderr)
+            return EXIT_CONFIG_ERROR
     from .app import StartupError
 
     try:
@@ -278,7 +308,13 @@ async def _serve(config: SiteConfig | None, args: argparse.Namespace) -> None:
     else:
         check_port_free(args.host or config.server.host, args.port or config.server.port)
     async with contextlib.AsyncExitStack() as stack:
-        if config is None:
+        if config is None and getattr(args, "demo", None) == "industrial":
+            from .demo_industrial import industrial_demo_site
+
+            print("Starting the industrial demo site (simulated devices on loopback).")
+            industrial = await stack.enter_async_context(industrial_demo_site())
+            await _serve_config(industrial.config, args, stack, stop)
+        elif config is None:
             print("No --config given: starting the demo site (simulated devices on loopback).")
             demo = await stack.enter_async_context(demo_site())
             await _serve_config(demo.config, args, stack, stop)

@@ -262,11 +262,12 @@ class ModbusDriver:
                 except ModbusIOError as exc:
                     self._failed(exc)
                     raise WriteError(f"{where}: {exc}") from exc
+                # remembered under the lock: a refresh waiting for it re-sends this value
+                self._setpoints.remember(state.ref, prepared, write.refresh_s)
                 read_back = await self._read_back(link, asset, state, reference)
         finally:
             if temporary:
                 await self._release(link)
-        self._setpoints.remember(state.ref, prepared, write.refresh_s)
         shown = read_back if read_back is not None else prepared.written
         if state.item is None or read_back is not None:
             self._publish([self._accept(state, shown, Quality.GOOD, self.clock.now())])
@@ -686,6 +687,9 @@ class ModbusDriver:
 
     async def _resend(self, link: ModbusLink, ref: PointRef, prepared: PreparedWrite) -> None:
         async with self._write_lock:
+            current = self._setpoints.active.get(ref)
+            if current is None or current.payload is not prepared:
+                return  # a newer write replaced it while this refresh waited for the lock
             try:
                 await self._send(link, ref, prepared)
             except ModbusIOError as exc:

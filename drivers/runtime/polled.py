@@ -232,10 +232,11 @@ class PolledDriver:
         if plan is None or point not in plan.setpoints:
             raise WriteError(f"{where}: not writable on this device")
         target, clamped = _checked(plan, point, value, where)
+        spec = plan.setpoints[point]
         async with self._write_lock:
             read_back = await self._send((plan.key, point), target, where)
-        spec = plan.setpoints[point]
-        self._setpoints.remember((plan.key, point), target, spec.refresh_s)
+            # remembered under the lock: a refresh waiting for it re-sends this value
+            self._setpoints.remember((plan.key, point), target, spec.refresh_s)
         shown = read_back if read_back is not None else target
         self.runtime.publish([self.runtime.accept(asset_id, point, shown)])
         requested = value if isinstance(value, bool | int | float) else target
@@ -313,6 +314,9 @@ class PolledDriver:
     async def _resend(self, key: object, value: float | int | bool) -> None:
         assert isinstance(key, tuple)
         async with self._write_lock:
+            current = self._setpoints.active.get(key)
+            if current is None or current.payload != value:
+                return  # a newer write replaced it while this refresh waited for the lock
             with contextlib.suppress(WriteError):
                 await self._send(key, value, f"{self.device_id} {key[0]}.{key[1]}")
 

@@ -206,6 +206,25 @@ async def until(check: Callable[[], bool], within_s: float = 3.0) -> None:
         await asyncio.sleep(0.01)
 
 
+async def test_a_refresh_never_sends_an_older_value_after_a_newer_write(
+    toy_driver, rod: ToyRodSimulator
+) -> None:
+    driver = await toy_driver_for(rod.url)
+    task = asyncio.create_task(driver.run(Sink()))
+    try:
+        await driver.write("rod", "PowerSetpoint", 1000.0)  # refreshed every 0.5 s
+        await asyncio.sleep(0.3)
+        rod.write_delay_s = 0.4  # the next write holds the line while the refresh falls due
+        await driver.write("rod", "PowerSetpoint", 2000.0)
+        rod.write_delay_s = 0.0
+        await asyncio.sleep(0.3)
+        assert rod.writes[rod.writes.index(2000.0) :].count(1000.0) == 0, rod.writes
+        assert rod.limit_w == 2000.0
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 def _q(sink: Sink, point: str) -> Quality | None:
     reading = sink.latest("rod", point)
     return reading.quality if reading is not None else None

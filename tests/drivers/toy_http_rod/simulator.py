@@ -24,6 +24,8 @@ class ToyRodSimulator:
         self.limit_set_at = 0.0
         self.writes: list[float] = []
         self.temperature_c = 55.5
+        self.write_delay_s = 0.0
+        """How long ``POST /limit`` takes to answer (a slow device)."""
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -67,6 +69,7 @@ class ToyRodSimulator:
 
     async def _limit(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
+        await asyncio.sleep(self.write_delay_s)
         self.limit_w = float(body["limit_w"])
         self.limit_set_at = time.monotonic()
         self.writes.append(self.limit_w)
