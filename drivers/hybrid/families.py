@@ -31,6 +31,13 @@ class Registers:
     async def holding(self, address: int, count: int) -> list[int]:
         return await self.link.read_holding_registers(self.unit_id, address, count)
 
+    async def write_many(self, address: int, values: list[int]) -> None:
+        """FC16; a Modbus exception becomes a ``WriteError`` naming the registers."""
+        try:
+            await self.link.write_registers(self.unit_id, address, values)
+        except ModbusExceptionResponse as exc:
+            raise WriteError(f"registers {address}.. = {values} refused: {exc}") from exc
+
     async def write_one(self, address: int, value: int) -> None:
         """FC6; a Modbus exception becomes a ``WriteError`` naming the register."""
         try:
@@ -63,8 +70,9 @@ class Family(Protocol):
         """One poll's point values (raises ``ModbusIOError`` when the device does not answer)."""
         ...
 
-    async def write_battery(self, io: Registers, watts: float) -> float:
-        """Send ``BatteryPowerSetpoint`` (W, + = discharge); return the read-back in W.
+    async def write_battery(self, io: Registers, watts: float) -> float | None:
+        """Send ``BatteryPowerSetpoint`` (W, + = discharge); return the read-back in W
+        (``None``: the device's setpoint register cannot be read back).
 
         Raises:
             WriteError: refused, or the read-back shows the device did not take it.
@@ -160,4 +168,97 @@ class SungrowSh:
         await io.write_one(self.EMS_MODE, self.SELF_CONSUMPTION)
 
 
-FAMILIES: dict[str, type[SungrowSh]] = {SungrowSh.name: SungrowSh}
+SMA_NAN_U32 = 0xFFFF_FFFF
+SMA_NAN_S32 = 0x8000_0000
+SMA_NAN_U64 = 0xFFFF_FFFF_FFFF_FFFF
+
+
+def _u(words: list[int]) -> int:
+    value = 0
+    for word in words:
+        value = value << 16 | word
+    return value
+
+
+def _sma_u32(words: list[int]) -> int | Sample:
+    value = _u(words)
+    return NOT_AVAILABLE if value == SMA_NAN_U32 else value
+
+
+def _sma_s32(words: list[int]) -> int | Sample:
+    value = _u(words)
+    if value == SMA_NAN_S32:
+        return NOT_AVAILABLE
+    return value - 0x1_0000_0000 if value & 0x8000_0000 else value
+
+
+def _sma_u64(words: list[int]) -> int | Sample:
+    value = _u(words)
+    return NOT_AVAILABLE if value == SMA_NAN_U64 else value
+
+
+class SmaStpSe:
+    """SMA Sunny Tripower Smart Energy (STP x.0-3SE) on the SMA Modbus profile, unit 3.
+
+    Holding registers, high word first (SMA's addresses as protocol addresses): 30773 / 30961
+    DC power of trackers A / B (S32 W), 30845 SoC (U32 %), 31393 / 31395 battery charge /
+    discharge power (U32 W, each >= 0), 31397 / 31401 battery charged / discharged energy (U64
+    Wh), 40187 battery capacity (U32 Wh). The setpoint: 40149 (S32 W, + = discharge) and 40151 =
+    802 (active) in one FC16 request; 803 hands control back. SMA's NaN values (U32 all ones,
+    S32 0x80000000, U64 all ones) are "not available".
+    """
+
+    name: ClassVar[str] = "sma_stp_se"
+    assets: ClassVar[tuple[tuple[str, AssetKind, tuple[str, ...]], ...]] = (
+        (
+            "battery",
+            AssetKind.BATTERY,
+            (
+                "ActivePower",
+                "StateOfCharge",
+                "EnergyCharged",
+                "EnergyDischarged",
+                "Capacity",
+                "BatteryPowerSetpoint",
+            ),
+        ),
+        ("pv", AssetKind.PV_INVERTER, ("ActivePower", "DcPower")),
+    )
+    ACTIVE, INACTIVE = 802, 803
+
+    async def read(self, io: Registers) -> Mapping[PointKey, PointValue | Sample]:
+        soc = _sma_u32(await io.holding(30845, 2))
+        flow = await io.holding(31393, 12)  # 31393..31404
+        charge, discharge = _sma_u32(flow[0:2]), _sma_u32(flow[2:4])
+        power: PointValue | Sample
+        if isinstance(charge, Sample) or isinstance(discharge, Sample):
+            power = NOT_AVAILABLE
+        else:
+            power = discharge - charge
+        a = _sma_s32(await io.holding(30773, 2))
+        b = _sma_s32(await io.holding(30961, 2))
+        parts = [p for p in (a, b) if not isinstance(p, Sample)]
+        dc: PointValue | Sample = sum(parts) if parts else NOT_AVAILABLE
+        return {
+            ("battery", "ActivePower"): power,
+            ("battery", "StateOfCharge"): soc,
+            ("battery", "EnergyCharged"): _sma_u64(flow[4:8]),
+            ("battery", "EnergyDischarged"): _sma_u64(flow[8:12]),
+            ("battery", "Capacity"): _sma_u32(await io.holding(40187, 2)),
+            ("pv", "ActivePower"): dc,
+            ("pv", "DcPower"): dc,
+        }
+
+    async def write_battery(self, io: Registers, watts: float) -> float | None:
+        raw = round(watts) & 0xFFFF_FFFF
+        await io.write_many(40149, [raw >> 16, raw & 0xFFFF, 0, self.ACTIVE])
+        return None  # 40149 is write-only on SMA devices
+
+    async def release(self, io: Registers) -> None:
+        await io.write_many(40151, [0, self.INACTIVE])
+
+
+FAMILIES: dict[str, type[SungrowSh] | type[SmaStpSe]] = {
+    SungrowSh.name: SungrowSh,
+    SmaStpSe.name: SmaStpSe,
+}
