@@ -15,7 +15,10 @@ import pytest
 from ampacity.drivers.registry import ReadTarget, builtin_profiles
 from ampacity.server.read import read_device
 from evidence_kit import load, units_from_readout
-from plain_modbus import PlainModbusServer
+from plain_modbus import PlainModbusServer, PlainUnit
+from test_fronius_gen24 import captured_units
+from test_kostal_plenticore import chain as kostal_chain
+from test_kostal_plenticore import readout_models as kostal_models
 from test_solaredge import chain, inverter_unit, se10k_models
 
 
@@ -89,3 +92,24 @@ async def test_huawei_recorded_registers() -> None:
     assert points["NominalPower"] == {"value": 3000, "unit": "W", "status": "Good"}
     assert points["EnergyProduced"]["value"] == 207340
     assert points["OperatingState"]["value"] == 2
+
+
+async def test_kostal_plenticore_dump() -> None:
+    unit = PlainUnit(holding=kostal_chain(kostal_models()), fill=None)
+    server = PlainModbusServer({71: unit})
+    async with server:
+        payload = await read_in_process("kostal_plenticore", server.port)
+    points = points_of(payload, "inverter")
+    assert points["ActivePower"] == {"value": 47, "unit": "W", "status": "Good"}
+    assert points["VoltageL1"]["value"] == pytest.approx(219.8)
+
+
+async def test_fronius_verto_capture() -> None:
+    server = PlainModbusServer(captured_units())
+    async with server:
+        payload = await read_in_process("fronius_gen24", server.port)
+    inverter = points_of(payload, "inverter")
+    assert inverter["ActivePower"]["value"] == pytest.approx(2268.6)
+    assert inverter["ActivePowerLimit"]["value"] == pytest.approx(8128.75)
+    meter = points_of(payload, "meter")
+    assert meter["ActivePower"] == {"value": pytest.approx(-1782.1), "unit": "W", "status": "Good"}
