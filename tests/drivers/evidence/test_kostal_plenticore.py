@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from ampacity.drivers.modbus import Backoff, TcpLink
 from ampacity.drivers.profile import Profile, all_profiles
 from ampacity.drivers.sunspec.driver import SunSpecDriver
@@ -27,7 +28,14 @@ LAYOUTS: dict[str, Any] = FIXTURE["layouts"]
 SF_OF: dict[str, str] = FIXTURE["scale_factors"]
 UNIT = 71
 BASE = 40000
-_WIRE = {"uint16": "u16", "enum16": "u16", "int16": "s16", "sunssf": "s16", "acc32": "u32"}
+_WIRE = {
+    "pad": "u16",
+    "uint16": "u16",
+    "enum16": "u16",
+    "int16": "s16",
+    "sunssf": "s16",
+    "acc32": "u32",
+}
 _NA = {"uint16": 0xFFFF, "enum16": 0xFFFF, "int16": 0x8000, "sunssf": 0x8000}
 
 
@@ -48,6 +56,8 @@ def raw_of(model: dict[str, str], name: str, printed: str, wire: str) -> int | s
     """The register value behind a printed value: printed / 10^SF, or the n/a pattern."""
     if wire == "string":
         return printed
+    if wire == "pad":
+        return int(printed, 16)
     if printed == "n/a":
         return _NA[wire]
     sf_name = SF_OF.get(name)
@@ -78,8 +88,8 @@ def chain(models: list[tuple[str, dict[str, Any]]]) -> dict[int, int]:
     return regs
 
 
-def readout_models() -> list[tuple[str, dict[str, Any]]]:
-    readout = FIXTURE["readouts"][0]
+def readout_models(index: int = 0) -> list[tuple[str, dict[str, Any]]]:
+    readout = FIXTURE["readouts"][index]
     models = dump_models((FIXTURES / readout["file"]).read_text(encoding="utf-8"))
     out: list[tuple[str, dict[str, Any]]] = []
     for model_id in ("1", "103"):
@@ -122,9 +132,10 @@ def driver_for(server: PlainModbusServer, profile: Profile | None = None) -> Sun
     )
 
 
-async def test_plenticore_plus7_dump() -> None:
-    readout = FIXTURE["readouts"][0]
-    server = PlainModbusServer({UNIT: PlainUnit(holding=chain(readout_models()), fill=None)})
+@pytest.mark.parametrize("index", [0, 1], ids=["plus7", "plus8"])
+async def test_plenticore_dumps(index: int) -> None:
+    readout = FIXTURE["readouts"][index]
+    server = PlainModbusServer({UNIT: PlainUnit(holding=chain(readout_models(index)), fill=None)})
     async with server, running(driver_for(server)) as sink:
         expected = {f"ko-inverter.{p}": e for p, e in readout["expect"].items()}
         await verify(sink, expected, readout["source"])

@@ -27,7 +27,7 @@ from ampacity.drivers.registry import builtin_profiles
 from ampacity.drivers.solaredge.driver import SolarEdgeDriver
 from ampacity.drivers.solaredge.plugin import SolarEdgeProfile
 from evidence_kit import FIXTURES, load, verify
-from plain_modbus import PlainModbusServer, PlainUnit, running, text_words, words
+from plain_modbus import PlainModbusServer, PlainUnit, hex_words, running, text_words, words
 
 PROFILE = "solaredge"
 FIXTURE = load(PROFILE)
@@ -133,6 +133,21 @@ async def test_single_phase_register_set_as_openwb_decodes_it() -> None:
         expected = {f"se-inverter.{p}": e for p, e in readout["expect"].items()}
         await verify(sink, expected, readout["source"])
         assert "se-inverter.CurrentL2" not in sink.latest  # model 101: one phase
+
+
+async def test_hd_wave_trace_from_evcc() -> None:
+    readout = FIXTURE["readouts"][2]
+    regs: dict[int, int] = {}
+    for address, data in {**readout["registers"], **readout["added_here"]}.items():
+        if address == "note":
+            continue
+        values = hex_words(data) if isinstance(data, str) else data
+        for i, word in enumerate(values):
+            regs[int(address) + i] = word
+    server = PlainModbusServer({1: inverter_unit(regs)})
+    async with server, running(driver_for(server)) as sink:
+        expected = {f"se-inverter.{p}": e for p, e in readout["expect"].items()}
+        await verify(sink, expected, readout["source"])
 
 
 async def test_meter_power_is_positive_for_import() -> None:
