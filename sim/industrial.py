@@ -34,6 +34,7 @@ from ampacity.drivers.registry import all_profiles
 
 from .battery import BatterySim
 from .kmtronic_udp import KmtronicBoardSimulator
+from .registers import WriteRefused
 from .server import SimServer, SimulatedDevice
 from .signals import ModbusContactSim
 from .site import PointTable
@@ -99,7 +100,8 @@ class Unit:
     power_w: float = 0.0
     energy_wh: float = 0.0
     locked: bool = False
-    """Refuses to start (maintenance lock): stays at 0 W in state Fault."""
+    """Locked for maintenance: refuses setpoints above 0 W (Modbus exception 4), runs down to
+    0 W and shows RunState Fault while a start is asked for."""
 
     def step(self, dt_s: float) -> None:
         target = 0.0 if self.locked else min(self.rated_w, self.setpoint_w)
@@ -406,6 +408,8 @@ class IndustrialPhysics:
 
     def _unit_setpoint(self, unit: Unit) -> Callable[[PointValue], None]:
         def write(value: PointValue) -> None:
+            if unit.locked and _number(value) > 0:
+                raise WriteRefused("locked for maintenance")
             unit.setpoint_w = _number(value)
 
         return write

@@ -72,6 +72,11 @@ class StaticModel:
         self.written.append((asset, point, value))
 
 
+class WriteRefused(Exception):
+    """Raised by a ``DeviceModel.write`` when the device refuses a valid setpoint (a unit locked
+    for maintenance); the client gets Modbus exception 4 (server device failure)."""
+
+
 class WriteOutcome(Enum):
     """What the device answers to a write request."""
 
@@ -80,6 +85,8 @@ class WriteOutcome(Enum):
     """No writable register there (Modbus exception 2)."""
     ILLEGAL_VALUE = "illegal_value"
     """The value is outside the device's limits (Modbus exception 3)."""
+    REFUSED = "refused"
+    """The device cannot carry the setpoint out now (Modbus exception 4)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,7 +291,11 @@ class RegisterImage:
             decoded.append((slot, value))
         for slot, value in decoded:
             if self._enabled(slot):
-                self.model.write(slot.asset, slot.point, value)
+                try:
+                    self.model.write(slot.asset, slot.point, value)
+                except WriteRefused:
+                    table.update(previous)
+                    return WriteOutcome.REFUSED
         return WriteOutcome.OK
 
     def _decode_write(self, slot: _WriteSlot) -> PointValue:

@@ -49,6 +49,7 @@ FUNCTIONS: dict[int, Function] = {
 _OUTCOME_CODES = {
     WriteOutcome.ILLEGAL_ADDRESS: ExcCodes.ILLEGAL_ADDRESS,
     WriteOutcome.ILLEGAL_VALUE: ExcCodes.ILLEGAL_VALUE,
+    WriteOutcome.REFUSED: ExcCodes.DEVICE_FAILURE,
 }
 
 

@@ -9,6 +9,7 @@ load, vehicles, heat store), never through the time of day. Powers W (grid + imp
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -175,3 +176,23 @@ async def _equals(running: Running, key: str, want: float) -> bool:
 async def _at_least(running: Running, key: str, want: float) -> bool:
     value = await running.value(key)
     return value is not None and value >= want
+
+
+async def test_a_locked_chp_refuses_a_start_with_a_clear_error(
+    running: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    running.physics.chp.locked = True  # maintenance: the unit answers Modbus exception 4
+    try:
+        node = running.client.get_node(ua.NodeId("chp.PowerSetpoint", running.ns))
+        with pytest.raises(ua.UaStatusCodeError) as refused:
+            await node.write_value(ua.DataValue(ua.Variant(30_000.0, ua.VariantType.Double)))
+        assert refused.value.code == ua.StatusCodes.BadCommunicationError
+        lines = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert any(
+            "write chp.PowerSetpoint failed" in line and "Modbus exception 4" in line
+            for line in lines
+        ), lines
+        await until(lambda: _equals(running, "chp.RunState", 4))  # Fault: asked to run, locked
+        assert await running.good("chp.ActivePower") < 50_000
+    finally:
+        running.physics.chp.locked = False
