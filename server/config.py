@@ -85,6 +85,23 @@ class ServerSettings(_Strict):
         return f"opc.tcp://{self.host}:{self.port}/ampacity"
 
 
+class MetricsSettings(_Strict):
+    listen: str | None = Field(
+        None,
+        description="HOST:PORT of the Prometheus endpoint /metrics (e.g. 127.0.0.1:9464); "
+        "none: off. `ampacity run --metrics` overrides it.",
+    )
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str | None) -> str | None:
+        if value is not None:
+            from .metrics import parse_listen
+
+            parse_listen(value)
+        return value
+
+
 class BusConfig(_Strict):
     """An RS485 line; several devices (unit ids) share it."""
 
@@ -195,6 +212,7 @@ class SiteConfig(_Strict):
     )
     site: SiteInfo = SiteInfo()
     server: ServerSettings = ServerSettings()
+    metrics: MetricsSettings = MetricsSettings()
     buses: list[BusConfig] = Field(default_factory=list)
     devices: list[DeviceConfig] = Field(default_factory=list)
     storage: StorageConfig = Field(
