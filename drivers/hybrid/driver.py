@@ -171,7 +171,7 @@ async def create(entry: DeviceEntry, context: BuildContext) -> Driver:
                 points,
                 identification={
                     "Manufacturer": profile.manufacturer,
-                    "Model": profile.products[0],
+                    "Model": profile.products[0].split(" (")[0],
                     "DeviceProfile": profile.id,
                 },
                 setpoints=setpoints,
