@@ -4,6 +4,7 @@ site-file keys, and bad answers (wrong register, silence) as located errors."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,12 +13,33 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from ampacity.assets import Quality, Reading
-from ampacity.drivers.profile import Function
+from ampacity.drivers.profile import Function, Profile
+from ampacity.drivers.registry import all_profiles
 from ampacity.drivers.runtime import DeviceError
 from ampacity.server.config import ConfigError, SiteConfig, load_config
 from ampacity.server.factory import build_context, build_drivers
+from ampacity.sim.pty import VirtualSerialLine
 from ampacity.sim.pulse import PulseCounterModule
-from ampacity.sim.server import SimServer
+from ampacity.sim.server import SimServer, SimulatedDevice
+
+
+class Collector:
+    def __init__(self) -> None:
+        self.latest: dict[str, Reading] = {}
+
+    def publish(self, readings: list[Reading]) -> None:
+        for reading in readings:
+            self.latest[reading.node_key] = reading
+
+
+class _Steady:
+    """A neighbour on the bus whose every value is 230."""
+
+    def read(self, asset: str, point: str) -> float:
+        return 230.0
+
+    def write(self, asset: str, point: str, value: object) -> None:
+        return None
 
 
 class FakeClock:
@@ -143,3 +165,55 @@ def test_the_site_file_must_say_where_the_counter_is_and_its_constant(tmp_path: 
     assert "devices[0].counter_address: Field required" in text
     assert "devices[0].pulses_per_kwh: Field required" in text
     assert "devices[0].counter_type" in text
+
+
+async def test_a_counter_on_an_rs485_bus_next_to_a_meter() -> None:
+    """Modbus RTU through the site's bus: the counter module on unit 5 of a pty line that also
+    carries a simulated Janitza meter on unit 2; both read through one shared link."""
+    clock = FakeClock()
+    janitza = all_profiles()["janitza_umg604"]
+    assert isinstance(janitza, Profile)
+    meter_sim = SimulatedDevice(janitza, _Steady(), unit_id=2)
+    counter = PulseCounterModule(pulses_per_kwh=500, bits=32, unit_id=5, clock=clock.monotonic)
+    counter.count = 123_456
+    line = VirtualSerialLine()
+    line.open()
+    server = SimServer([meter_sim, counter])  # type: ignore[list-item]
+    await server.start_rtu(line.server_path, parity="N")
+    config = SiteConfig.model_validate(
+        {
+            "buses": [{"id": "rs485", "device": line.client_path, "baudrate": 19200}],
+            "devices": [
+                {
+                    "id": "counter",
+                    "profile": "pulse_meter",
+                    "bus": "rs485",
+                    "unit_id": 5,
+                    "counter_address": 0,
+                    "pulses_per_kwh": 500,
+                },
+                {"id": "sub", "profile": "janitza_umg604", "bus": "rs485", "unit_id": 2},
+            ],
+        }
+    )
+    context = build_context(config)
+    try:
+        pulse, meter = await build_drivers(config, context)
+        pulse.link.clock = clock
+        got = values(await pulse.read_once())
+        assert got["EnergyImported"] == pytest.approx(123_456 * 2.0)  # 500 imp/kWh: 2 Wh each
+        sink = Collector()
+        task = asyncio.create_task(meter.run(sink))
+        try:
+            for _ in range(200):  # the neighbour on the same link answers too
+                if (r := sink.latest.get("sub.VoltageL1")) is not None and r.value == 230.0:
+                    break
+                await asyncio.sleep(0.02)
+            assert sink.latest["sub.VoltageL1"].value == pytest.approx(230.0)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    finally:
+        await context.aclose()
+        await server.stop()
+        line.close()
