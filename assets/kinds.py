@@ -193,6 +193,7 @@ COGENERATION_POINTS: tuple[PointSpec, ...] = (
     counter("EnergyProduced", u.WATT_HOUR, "Electrical energy produced, Wh."),
     analog("ThermalPower", u.WATT, "Thermal output in W.", 0.0, MAX_POWER_W),
     enum("RunState", "Operating state.", RUN_STATES),
+    counter("OperatingHours", u.HOUR, "Running hours since commissioning, h."),
     setpoint(
         "PowerSetpoint",
         u.WATT,
@@ -463,6 +464,15 @@ SPECS: dict[AssetKind, AssetSpec] = {
                 enum(
                     "RunState", "Operating state (Off, Starting, Running, Fault, ...).", RUN_STATES
                 ),
+                analog(
+                    "HydrogenTankLevel",
+                    u.PERCENT,
+                    "Filling of the hydrogen store in % of its capacity.",
+                    0.0,
+                    100.0,
+                ),
+                analog("HydrogenPressure", u.BAR, "Hydrogen outlet pressure in bar.", 0.0, 1000.0),
+                counter("OperatingHours", u.HOUR, "Running hours (stack) since commissioning, h."),
                 setpoint(
                     "PowerSetpoint",
                     u.WATT,

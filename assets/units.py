@@ -51,5 +51,7 @@ KILOGRAM_PER_HOUR = Unit("kg/h", "E93", "kilogram per hour")
 ONE = Unit("1", "C62", "one (a count)")
 MILLISECOND = Unit("ms", "C26", "millisecond")
 SECOND = Unit("s", "SEC", "second")
+HOUR = Unit("h", "HUR", "hour")
+BAR = Unit("bar", "BAR", "bar")
 # Prices: no UNECE code names a currency per energy; the currency is a site setting.
 CURRENCY_PER_KWH = Unit("EUR/kWh", "", "currency unit per kilowatt hour")

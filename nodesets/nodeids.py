@@ -163,6 +163,9 @@ POINT_SLOTS: dict[str, int] = {
     "PowerFactorL1": 86,
     "PowerFactorL2": 87,
     "PowerFactorL3": 88,
+    "HydrogenTankLevel": 89,
+    "HydrogenPressure": 90,
+    "OperatingHours": 91,
 }
 """One slot per point BrowseName; append new names with the next free number."""
 
