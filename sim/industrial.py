@@ -57,6 +57,10 @@ CHP_RATED_W, CHP_HEAT_RATIO = 50_000.0, 1.6
 FC_RATED_W, FC_HEAT_RATIO = 20_000.0, 0.8
 ELY_MIN_W, ELY_MAX_W = 20_000.0, 100_000.0
 ELY_KWH_PER_KG = 55.0
+FC_KWH_PER_KG = 16.0
+"""Electricity a fuel cell makes from 1 kg of hydrogen (about half of its 33 kWh), kWh."""
+TANK_KG = 200.0
+"""The hydrogen store the electrolyser fills and the fuel cell draws from, kg."""
 HEAT_PUMP_W = {1: 0.0, 2: 15_000.0, 3: 22_000.0, 4: 30_000.0}
 """Electrical draw of one heat pump per SG-Ready state, W."""
 HEAT_PUMP_COP = 3.2
@@ -99,6 +103,7 @@ class Unit:
     setpoint_w: float = 0.0
     power_w: float = 0.0
     energy_wh: float = 0.0
+    run_s: float = 0.0
     locked: bool = False
     """Locked for maintenance: refuses setpoints above 0 W (Modbus exception 4), runs down to
     0 W and shows RunState Fault while a start is asked for."""
@@ -109,6 +114,8 @@ class Unit:
             target = 0.0
         self.power_w = _ramp(self.power_w, target, dt_s)
         self.energy_wh += self.power_w * dt_s / 3600.0
+        if self.power_w > 0.0:
+            self.run_s += dt_s
 
     @property
     def run_state(self) -> int:
@@ -179,6 +186,9 @@ class IndustrialPhysics:
     )
     ac: dict[str, AcSocket] = field(default_factory=lambda: {"s1": AcSocket(), "s2": AcSocket()})
     hydrogen_kg: float = 0.0
+    """Hydrogen produced since commissioning, kg."""
+    tank_kg: float = 80.0
+    """Hydrogen in the store now, kg (0..TANK_KG)."""
     grid_w: float = 0.0
     pv_w: float = 0.0
     load_w: float = 0.0
@@ -231,7 +241,11 @@ class IndustrialPhysics:
             socket.step(dt_s)
         for unit in (self.chp, self.fuel_cell, self.electrolyser):
             unit.step(dt_s)
-        self.hydrogen_kg += self.electrolyser.power_w * dt_s / 3600.0 / 1000.0 / ELY_KWH_PER_KG
+        made = self.electrolyser.power_w * dt_s / 3600.0 / 1000.0 / ELY_KWH_PER_KG
+        used = self.fuel_cell.power_w * dt_s / 3600.0 / 1000.0 / FC_KWH_PER_KG
+        self.hydrogen_kg += made
+        self.tank_kg = max(0.0, min(TANK_KG, self.tank_kg + made - used))
+        self.fuel_cell.locked = self.tank_kg <= 0.0  # no hydrogen, no power
         self.heat_pumps_w = sum(HEAT_PUMP_W[self.heat_pump_state(hp)] for hp in ("hp1", "hp2"))
         heat_in = (
             CHP_HEAT_RATIO * self.chp.power_w
@@ -401,6 +415,7 @@ class IndustrialPhysics:
                 "ThermalPower": heat_ratio * unit.power_w,
                 "EnergyProduced": unit.energy_wh,
                 "RunState": unit.run_state,
+                "OperatingHours": round(unit.run_s / 3600.0),
                 "PowerSetpoint": unit.setpoint_w,
             }
 
@@ -430,6 +445,9 @@ class IndustrialPhysics:
             "HydrogenFlow": e.power_w / 1000.0 / ELY_KWH_PER_KG,
             "HydrogenProduced": self.hydrogen_kg,
             "RunState": e.run_state,
+            "HydrogenTankLevel": 100.0 * self.tank_kg / TANK_KG,
+            "HydrogenPressure": 30.0 if e.power_w > 0 else 0.0,
+            "OperatingHours": round(e.run_s / 3600.0),
             "PowerSetpoint": e.setpoint_w,
         }
 

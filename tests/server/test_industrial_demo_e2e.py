@@ -154,6 +154,9 @@ async def test_surplus_goes_to_the_electrolyser_and_the_heat_pumps(running: Runn
 
     await until(electrolysing, timeout_s=40)
     assert await running.good("electrolyser.HydrogenFlow") > 0.3  # kg/h, ≥ 20 kW / 55 kWh/kg
+    level = await running.good("electrolyser.HydrogenTankLevel")
+    assert 0.0 < level <= 100.0  # %, the store the fuel cell draws from
+    assert await running.good("electrolyser.HydrogenPressure") > 0.0  # bar while it runs
     await until(lambda: _at_least(running, "hp1.SgReadyState", 3))
     assert running.demo.site.boards["hp1"].sg_ready_state in (3, 4)
 
