@@ -94,6 +94,7 @@ class RctSimulator:
         self._last = clock()
         self._server: asyncio.Server | None = None
         self._clients: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task[None]] = set()
 
     # --- control ---------------------------------------------------------------------------------
 
@@ -110,6 +111,8 @@ class RctSimulator:
             self._server.close()
             for writer in list(self._clients):
                 writer.close()
+            if self._handlers:  # let each connection end on its EOF, not by a cancel
+                await asyncio.wait(set(self._handlers), timeout=1.0)
             with contextlib.suppress(Exception):
                 await self._server.wait_closed()
             self._server = None
@@ -173,6 +176,9 @@ class RctSimulator:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._clients.add(writer)
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
         frames = FrameReader()
         try:
             while chunk := await reader.read(4096):
@@ -186,6 +192,8 @@ class RctSimulator:
             pass
         finally:
             self._clients.discard(writer)
+            if task is not None:
+                self._handlers.discard(task)
             writer.close()
 
     def _answer(self, frame: Frame) -> bytes:
