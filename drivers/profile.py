@@ -158,6 +158,15 @@ class WriteSpec(_Strict):
     before: tuple[WriteStep, ...] = Field(
         (), description="Registers written first, in the same request where contiguous."
     )
+    off_steps: tuple[WriteStep, ...] = Field(
+        (),
+        description=(
+            "With zero_means_off: registers written instead of the setpoint when the value is 0, "
+            "for devices that pause through a separate register (KEBA 5014 = 0); the setpoint "
+            "register is left as it is, and 'before' steps (the enable) go out with the next "
+            "non-zero value."
+        ),
+    )
     read_back: bool = Field(True, description="Read the register back after writing.")
     refresh_s: float | None = Field(
         None,

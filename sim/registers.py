@@ -34,7 +34,7 @@ from typing import Protocol
 
 from ampacity.assets import SPECS, PointSpec, PointValue
 from ampacity.drivers.codec import NOT_AVAILABLE, CodecError, WireType, decode, encode
-from ampacity.drivers.profile import AssetMap, Function, PointMap, Profile, WriteSpec
+from ampacity.drivers.profile import AssetMap, Function, PointMap, Profile, WriteSpec, WriteStep
 
 TableKey = tuple[int, Function]
 """(unit id, Modbus data table)."""
@@ -183,7 +183,7 @@ class RegisterImage:
         self._writes.append(_WriteSlot(asset.key, name, pmap, write, key, words))
         writable = self._writable.setdefault(key, set())
         writable.update(range(write.address, write.address + words))
-        for step in write.before:
+        for step in (*write.before, *write.off_steps):
             steps = self._writable.setdefault((unit, Function.HOLDING), set())
             steps.update(range(step.address, step.address + step.type.word_count))
 
@@ -296,6 +296,16 @@ class RegisterImage:
                 except WriteRefused:
                     table.update(previous)
                     return WriteOutcome.REFUSED
+        if function is Function.HOLDING:  # a pause through the setpoint's off registers
+            for slot in self._writes:
+                off = slot.write.off_steps
+                if (
+                    off
+                    and slot.key[0] == unit
+                    and any(step.address in span for step in off)
+                    and self._hold(slot, off)
+                ):
+                    self.model.write(slot.asset, slot.point, 0.0)
         return WriteOutcome.OK
 
     def _decode_write(self, slot: _WriteSlot) -> PointValue:
@@ -320,9 +330,13 @@ class RegisterImage:
         return value if _within(value, write) else None
 
     def _enabled(self, slot: _WriteSlot) -> bool:
+        return self._hold(slot, slot.write.before)
+
+    def _hold(self, slot: _WriteSlot, steps: tuple[WriteStep, ...]) -> bool:
+        """Every register of ``steps`` holds the step's value."""
         table = self.tables.get((slot.key[0], Function.HOLDING), {})
         order = slot.pmap.word_order or self.profile.transport.word_order
-        for step in slot.write.before:
+        for step in steps:
             words = [table.get(step.address + i, 0) for i in range(step.type.word_count)]
             held = decode(words, step.type, order, self.profile.transport.byte_swap)
             if isinstance(held, str) or not math.isclose(held, step.value, abs_tol=_TOLERANCE):

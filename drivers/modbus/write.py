@@ -8,6 +8,9 @@ point's last reading. Otherwise ``raw = (value * sign - offset) / write.scale`` 
 ``offset`` are the point's read mapping, so a device's "positive = charge" register receives the
 model's "positive = discharge" value negated).
 
+With ``off_steps`` a value of 0 writes those registers instead of the setpoint (a device that
+pauses through a separate enable register).
+
 ``before`` steps marked ``once`` are part of ``PreparedWrite.segments`` (the first write after a
 connection) but not of ``PreparedWrite.repeat_segments`` (every later write and refresh); the
 driver chooses. Either way contiguous registers go out in one FC16 request.
@@ -152,6 +155,16 @@ def prepare_write(
 
     number = _as_number(value, where)
     target, clamped = _check_range(number, point, spec, where)
+    if write.off_steps and target == 0:  # the device pauses through its own register
+        off = [
+            (step.address, tuple(_encode(step.value, step.type, order, transport, where)))
+            for step in write.off_steps
+        ]
+        zero = 0 if spec.data_type in (DataType.INT32, DataType.UINT32) else 0.0
+        merged = _merge(off, write)
+        return PreparedWrite(
+            unit_id, merged, None, write.use_single_register_write, number, zero, clamped, merged
+        )
     if spec.data_type in (DataType.INT32, DataType.UINT32) and not float(target).is_integer():
         raise OutOfRangeError(f"{where}: {value} is not a whole number")
 
