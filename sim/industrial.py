@@ -104,12 +104,14 @@ class Unit:
     power_w: float = 0.0
     energy_wh: float = 0.0
     run_s: float = 0.0
+    starved: bool = False
+    """No fuel (the fuel cell with an empty hydrogen store): 0 W, RunState Fault."""
     locked: bool = False
     """Locked for maintenance: refuses setpoints above 0 W (Modbus exception 4), runs down to
     0 W and shows RunState Fault while a start is asked for."""
 
     def step(self, dt_s: float) -> None:
-        target = 0.0 if self.locked else min(self.rated_w, self.setpoint_w)
+        target = 0.0 if self.locked or self.starved else min(self.rated_w, self.setpoint_w)
         if 0.0 < target < self.min_w:
             target = 0.0
         self.power_w = _ramp(self.power_w, target, dt_s)
@@ -120,7 +122,7 @@ class Unit:
     @property
     def run_state(self) -> int:
         """The model's RunState: 0 Off, 1 Starting, 2 Running, 3 Stopping, 4 Fault."""
-        if self.locked and self.setpoint_w > 0:
+        if (self.locked or self.starved) and self.setpoint_w > 0:
             return 4
         if self.power_w <= 0.0:
             return 1 if self.setpoint_w > 0 else 0
@@ -245,7 +247,7 @@ class IndustrialPhysics:
         used = self.fuel_cell.power_w * dt_s / 3600.0 / 1000.0 / FC_KWH_PER_KG
         self.hydrogen_kg += made
         self.tank_kg = max(0.0, min(TANK_KG, self.tank_kg + made - used))
-        self.fuel_cell.locked = self.tank_kg <= 0.0  # no hydrogen, no power
+        self.fuel_cell.starved = self.tank_kg <= 0.0  # no hydrogen, no power
         self.heat_pumps_w = sum(HEAT_PUMP_W[self.heat_pump_state(hp)] for hp in ("hp1", "hp2"))
         heat_in = (
             CHP_HEAT_RATIO * self.chp.power_w
