@@ -258,7 +258,69 @@ class SmaStpSe:
         await io.write_many(40151, [0, self.INACTIVE])
 
 
-FAMILIES: dict[str, type[SungrowSh] | type[SmaStpSe]] = {
+class GoodweEt:
+    """GoodWe ET / EH / BT / BH hybrids over Modbus TCP (LAN dongle or LAN port, unit 247).
+
+    Holding registers, high word first: 35105 / 35109 / 35113 / 35117 PV1-PV4 power (U32 W),
+    35182 battery 1 power (S32 W, + = discharge), 35206 / 35209 total battery charge /
+    discharge (U32, 0.1 kWh), 37007 battery 1 SoC (U16 %). The setpoint is GoodWe's EMS mode:
+    47511 = 12 (discharge battery at Xset), 11 (charge battery at Xset) or 8 (battery standby),
+    47512 = Xset (U16 W); 1 (auto, self-use) hands control back.
+    """
+
+    name: ClassVar[str] = "goodwe_et"
+    assets: ClassVar[tuple[tuple[str, AssetKind, tuple[str, ...]], ...]] = (
+        (
+            "battery",
+            AssetKind.BATTERY,
+            (
+                "ActivePower",
+                "StateOfCharge",
+                "EnergyCharged",
+                "EnergyDischarged",
+                "BatteryPowerSetpoint",
+            ),
+        ),
+        ("pv", AssetKind.PV_INVERTER, ("ActivePower", "DcPower")),
+    )
+    EMS_MODE = 47511
+    AUTO, STANDBY, CHARGE, DISCHARGE = 1, 8, 11, 12
+
+    async def read(self, io: Registers) -> Mapping[PointKey, PointValue | Sample]:
+        pv = await io.holding(35105, 14)  # 35105..35118
+        battery = await io.holding(35182, 2)
+        energy = await io.holding(35206, 6)  # 35206..35211
+        soc = (await io.holding(37007, 1))[0]
+        pv_w = sum(_u(pv[i : i + 2]) for i in (0, 4, 8, 12) if _u(pv[i : i + 2]) != SMA_NAN_U32)
+        power = _u(battery)
+        return {
+            ("battery", "ActivePower"): power - 0x1_0000_0000 if power & 0x8000_0000 else power,
+            ("battery", "StateOfCharge"): NOT_AVAILABLE if soc > 100 else soc,
+            ("battery", "EnergyCharged"): _u(energy[0:2]) * 100,
+            ("battery", "EnergyDischarged"): _u(energy[3:5]) * 100,
+            ("pv", "ActivePower"): pv_w,
+            ("pv", "DcPower"): pv_w,
+        }
+
+    async def write_battery(self, io: Registers, watts: float) -> float | None:
+        power = round(abs(watts))
+        mode = self.DISCHARGE if watts > 0 else self.CHARGE if watts < 0 else self.STANDBY
+        await io.write_one(47512, power if mode != self.STANDBY else 0)
+        await io.write_one(self.EMS_MODE, mode)
+        back_mode, back_power = await io.holding(self.EMS_MODE, 2)
+        if back_mode != mode:
+            raise WriteError(f"EMS mode {back_mode} after writing {mode}: setpoint not taken")
+        if mode == self.STANDBY:
+            return 0.0
+        return float(back_power if mode == self.DISCHARGE else -back_power)
+
+    async def release(self, io: Registers) -> None:
+        await io.write_one(47512, 0)
+        await io.write_one(self.EMS_MODE, self.AUTO)
+
+
+FAMILIES: dict[str, type[SungrowSh] | type[SmaStpSe] | type[GoodweEt]] = {
     SungrowSh.name: SungrowSh,
     SmaStpSe.name: SmaStpSe,
+    GoodweEt.name: GoodweEt,
 }
