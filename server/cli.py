@@ -5,6 +5,8 @@ ampacity run [--config FILE]     serve a site (no config: the demo site on loopb
 ampacity check FILE              validate a site file; located errors, exit code 2
 ampacity devices [--json]        every device profile, its products and compatibility rows
 ampacity users|certs ...         users and roles; the certificate trust list (security/cli.py)
+ampacity install-service         systemd unit, user and folders on a Linux box (install.py)
+ampacity backup|restore DIR      site file, users, PKI, history snapshot (backup.py)
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import signal
 import sys
 from pathlib import Path
 
+from . import backup, install, logs
 from .config import ConfigError, SiteConfig, config_warnings, load_config
 from .history_cli import add_history_subcommand, run_history
 from .security import cli as security_cli
@@ -45,6 +48,12 @@ def _parser() -> argparse.ArgumentParser:
         prog="ampacity", description="OPC UA edge server for energy management."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="text: one line per event (journald-friendly); json: one JSON object per line",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="serve a site (no --config: the demo site)")
@@ -52,6 +61,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--host", help="override server.host")
     run.add_argument("--port", type=_port, help="override server.port")
     run.add_argument("--data-dir", type=Path, help="override server.data_dir")
+    run.add_argument(
+        "--metrics", metavar="HOST:PORT", help="serve Prometheus /metrics there (metrics.listen)"
+    )
+    run.add_argument(
+        "--log-format", choices=("text", "json"), default=argparse.SUPPRESS, help="as above"
+    )
     run.add_argument(
         "--demo",
         choices=("home", "industrial"),
@@ -88,6 +103,8 @@ def _parser() -> argparse.ArgumentParser:
     read.add_argument("--config", type=Path, help="site file whose profiles_dir to use too")
     add_history_subcommand(commands)
     security_cli.add_subcommands(commands)
+    install.add_subcommand(commands)
+    backup.add_subcommands(commands)
     return parser
 
 
@@ -102,10 +119,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-    )
+    logs.configure(args.log_format, logging.DEBUG if args.verbose else logging.INFO)
     if not args.verbose:
         logging.getLogger("asyncua").setLevel(logging.ERROR)
         # pymodbus logs every timeout with a frame dump at ERROR; our drivers report the
@@ -121,6 +135,10 @@ def _main(argv: list[str] | None = None) -> int:
         return run_history(args)
     if args.command in security_cli.COMMANDS:
         return security_cli.run(args)
+    if args.command == "install-service":
+        return install.run(args)
+    if args.command in ("backup", "restore"):
+        return backup.run(args)
     return _run(args)
 
 
@@ -351,7 +369,15 @@ async def _serve_config(
     drivers = await build_drivers(config, context)
     site = await start_site(config, drivers)
     stack.push_async_callback(site.stop)
+    from .operations import operations
+
+    ops = await stack.enter_async_context(
+        operations(site, getattr(args, "metrics", None) or config.metrics.listen)
+    )
     print(f"Ampacity serves {config.site.name!r} at {config.server.endpoint}", flush=True)
+    if ops.metrics_address is not None:
+        host, port = ops.metrics_address
+        print(f"Metrics: http://{host}:{port}/metrics", flush=True)
     print(f"Data folder: {config.server.data_dir.resolve()}", flush=True)
     await stop.wait()
     print("Shutting down.", flush=True)

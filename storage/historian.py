@@ -139,6 +139,8 @@ class Historian:
         self._connected = False
         self._last_error = ""
         self._last_write: datetime | None = None
+        self.last_write_s = 0.0
+        """Duration of the last database write transaction, s (for the metrics)."""
         self._device_connected: dict[str, bool] = {}
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -465,7 +467,9 @@ class Historian:
                         rows += entry.rows
                     start = self._buffer.ack_position
                     batch = await self._load(entries, start)
+                    began = time.monotonic()
                     await self._run(self._db_exec, self._ingest.write, batch)
+                    self.last_write_s = time.monotonic() - began
                     last = entries[-1].position
                     await self._run(self._buffer_exec, self._buffer.ack, last)
                     while self._queue and self._queue[0].position <= last:
