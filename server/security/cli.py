@@ -19,6 +19,7 @@ import argparse
 import datetime as dt
 import getpass
 import hashlib
+import os
 import sys
 from pathlib import Path
 
@@ -71,8 +72,35 @@ def run(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
     if args.command == "users":
-        return _users(args, UsersFile(security.users_path(data_dir)))
-    return _certs(args, Pki(security.pki_path(data_dir)))
+        path = security.users_path(data_dir)
+        code = _users(args, UsersFile(path))
+    else:
+        path = security.pki_path(data_dir)
+        code = _certs(args, Pki(path))
+    if code == 0 and args.action != "list":
+        hand_over(path, data_dir)
+    return code
+
+
+def hand_over(path: Path, data_dir: Path) -> None:
+    """Give files that root wrote into a service's data folder to the folder's owner and group.
+
+    ``sudo ampacity users add`` writes ``users.yaml`` as root (mode 0600); the service runs as
+    the user that owns the data folder (``ampacity``) and could not read it. When we are root
+    and the folder belongs to someone else, ``path`` (a file, or the PKI tree) gets the folder's
+    owner and group; ``users.yaml`` becomes 0640 (the service group may read it). Private keys
+    keep 0600 (owner only).
+    """
+    if os.geteuid() != 0 or not data_dir.is_dir() or not path.exists():
+        return
+    stat = data_dir.stat()
+    if stat.st_uid == 0:
+        return
+    items = [path, *(sorted(path.rglob("*")) if path.is_dir() else ())]
+    for item in items:
+        os.chown(item, stat.st_uid, stat.st_gid)
+    if path.is_file():
+        os.chmod(path, 0o640)
 
 
 def _locate(args: argparse.Namespace) -> tuple[Path, SecurityConfig]:
