@@ -104,6 +104,8 @@ def snapshot_sqlite(source: Path, target: Path) -> None:
         dst = sqlite3.connect(target)
         try:
             src.backup(dst, pages=1024)
+            # one self-contained file (the live database is in WAL mode; so would the copy be)
+            dst.execute("PRAGMA journal_mode=DELETE")
         finally:
             dst.close()
     finally:
