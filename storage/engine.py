@@ -10,7 +10,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from .config import StorageConfig
-from .migrations import migrate
+from .migrations import backup_before_migration, migrate
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,7 @@ def open_database(config: StorageConfig, data_dir: Path) -> Database:
             with engine.begin() as conn:
                 conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{config.pg_schema}"'))
         timescale = _timescale(engine)
+    backup_before_migration(engine)
     migrate(engine, timescale)
     log.info(
         "history store %s (%s%s)",

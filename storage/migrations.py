@@ -7,10 +7,13 @@ Each migration runs once, in order, inside one transaction, and bumps ``schema_v
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import Connection, Engine, inspect, select, text
 
 from . import schema
 
@@ -79,3 +82,41 @@ def migrate(engine: Engine, timescale: bool) -> int:
             conn.execute(schema.meta.delete().where(schema.meta.c.key == "schema_version"))
             conn.execute(schema.meta.insert().values(key="schema_version", value=str(step.version)))
     return found
+
+
+def backup_before_migration(engine: Engine) -> Path | None:
+    """Copy a SQLite store that a migration is about to change (``<name>.schema<N>-<time>.bak``
+    beside it, SQLite's online backup); returns the copy, ``None`` when nothing is to migrate.
+
+    PostgreSQL is not copied here: back it up with ``pg_dump`` before upgrading (README).
+    """
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return None
+    path = Path(database)
+    if not path.exists():
+        return None
+    with engine.connect() as conn:
+        if not inspect(conn).has_table(schema.meta.name):
+            return None
+        found = schema_version(conn)
+    if not 0 < found < LATEST:
+        return None
+    target = path.with_name(f"{path.name}.schema{found}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.bak")
+    source = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    try:
+        copy = sqlite3.connect(target)
+        try:
+            source.backup(copy)
+            copy.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            copy.close()
+    finally:
+        source.close()
+    log.warning(
+        "history store: schema %d -> %d; the store before the migration is in %s",
+        found,
+        LATEST,
+        target,
+    )
+    return target
