@@ -419,3 +419,26 @@ def test_datagrams_parse_into_what_they_are() -> None:
         p.current_with_delay(5000, 1)
     assert p.current_with_delay(0, 1) == b"currtime 0 1"
     assert p.has_meter("KC-P30-EC240422-E00") and not p.has_meter("KC-P30-EC220112-000-DE")
+
+
+def test_a_wrong_site_entry_is_a_located_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from ampacity.server.config import ConfigError, load_config
+
+    site = tmp_path / "site.yaml"
+    site.write_text(
+        "devices:\n"
+        "  - id: keba\n"
+        "    profile: keba_p30\n"
+        "    host: 192.0.2.50\n"
+        '    bind: "7090"\n'
+        "  - id: keba2\n"
+        "    profile: keba_p30\n"
+        "    url: http://192.0.2.51\n"
+    )
+    with pytest.raises(ConfigError) as error:
+        load_config(site)
+    assert error.value.errors == [
+        "site.yaml:5: devices[0].bind: bind '7090' is not host:port (e.g. 0.0.0.0:7090)",
+        "site.yaml:6: devices[1].host: Field required",
+        "site.yaml:8: devices[1].url: Extra inputs are not permitted",
+    ]
