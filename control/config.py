@@ -182,6 +182,10 @@ class ElectrolyserConfig(_Model):
         min_power_w / max_power_w: its operating range, W; below the minimum it stops.
         ramp_w_per_s: the largest setpoint change per second, W/s.
         min_run_s: once started it runs at least this long (at minimum load if need be), s.
+        stop_above_tank_pct: at or above this ``HydrogenTankLevel`` it stops whatever the
+            surplus and the run time (the store is full), %; ``None``: no tank rule.
+        resume_below_tank_pct: it may start again only below this level, % (default 5 below
+            the stop level).
     """
 
     id: str
@@ -189,6 +193,17 @@ class ElectrolyserConfig(_Model):
     max_power_w: float = Field(gt=0)
     ramp_w_per_s: float | None = Field(None, gt=0)
     min_run_s: float = Field(600.0, ge=0)
+    stop_above_tank_pct: float | None = Field(None, gt=0, le=100)
+    resume_below_tank_pct: float | None = Field(None, ge=0, le=100)
+
+    @property
+    def resume_pct(self) -> float | None:
+        """The level below which a unit stopped by a full store may start again, %."""
+        if self.stop_above_tank_pct is None:
+            return None
+        if self.resume_below_tank_pct is not None:
+            return min(self.resume_below_tank_pct, self.stop_above_tank_pct)
+        return max(0.0, self.stop_above_tank_pct - 5.0)
 
 
 class GeneratorConfig(_Model):

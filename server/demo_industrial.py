@@ -72,6 +72,7 @@ def industrial_control(*, on_delay_s: float = 120.0, min_on_s: float = 600.0) ->
                 "max_power_w": 100_000,
                 "ramp_w_per_s": 10_000,
                 "min_run_s": 300,
+                "stop_above_tank_pct": 95,
             }
         ],
         "generators": [

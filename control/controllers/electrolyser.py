@@ -28,6 +28,7 @@ class ElectrolyserController(Controller):
         self.units = units
         self.assets = tuple(u.id for u in units)
         self.started: dict[str, datetime | None] = {u.id: None for u in units}
+        self.tank_full: dict[str, bool] = {u.id: False for u in units}
 
     def grid_share_w(self, snapshot: Snapshot) -> float:
         return sum(snapshot.number(u.id, "ActivePower") or 0.0 for u in self.units)
@@ -37,7 +38,10 @@ class ElectrolyserController(Controller):
             surplus = ctx.grid_target_w - ctx.predicted_grid_w
             started = self.started[unit.id]
             running_s = (ctx.now - started).total_seconds() if started else None
-            if surplus >= unit.min_power_w and surplus > 0:
+            if self._tank_full(ctx, unit):
+                power, reason = 0.0, f"hydrogen store full (≥ {unit.stop_above_tank_pct:g} %)"
+                self.started[unit.id] = None
+            elif surplus >= unit.min_power_w and surplus > 0:
                 power, reason = min(unit.max_power_w, surplus), f"PV surplus {surplus:.0f} W"
                 self.started[unit.id] = started or ctx.now
             elif running_s is not None and running_s < unit.min_run_s:
@@ -49,6 +53,21 @@ class ElectrolyserController(Controller):
             ctx.demand(Demand(resource, self.name, Priority.SURPLUS, reason, power))
             ctx.planned[resource] = power
             ctx.add_grid(self._expected_w(ctx, unit, power))
+
+    def _tank_full(self, ctx: CycleContext, unit: ElectrolyserConfig) -> bool:
+        """The store is full: from the stop level until it fell below the resume level (an
+        unknown level keeps the last decision)."""
+        if unit.stop_above_tank_pct is None:
+            return False
+        level = ctx.snapshot.number(unit.id, "HydrogenTankLevel")
+        if level is not None:
+            resume = unit.resume_pct
+            assert resume is not None
+            if level >= unit.stop_above_tank_pct:
+                self.tank_full[unit.id] = True
+            elif level < resume:
+                self.tank_full[unit.id] = False
+        return self.tank_full[unit.id]
 
     @staticmethod
     def _expected_w(ctx: CycleContext, unit: ElectrolyserConfig, power: float) -> float:
