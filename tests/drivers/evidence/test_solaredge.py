@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 from ampacity.assets import WriteError
 from ampacity.drivers.modbus import Backoff, TcpLink
-from ampacity.drivers.registry import builtin_profiles
+from ampacity.drivers.modbus.plugin import ModbusConnection, links_of
+from ampacity.drivers.registry import BuildContext, DeviceEntry, builtin_profiles, driver_type
 from ampacity.drivers.solaredge.driver import SolarEdgeDriver
 from ampacity.drivers.solaredge.plugin import SolarEdgeProfile
 from evidence_kit import FIXTURES, load, verify
@@ -256,3 +257,34 @@ async def test_the_limit_is_refreshed_before_the_command_timeout() -> None:
             sent = [w for w in server.writes if w.address == dynamic]
             assert len(sent) > first, "the limit was not re-sent"
             assert f32_of(sent[-1].values) == pytest.approx(30.0)
+
+
+async def test_leader_and_follower_share_one_connection() -> None:
+    """Two inverters behind the leader's TCP endpoint (units 1 and 2): two device entries, one
+    shared connection, each unit's own values."""
+    leader = chain(se10k_models())
+    follower_models = se10k_models()
+    follower_models[1][1].update({"W": 4321, "W_SF": 0})
+    follower = chain(follower_models)
+    server = PlainModbusServer({1: inverter_unit(leader), 2: inverter_unit(follower)})
+    solaredge = driver_type("solaredge")
+    assert solaredge.create is not None
+    context = BuildContext()
+    async with server:
+        drivers = []
+        for name, unit in (("leader", 1), ("follower", 2)):
+            connection = ModbusConnection(host="127.0.0.1", port=server.port, unit_id=unit)
+            entry = DeviceEntry(name, builtin_profiles()[PROFILE], connection, {}, 0.2)
+            drivers.append(await solaredge.create(entry, context))
+        links = links_of(context)
+        shared = drivers[0]._link
+        assert shared is drivers[1]._link and links.users(shared) == 2  # type: ignore[arg-type]
+        sinks = []
+        for driver in drivers:
+            sinks.append(running(driver))
+        async with sinks[0] as lead, sinks[1] as follow:
+            await verify(lead, {"leader-inverter.ActivePower": {"value": 0}}, "leader")
+            await verify(follow, {"follower-inverter.ActivePower": {"value": 4321}}, "follower")
+        for driver in drivers:
+            await driver.close()
+        await context.aclose()
