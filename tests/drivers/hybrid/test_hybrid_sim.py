@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from ampacity.assets import Quality, Reading
+from ampacity.assets import Quality, Reading, WriteError
 from ampacity.drivers.base import Driver
 from ampacity.drivers.hybrid.driver import PROFILES, HybridProfile, create
 from ampacity.drivers.modbus.plugin import ModbusConnection
@@ -43,6 +43,12 @@ class Sink:
                 reading = self.latest.get(key)
                 if reading is not None and reading.quality is Quality.GOOD and check(reading.value):
                     return reading
+                self._new.clear()
+                await self._new.wait()
+
+    async def until_quality(self, key: str, quality: Quality, within: float = 10.0) -> None:
+        async with asyncio.timeout(within):
+            while (reading := self.latest.get(key)) is None or reading.quality is not quality:
                 self._new.clear()
                 await self._new.wait()
 
@@ -112,3 +118,17 @@ def test_the_simulated_battery_ramps_and_stops_at_its_soc_limit() -> None:
         sim.step()
     assert sim.battery.soc == pytest.approx(100.0)
     assert sim.battery.power_w == pytest.approx(0.0, abs=1.0)  # full: no more charge
+
+
+async def test_a_silent_device_goes_uncertain_with_the_cause_and_comes_back() -> None:
+    async with running("sungrow_sh", pv_w=1000.0, load_w=400.0) as (sim, driver, sink):
+        await sink.until("h-battery.ActivePower", lambda v: True)
+        port = sim.port
+        await sim.stop()
+        await sink.until_quality("h-battery.ActivePower", Quality.UNCERTAIN_LAST_USABLE)
+        error = sink.latest["h-battery.Health.LastError"].value
+        assert "127.0.0.1" in str(error)
+        with pytest.raises(WriteError):
+            await driver.write("h-battery", "BatteryPowerSetpoint", 500.0)
+        await sim.start(port=port)
+        await sink.until("h-battery.ActivePower", lambda v: True, within=15.0)
