@@ -227,10 +227,15 @@ class SolarEdgeDriver(SunSpecDriver):
         if not math.isfinite(number) or not low <= number <= high:
             raise OutOfRangeError(f"{asset_id}.{point}: {value} outside [{low}, {high}]")
         state = self._edpc.get(binding.unit_id)
-        if state is None or state.max_w is None:
+        if state is None:
             raise WriteError(
                 f"{asset_id}.{point}: unit {binding.unit_id} has no SolarEdge dynamic power "
                 "control (0xF300 block); firmware too old or not discovered yet"
+            )
+        if state.max_w is None:
+            raise WriteError(
+                f"{asset_id}.{point}: unit {binding.unit_id} reports no usable MaxActivePower "
+                "(0xF304), the base of the limit; nothing written"
             )
         pct = min(max(number / state.max_w * 100.0, 0.0), 100.0)
         register = "DynamicActivePowerLimit 0xF322"

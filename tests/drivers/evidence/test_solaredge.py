@@ -288,3 +288,16 @@ async def test_leader_and_follower_share_one_connection() -> None:
         for driver in drivers:
             await driver.close()
         await context.aclose()
+
+
+async def test_a_garbage_rating_is_not_a_value_and_blocks_the_limit() -> None:
+    device = {**EDPC["device"], "max_active_power": float("nan")}
+    server = PlainModbusServer({1: inverter_unit(chain(se10k_models()), device)})
+    async with server:
+        driver = driver_for(server)
+        await driver.discover(timeout_s=5)
+        async with running(driver) as sink:
+            await verify(sink, {"se-inverter.NominalPower": {"quality": "BAD_OUT_OF_RANGE"}}, "")
+            with pytest.raises(WriteError, match=r"no usable MaxActivePower \(0xF304\)"):
+                await driver.write("se-inverter", "ActivePowerLimit", 3000)
+        assert server.writes == []
