@@ -158,6 +158,16 @@ class WriteSpec(_Strict):
     before: tuple[WriteStep, ...] = Field(
         (), description="Registers written first, in the same request where contiguous."
     )
+    enable_coil: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description=(
+            "With zero_means_off: a coil that enables the device (Phoenix EV-CC: coil 400). 0 "
+            "switches it off and leaves the setpoint register alone; any other value is written "
+            "and then switches it on."
+        ),
+    )
     off_steps: tuple[WriteStep, ...] = Field(
         (),
         description=(

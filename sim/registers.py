@@ -186,6 +186,8 @@ class RegisterImage:
         for step in (*write.before, *write.off_steps):
             steps = self._writable.setdefault((unit, Function.HOLDING), set())
             steps.update(range(step.address, step.address + step.type.word_count))
+        if write.enable_coil is not None:
+            self._writable.setdefault((unit, Function.COIL), set()).add(write.enable_coil)
 
     # --- model -> registers ---------------------------------------------------------------------
 
@@ -296,6 +298,11 @@ class RegisterImage:
                 except WriteRefused:
                     table.update(previous)
                     return WriteOutcome.REFUSED
+        if function is Function.COIL:  # a pause through the setpoint's enable coil
+            for slot in self._writes:
+                coil = slot.write.enable_coil
+                if coil is not None and slot.key[0] == unit and coil in span and not table[coil]:
+                    self.model.write(slot.asset, slot.point, 0.0)
         if function is Function.HOLDING:  # a pause through the setpoint's off registers
             for slot in self._writes:
                 off = slot.write.off_steps

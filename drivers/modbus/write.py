@@ -9,7 +9,8 @@ point's last reading. Otherwise ``raw = (value * sign - offset) / write.scale`` 
 model's "positive = discharge" value negated).
 
 With ``off_steps`` a value of 0 writes those registers instead of the setpoint (a device that
-pauses through a separate enable register).
+pauses through a separate enable register); with ``enable_coil`` 0 switches that coil off and
+any other value is written and then switches it on.
 
 ``before`` steps marked ``once`` are part of ``PreparedWrite.segments`` (the first write after a
 connection) but not of ``PreparedWrite.repeat_segments`` (every later write and refresh); the
@@ -155,15 +156,33 @@ def prepare_write(
 
     number = _as_number(value, where)
     target, clamped = _check_range(number, point, spec, where)
+    zero_value = 0 if spec.data_type in (DataType.INT32, DataType.UINT32) else 0.0
+    if write.enable_coil is not None and target == 0:  # paused through the enable coil
+        return PreparedWrite(
+            unit_id,
+            (),
+            (write.enable_coil, False),
+            write.use_single_register_write,
+            number,
+            zero_value,
+            clamped,
+            (),
+        )
     if write.off_steps and target == 0:  # the device pauses through its own register
         off = [
             (step.address, tuple(_encode(step.value, step.type, order, transport, where)))
             for step in write.off_steps
         ]
-        zero = 0 if spec.data_type in (DataType.INT32, DataType.UINT32) else 0.0
         merged = _merge(off, write)
         return PreparedWrite(
-            unit_id, merged, None, write.use_single_register_write, number, zero, clamped, merged
+            unit_id,
+            merged,
+            None,
+            write.use_single_register_write,
+            number,
+            zero_value,
+            clamped,
+            merged,
         )
     if spec.data_type in (DataType.INT32, DataType.UINT32) and not float(target).is_integer():
         raise OutOfRangeError(f"{where}: {value} is not a whole number")
@@ -187,10 +206,11 @@ def prepare_write(
     if spec.data_type in (DataType.INT32, DataType.UINT32):
         written = round(written)
     clamped = clamped or not math.isclose(written, number, rel_tol=1e-9, abs_tol=1e-9)
+    enable = (write.enable_coil, True) if write.enable_coil is not None else None
     return PreparedWrite(
         unit_id,
         _merge(segments, write),
-        None,
+        enable,
         write.use_single_register_write,
         number,
         written,

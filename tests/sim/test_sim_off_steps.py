@@ -42,3 +42,21 @@ def test_prepared_frames_for_a_current_and_for_a_pause() -> None:
     off = prepare_write(pmap, spec, 3.0, profile.transport, 255, where="k")  # below 6 A: pause
     assert off.segments == ((5014, (0,)),)
     assert (off.written, off.clamped) == (0.0, True)
+
+
+def test_an_enable_coil_pauses_in_the_simulator_and_in_the_frames() -> None:
+    profile = load_profile_file(PROFILE_DIR / "wallbe_phoenix.yaml")
+    assert isinstance(profile, Profile)
+    model = StaticModel()
+    image = RegisterImage(profile, model)
+    assert image.write(255, Function.HOLDING, 528, [100]) is WriteOutcome.OK
+    assert image.write(255, Function.COIL, 400, [1]) is WriteOutcome.OK
+    assert model.values[KEY] == 10.0
+    assert image.write(255, Function.COIL, 400, [0]) is WriteOutcome.OK
+    assert model.values[KEY] == 0.0
+    pmap = profile.assets[0].points["ChargeCurrentLimit"]
+    spec = SPECS[AssetKind.CHARGE_POINT].point("ChargeCurrentLimit")
+    on = prepare_write(pmap, spec, 16.0, profile.transport, 255, where="w")
+    assert (on.segments, on.coil) == (((528, (160,)),), (400, True))
+    off = prepare_write(pmap, spec, 0.0, profile.transport, 255, where="w")
+    assert (off.segments, off.coil, off.written) == ((), (400, False), 0.0)

@@ -77,6 +77,7 @@ class PlainUnit:
 
     holding: dict[int, int] = field(default_factory=dict)
     input: dict[int, int] = field(default_factory=dict)
+    coils: dict[int, int] = field(default_factory=dict)
     fill: int | None = None
     """Word answered for addresses not in the table; ``None`` = exception 2."""
 
@@ -85,6 +86,8 @@ class PlainUnit:
             return self.holding
         if name == "input":
             return self.input
+        if name == "coils":
+            return self.coils
         raise ValueError(f"no register table {name!r}")
 
     def put(self, address: int, values: Iterable[int], table: str = "holding") -> None:
@@ -107,7 +110,15 @@ class Write:
     values: tuple[int, ...]
 
 
-_TABLE_OF_FUNCTION = {3: "holding", 4: "input", 6: "holding", 16: "holding"}
+_TABLE_OF_FUNCTION = {
+    1: "coils",
+    3: "holding",
+    4: "input",
+    5: "coils",
+    6: "holding",
+    15: "coils",
+    16: "holding",
+}
 
 
 class _PlainContext(ModbusServerContext):
@@ -142,6 +153,11 @@ class _PlainContext(ModbusServerContext):
 
     async def async_setValues(self, device_id: Any, func_code: Any, address: Any, values: Any):
         unit = self._unit(device_id)
+        if func_code in (5, 15):  # coils: recorded as 1 / 0
+            bits = tuple(1 if v else 0 for v in values)
+            self.server.writes.append(Write(device_id, func_code, address, bits))
+            unit.put(address, bits, "coils")
+            return None
         if func_code not in (6, 16):
             return ExcCodes.ILLEGAL_FUNCTION
         span = range(address, address + len(values))
