@@ -259,8 +259,13 @@ class ModbusDriver:
             async with self._write_lock:
                 try:
                     await self._send(link, state.ref, prepared)
+                except ModbusExceptionResponse as exc:  # an answer: the device refused it
+                    self.runtime.health.failed(f"{where} refused: {exc}", disconnected=False)
+                    self._publish(self.runtime.health_readings())
+                    raise WriteError(f"{where}: refused: {exc}") from exc
                 except ModbusIOError as exc:
                     self._failed(exc)
+                    self._publish(self.runtime.health_readings())
                     raise WriteError(f"{where}: {exc}") from exc
                 # remembered under the lock: a refresh waiting for it re-sends this value
                 self._setpoints.remember(state.ref, prepared, write.refresh_s)

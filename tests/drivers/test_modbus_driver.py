@@ -731,3 +731,27 @@ async def test_add_addresses_sums_the_parts_read_in_coalesced_blocks(registry):
             assert sink.latest("pv", "Health.Connected").value is True
     finally:
         await server.stop()
+
+
+async def test_a_refused_write_says_so_in_health_and_keeps_the_device_connected(registry):
+    limited = profile(
+        {
+            "NominalPower": {"address": 50},
+            "ActivePowerLimit": {"write": {"address": 40, "percent_of": "NominalPower"}},
+        }
+    )
+    unit = Unit(holding={50: 8000})  # no register 40: the device refuses the write
+    server = await TestServer({1: unit}).start()
+    driver = ModbusDriver(limited, tcp_config("pv", server.port), registry=registry)
+    try:
+        async with running(driver) as sink:
+            await sink.wait_for("pv", "NominalPower", good)
+            with pytest.raises(WriteError, match=r"pv.ActivePowerLimit: refused: .*exception 2"):
+                await driver.write("pv", "ActivePowerLimit", 4000)
+            error = await sink.wait_for(
+                "pv", "Health.LastError", lambda r: "refused" in str(r.value)
+            )
+            assert "address 40" in str(error.value)
+            assert driver.runtime.health.connected  # a refusal is an answer
+    finally:
+        await server.stop()
