@@ -1,25 +1,30 @@
 """Self-consumption with the storage drivers, end to end: a site with a grid meter and one
-storage system (RCT over its TCP protocol; Sungrow SH, GoodWe ET and SMA STP SE over Modbus
-through the hybrid driver), each a simulator on loopback. The control's battery controller
-writes BatteryPowerSetpoint through the driver into the device's own mechanism (the simulators
-record it); the battery charges from the PV surplus and covers the load at night, and the grid
-meter shows the grid evened out."""
+storage system, each a simulator on loopback - RCT over its TCP protocol; Sungrow SH, GoodWe ET
+and SMA STP SE over Modbus through the hybrid driver; Victron GX, KOSTAL PLENTICORE and SMA Sunny
+Island through their Modbus profiles, served by the profile-derived simulator. The control's
+battery controller writes BatteryPowerSetpoint through the driver into the device's own
+mechanism (the simulators record it); the battery charges from the PV surplus and covers the
+load at night, and the grid meter shows the grid evened out."""
 
 from __future__ import annotations
 
 import asyncio
+import math
 import socket
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from ampacity.assets import PointValue
 from ampacity.drivers.registry import all_profiles
 from ampacity.server.app import start_site
 from ampacity.server.config import SiteConfig
 from ampacity.server.factory import build_context, build_drivers
 from ampacity.server.security import SecurityConfig
+from ampacity.sim.battery import BatterySim
 from ampacity.sim.hybrid import HybridSimulator
 from ampacity.sim.rct import RctSimulator
 from ampacity.sim.registers import StaticModel
@@ -32,6 +37,47 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class BatteryModel:
+    """A battery behind a Modbus profile (a ``DeviceModel`` for the profile-derived simulator):
+    follows BatteryPowerSetpoint with a fast ramp, else evens out the grid itself."""
+
+    def __init__(self) -> None:
+        self.battery = BatterySim(soc=50.0, setpoint_timeout_s=math.inf, control_lag_s=0.0)
+        self.pv_w = 0.0
+        self.load_w = 0.0
+        self.setpoint: float | None = None
+        self._last = time.monotonic()
+
+    def step(self) -> None:
+        now = time.monotonic()
+        dt, self._last = now - self._last, now
+        target = self.load_w - self.pv_w if self.setpoint is None else self.setpoint
+        self.battery.set_setpoint(target)
+        self.battery.step(dt)
+
+    def read(self, asset: str, point: str) -> PointValue:
+        self.step()
+        b = self.battery
+        if asset == "grid":
+            return {"ActivePower": self.load_w - self.pv_w - b.power_w, "Role": 0}.get(point)
+        if asset == "pv":
+            return self.pv_w if point in ("ActivePower", "DcPower") else None
+        return {
+            "ActivePower": b.power_w,
+            "StateOfCharge": round(b.soc),
+            "BatteryPowerSetpoint": self.setpoint,
+            "MaxChargePower": b.max_charge_w,
+            "MaxDischargePower": b.max_discharge_w,
+            "EnergyCharged": round(b.energy_charged_wh),
+            "EnergyDischarged": round(b.energy_discharged_wh),
+        }.get(point, 0.0 if point.startswith(("Voltage", "Frequency", "ActivePowerL")) else None)
+
+    def write(self, asset: str, point: str, value: PointValue) -> None:
+        self.step()
+        if point == "BatteryPowerSetpoint" and isinstance(value, int | float):
+            self.setpoint = float(value)
+
+
 @dataclass
 class Storage:
     """The storage simulator and what the test needs to know about it."""
@@ -40,6 +86,8 @@ class Storage:
     sim: Any
     device_setpoint: Callable[[], float | None]
     """The setpoint the device holds from the EMS (W, + = discharge), ``None`` = own control."""
+    battery_id: str = "storage-battery"
+    stop: Callable[[], Any] | None = None
 
     def battery_w(self) -> float:
         return float(self.sim.battery.power_w)
@@ -60,6 +108,18 @@ async def rct() -> Storage:
     return Storage("rct_power_storage_dc", sim, held)
 
 
+def modbus(profile: str, battery_id: str) -> Callable[[], Any]:
+    async def make() -> Storage:
+        model = BatteryModel()
+        device = SimulatedDevice(all_profiles()[profile], model)  # type: ignore[arg-type]
+        server = SimServer([device], refresh_s=0.05)
+        _, port = await server.start_tcp()
+        model.port = port  # type: ignore[attr-defined]
+        return Storage(profile, model, lambda: model.setpoint, battery_id, server.stop)
+
+    return make
+
+
 def hybrid(family: str, profile: str) -> Callable[[], Any]:
     async def make() -> Storage:
         sim = HybridSimulator(family, soc=50.0, ramp_w_per_s=20000.0)
@@ -74,6 +134,9 @@ STORAGES = {
     "sungrow_sh": hybrid("sungrow_sh", "sungrow_sh"),
     "goodwe_et": hybrid("goodwe_et", "goodwe_et"),
     "sma_stp_se": hybrid("sma_stp_se", "sma_sunny_tripower_smart_energy"),
+    "victron_gx": modbus("victron_gx", "storage-battery"),
+    "kostal_plenticore_battery": modbus("kostal_plenticore_battery", "storage"),
+    "sma_sunny_island": modbus("sma_sunny_island", "storage"),
 }
 
 
@@ -112,7 +175,7 @@ async def site(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
                 "grid_meter": "grid",
                 "batteries": [
                     {
-                        "id": "storage-battery",
+                        "id": storage.battery_id,
                         "reserve_soc_pct": 10,
                         "max_charge_w": 5000,
                         "max_discharge_w": 5000,
@@ -141,7 +204,7 @@ async def site(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
         await running.stop()
         await context.aclose()
         await grid_server.stop()
-        await storage.sim.stop()
+        await (storage.stop() if storage.stop else storage.sim.stop())
 
 
 async def until(check: Callable[[], bool], within_s: float = 20.0) -> None:
