@@ -1,7 +1,8 @@
 """The demo site: ``ampacity run`` with no configuration.
 
-Starts the simulated devices of ``ampacity.sim`` on loopback (six Modbus devices sharing one site
-physics, plus a Fronius Symo found by SunSpec discovery) and yields a site configuration that
+Starts the simulated devices of ``ampacity.sim`` on loopback (an SML grid meter on a pty, an SMA
+Energy Meter on the PV feed over Speedwire, five Modbus devices sharing one site physics, plus a
+Fronius Symo found by SunSpec discovery) and yields a site configuration that
 points at them, exactly as an installer would write it for real devices.
 """
 
@@ -20,7 +21,7 @@ from ampacity.control.schedule import PlannerConfig
 from ampacity.drivers.signals import RippleReceiverConfig
 from ampacity.drivers.tariffs import PriceComponents, TariffConfig
 from ampacity.sim.clock import demo_clock
-from ampacity.sim.demo import DemoSite
+from ampacity.sim.demo import PV_METER_SERIAL, DemoSite
 from ampacity.sim.load import site_zone
 from ampacity.sim.signals import ModbusContactSim
 from ampacity.sim.site import INVERTER_EFFICIENCY
@@ -39,7 +40,6 @@ FRONIUS_PEAK_W = 6_000.0
 """DC peak power of the demo's second (east-facing, Fronius) array, W."""
 
 DEVICE_IDS = {
-    "siemens_sentron_pac2200": "grid-meter",
     "sma_sunny_tripower": "pv-sma",
     "sma_sunny_boy_storage": "battery",
     "alfen_eve_double": "wallbox",
@@ -103,7 +103,8 @@ class Demo:
 
     config: SiteConfig
     sims: DemoSite
-    """The six Modbus simulators and their physics (fault switches, register images)."""
+    """The simulated devices and their physics (fault switches, register images; the SML grid
+    meter is ``sims.grid_meter``, the PV feed's Energy Meter ``sims.pv_meter``)."""
     fronius: SunSpecSimulator
     ripple: ModbusContactSim
     """The control box: contacts 1..3 are the feed-in stages (100/60/30 %), contact 4 is the
@@ -152,9 +153,32 @@ async def demo_site(data_dir: Path | None = None, port: int = 4840) -> AsyncIter
         # what the Fronius feeds in (after its active-power limit) counts in the grid meter
         physics.producers["fronius"] = lambda when: min(fronius_available_w(when), fronius.limit_w)
 
-        devices: list[DeviceConfig] = []
+        devices: list[DeviceConfig] = [
+            # the grid meter: an SML meter read through an "optical head" on a pty
+            DeviceConfig.model_validate(
+                {
+                    "id": "grid-meter",
+                    "profile": "sml",
+                    "serial": sims.grid_meter_path,
+                    "role": "grid",
+                }
+            ),
+            # the PV feed's SMA Energy Meter, Speedwire unicast on loopback
+            DeviceConfig.model_validate(
+                {
+                    "id": "pv-meter",
+                    "profile": "sma_energy_meter",
+                    "bind": sims.pv_meter_bind,
+                    "serial_number": PV_METER_SERIAL,
+                    "multicast_group": None,
+                    "role": "production",
+                }
+            ),
+        ]
         bus_path: str | None = None
         for profile_id, endpoint in sims.endpoints.items():
+            if profile_id not in DEVICE_IDS:
+                continue  # the PAC2200 simulator: the site reads the SML grid meter instead
             device_id = DEVICE_IDS[profile_id]
             if endpoint.transport == "tcp":
                 devices.append(
@@ -163,7 +187,6 @@ async def demo_site(data_dir: Path | None = None, port: int = 4840) -> AsyncIter
                         profile=profile_id,
                         host=endpoint.host,
                         port=endpoint.port,
-                        role="grid" if device_id == "grid-meter" else None,
                     )
                 )
             else:

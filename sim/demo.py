@@ -1,6 +1,11 @@
-"""The demo site: six simulated devices on loopback sharing one ``SitePhysics``.
+"""The demo site: eight simulated devices on loopback sharing one ``SitePhysics``.
 
-* ``siemens_sentron_pac2200`` - Modbus TCP ``127.0.0.1:<port>``, unit 1 (grid meter);
+* the grid meter - an SML meter (a real Iskra MT175 frame with the house's values) on a pty, as an
+  optical head delivers it (``DemoSite.grid_meter``, ``grid_meter_path``);
+* the PV meter - an SMA Energy Meter on Speedwire, unicast to ``127.0.0.1:<port>``
+  (``DemoSite.pv_meter``, ``pv_meter_bind``), measuring the SMA inverter's output;
+* ``siemens_sentron_pac2200`` - Modbus TCP ``127.0.0.1:<port>``, unit 1: the same grid values on a
+  Modbus meter (the demo site reads the SML meter; tests and ``ampacity read`` use this one);
 * ``sma_sunny_tripower`` - Modbus TCP, unit 3 (PV inverter);
 * ``sma_sunny_boy_storage`` - Modbus TCP, unit 3 (battery);
 * ``alfen_eve_double`` - Modbus TCP, units 1 and 2 (sockets) and 200 (station);
@@ -26,6 +31,11 @@ from .clock import Clock, SystemClock
 from .pty import VirtualSerialLine
 from .server import SimServer, SimulatedDevice
 from .site import SiteConfig, SitePhysics
+from .sml import DemoGridMeter
+from .speedwire import SmaEnergyMeterSim, free_udp_port
+
+PV_METER_SERIAL = 1901403938
+"""The demo PV meter's serial number (the real EM 1.0 datagram's)."""
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +101,14 @@ class DemoSite:
     devices: dict[str, SimulatedDevice] = field(default_factory=dict, init=False)
     """The simulated devices by profile id (fault switches: ``devices[id].faults``)."""
     endpoints: dict[str, Endpoint] = field(default_factory=dict, init=False)
+    grid_meter: DemoGridMeter | None = field(default=None, init=False)
+    """The SML grid meter (fault switch: ``grid_meter.faults``)."""
+    grid_meter_path: str = field(default="", init=False)
+    """The serial device the grid meter's "optical head" is on."""
+    pv_meter: SmaEnergyMeterSim | None = field(default=None, init=False)
+    """The SMA Energy Meter on the PV feed."""
+    pv_meter_bind: str = field(default="", init=False)
+    """``host:port`` its datagrams go to (unicast)."""
     _servers: list[SimServer] = field(default_factory=list, init=False)
     _line: VirtualSerialLine | None = field(default=None, init=False)
     _task: asyncio.Task[None] | None = field(default=None, init=False)
@@ -101,6 +119,21 @@ class DemoSite:
         models = physics.models()
         profiles = all_profiles()
         try:
+            self.grid_meter = DemoGridMeter(
+                lambda: physics.grid_w,
+                lambda: (physics.grid_import_wh, physics.grid_export_wh),
+            )
+            self.grid_meter_path = self.grid_meter.start()
+            port = free_udp_port(self.host)
+            self.pv_meter_bind = f"{self.host}:{port}"
+            self.pv_meter = SmaEnergyMeterSim(
+                lambda: physics.pv_w,
+                lambda: physics.pv_energy_wh,
+                (self.host, port),
+                serial=PV_METER_SERIAL,
+                period_s=0.5,  # the EM 2.0 sends up to 5 times a second; twice keeps start-up short
+            )
+            self.pv_meter.start()
             for pid in TCP_DEVICES:
                 device = SimulatedDevice(profiles[pid], models[pid])
                 server = SimServer([device])
@@ -155,6 +188,12 @@ class DemoSite:
         for server in self._servers:
             await server.stop()
         self._servers.clear()
+        meter, self.grid_meter = self.grid_meter, None
+        if meter is not None:
+            await meter.stop()
+        pv_meter, self.pv_meter = self.pv_meter, None
+        if pv_meter is not None:
+            await pv_meter.stop()
         if self._line is not None:
             self._line.close()
             self._line = None

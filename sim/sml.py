@@ -20,7 +20,25 @@ from ampacity.drivers.sml.frames import FrameReader, build_frame
 from smllib.crc import x25
 from smllib.sml_frame import SmlFrame
 
+from .faults import Fault, FaultSwitch
 from .pty import VirtualSerialLine
+
+ISKRA_MT175_FRAME = bytes.fromhex(
+    "1b1b1b1b0101010176050d3412a46200620072630101760101050466b0e20b0649534b010e1f66299a010163"
+    "c9160076050d3412a5620062007263070177010b0649534b010e1f66299a070100620affff7262016505ea8f"
+    "887d77078181c78203ff010101010449534b0177070100000009ff010101010b0649534b010e1f66299a0177"
+    "070100010800ff65000101a201621e52ff590000000006659ed30177070100010801ff0101621e52ff590000"
+    "000006659ed30177070100010802ff0101621e52ff5900000000000000000177070100020800ff65000101a2"
+    "01621e52ff590000000010da78dd0177070100020801ff0101621e52ff590000000010da78dd017707010002"
+    "0802ff0101621e52ff5900000000000000000177070100100700ff0101621b520055ffffef2c017707010024"
+    "0700ff0101621b520055fffffa900177070100380700ff0101621b520055fffffa6801770701004c0700ff01"
+    "01621b520055fffffa360177078181c78205ff010101018302b85bfca2569229225fd5173f88c1f479113548"
+    "12d0deb2a57886e767e6eb7e12f068dcc113d481cc71df6a4d667361980101016341270076050d3412a66200"
+    "6200726302017101636a11001b1b1b1b1a006989"
+)
+"""A real Iskra MT175 frame (devZer0/libsml-testing@a3c7869f ISKRA_MT175_D1A52-V22-K0t.bin,
+frame 0): 1.8.0/1.8.1/1.8.2, 2.8.0/2.8.1/2.8.2 (8-byte, 0.1 Wh), 16.7.0 and 36/56/76.7.0
+(4-byte signed, W). The demo's grid meter replays it with the house's values."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,3 +191,58 @@ class SmlStreamServer:
         if self._line is not None:
             self._line.close()
             self._line = None
+
+
+class DemoGridMeter:
+    """The demo's grid meter: a real Iskra MT175 frame with the house's grid power and energy,
+    sent once a second on a pseudo-terminal as an optical head would deliver it.
+
+    Args:
+        power_w: grid power, W (+ = import).
+        energy_wh: (imported, exported) energy, Wh.
+        period_s: the meter's send interval.
+
+    ``faults``: ``Fault.SILENT`` / ``DISCONNECT`` stop the frames (a head fallen off the meter),
+    ``GARBAGE`` sends noise (a wrong baud rate looks like this).
+    """
+
+    def __init__(
+        self,
+        power_w: Callable[[], float],
+        energy_wh: Callable[[], tuple[float, float]],
+        period_s: float = 1.0,
+    ) -> None:
+        self.power_w = power_w
+        self.energy_wh = energy_wh
+        self.replay = SmlReplay(ISKRA_MT175_FRAME)
+        self.faults = FaultSwitch()
+        self.server = SmlStreamServer(self._next, period_s)
+        self._noise = 0
+
+    def _next(self) -> bytes:
+        fault = self.faults.fault
+        if fault in (Fault.SILENT, Fault.DISCONNECT):
+            return b""
+        if fault is Fault.GARBAGE:
+            self._noise = (self._noise * 1103515245 + 12345) & 0x7FFFFFFF
+            return self._noise.to_bytes(4, "big") * 64
+        power = self.power_w()
+        imported, exported = self.energy_wh()
+        r = self.replay
+        for code in ("1-0:1.8.0*255", "1-0:1.8.1*255"):
+            r.set(code, imported)
+        for code in ("1-0:2.8.0*255", "1-0:2.8.1*255"):
+            r.set(code, exported)
+        r.set("1-0:16.7.0*255", power)
+        share = round(power / 3.0)
+        r.set("1-0:36.7.0*255", share)
+        r.set("1-0:56.7.0*255", share)
+        r.set("1-0:76.7.0*255", round(power) - 2 * share)
+        return r.frame()
+
+    def start(self) -> str:
+        """Start sending; returns the serial device a client opens."""
+        return self.server.start_pty()
+
+    async def stop(self) -> None:
+        await self.server.stop()

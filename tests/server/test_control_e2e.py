@@ -146,7 +146,8 @@ async def test_a_lost_grid_meter_puts_every_asset_in_its_safe_state_and_control_
     running_demo: DemoUnderTest,
 ) -> None:
     demo = running_demo
-    meter = demo.demo.sims.devices["siemens_sentron_pac2200"]
+    meter = demo.demo.sims.grid_meter
+    assert meter is not None
     decision = "demo.Control.Setpoints"
     meter.faults.set(Fault.DISCONNECT)
     try:

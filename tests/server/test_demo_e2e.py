@@ -98,7 +98,7 @@ async def test_every_asset_is_typed_as_a_subtype_of_energy_asset_type(
     assets = await asset_objects(running_demo)
     ids = {a.nodeid.Identifier for a in assets}
     assert ids == {
-        "demo", "grid-meter", "pv-sma", "pv-fronius", "battery", "wallbox-socket1",
+        "demo", "grid-meter", "pv-sma", "pv-meter", "pv-fronius", "battery", "wallbox-socket1",
         "wallbox-socket2", "heidelberg", "submeter", "rcr", "tariff",
     }  # fmt: skip
     for asset in assets:
