@@ -4,6 +4,8 @@ the values must be the sidecars' (scaled, signed, in Wh / W / V / A / Hz)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from ampacity.assets import Quality
 from ampacity.drivers.registry import ReadTarget
@@ -101,3 +103,39 @@ async def test_an_entry_smllib_rejects_loses_only_that_entry() -> None:
 def test_captures_are_all_here() -> None:
     assert len(GOOD_CAPTURES) == 20
     assert (CAPTURES / "openmuc_test_Hager_eHZ.frame.hex").exists()
+
+
+@pytest.mark.parametrize("name", ["ISKRA_MT175_D1A52-V22-K0t", "HOLLEY_DTZ541-ZDBA"])
+async def test_ampacity_read_command_over_tcp(name: str) -> None:
+    """`ampacity read sml --host H --port P --json` prints the capture's values."""
+    import json
+    import sys
+
+    data = frame_bytes(name)
+    server = SmlStreamServer(lambda: data, period_s=0.05)
+    await server.start_tcp()
+    try:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "ampacity.server.cli",
+            "read",
+            "sml",
+            "--host",
+            server.host,
+            "--port",
+            str(server.port),
+            "--json",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        await server.stop()
+    assert process.returncode == 0, err.decode()
+    points = json.loads(out)["assets"][0]["points"]
+    for point, value in expected_points(name).items():
+        assert points[point]["value"] == pytest.approx(value), point
+        assert points[point]["status"] == "Good"
+    assert points["ActivePower"]["unit"] == "W"
+    assert points["EnergyImported"]["unit"] == "Wh"
