@@ -33,6 +33,7 @@ from .history import HistorianHealthNodes, enable_history, install_audit
 from .marketer import ExternalInterfaces
 from .planning import PlanningRuntime
 from .security import audit_to_historian, configure_security
+from .security.transport import AmpacityServer
 from .setpoints import SetpointAttributeService, SetpointTarget
 from .writer import NodeWriter
 
@@ -112,7 +113,7 @@ class RunningSite:
 
 
 async def _make_server(config: SiteConfig) -> Server:
-    server = Server()
+    server = AmpacityServer()
     await server.init()
     server.set_endpoint(config.server.endpoint)
     server.set_server_name(f"{config.server.name} — {config.site.name}")

@@ -57,6 +57,41 @@ class LoginThrottleSettings(_Strict):
     forget_after_s: float = Field(900.0, gt=0, description="A quiet address starts afresh.")
 
 
+class ConnectionSettings(_Strict):
+    """Limits that bound what a client can make the server hold before it has logged in.
+
+    A connection counts as *unactivated* from TCP accept until its session is activated
+    (Hello, OpenSecureChannel, CreateSession, ActivateSession). Until then a message may be at
+    most ``UNACTIVATED_MAX_MESSAGE`` bytes (64 KiB: a certificate chain fits) and at most
+    ``UNACTIVATED_MAX_QUEUED`` bytes may wait unprocessed; see ``transport.py``.
+    """
+
+    max_connections: int = Field(
+        64, ge=1, le=10_000, description="TCP connections at once, logged in or not."
+    )
+    max_unactivated: int = Field(
+        16, ge=1, le=10_000, description="Connections at once that have not activated a session."
+    )
+    max_unactivated_per_address: int = Field(
+        4, ge=1, le=10_000, description="Of those, from one source address."
+    )
+    handshake_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="A connection that has not activated a session by then is closed.",
+    )
+    max_message_size: int = Field(
+        1024 * 1024,
+        ge=65_536,
+        le=64 * 1024 * 1024,
+        description="Largest request (bytes) of a logged-in client, all chunks together.",
+    )
+    max_chunk_size: int = Field(
+        65_535, ge=8_192, le=65_535, description="Largest message chunk (bytes) received."
+    )
+
+
 class SecurityConfig(_Strict):
     policies: list[PolicyName] = Field(
         default_factory=lambda: ["Basic256Sha256", "Aes256_Sha256_RsaPss"],  # type: ignore[arg-type]
@@ -83,6 +118,15 @@ class SecurityConfig(_Strict):
     users_file: Path | None = Field(None, description="The users file (``ampacity users``).")
     certificate: CertificateSettings = Field(default_factory=CertificateSettings)
     login_throttle: LoginThrottleSettings = Field(default_factory=LoginThrottleSettings)
+    connections: ConnectionSettings = Field(default_factory=ConnectionSettings)
+    allow_cleartext_password_on_encrypted_channel: bool = Field(
+        False,
+        description=(
+            "Accept a UserName token whose password is not encrypted with the endpoint's policy "
+            "on SignAndEncrypt channels (never on Sign or None): for clients that cannot "
+            "encrypt the token."
+        ),
+    )
 
     @model_validator(mode="after")
     def _unique(self) -> SecurityConfig:

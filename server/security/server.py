@@ -10,15 +10,17 @@ so an asyncua upgrade that breaks one fails a test):
     validates the *channel's* client certificate (not only the one named in the request) against
     the trust list; the certificate must match the one in the request; waits out the login
     throttle of the source address;
-  - at ActivateSession: throttles and audits logins, refuses clear-text passwords on unsecured
-    channels, tells the user manager the token kind and channel (``users.login_context``), and
-    refuses a reconnect from a channel with a different certificate;
+  - at ActivateSession: throttles and audits logins, refuses a password not encrypted with the
+    endpoint's policy (``_password_problem``), tells the user manager the token kind and channel
+    (``users.login_context``), and refuses a reconnect from a channel with a different certificate;
   - Read: answers ``UserAccessLevel``, ``UserExecutable`` and ``UserWriteMask`` for the
     session's role;
   - Write, Call: checked per operation (``BadUserAccessDenied``), audited;
   - HistoryUpdate, AddNodes, DeleteNodes, AddReferences, DeleteReferences: admin only.
   It finds the session's secure channel through ``server.bserver.clients`` (each protocol's
   ``processor.session`` and ``processor._connection.security_policy``).
+* **Connections** — ``AmpacityServer`` (``transport.py``) bounds what an unauthenticated client
+  can make the server hold and names the endpoint's policy in each UserName token policy.
 * **Users** — ``iserver.user_manager`` is an ``AmpacityUserManager``.
 * **Requests before ActivateSession** — a ``PermissionRuleset`` passed to every endpoint refuses
   every service but the session and discovery services to a session that is not activated.
@@ -46,6 +48,7 @@ from .config import Role, SecurityConfig
 from .pki import Pki, common_name, server_hosts
 from .roles import AccessRules
 from .throttle import LoginThrottle
+from .transport import AmpacityServer, token_encryption_uri, transport_limits
 from .users import AmpacityUser, AmpacityUserManager, LoginContext, UsersFile, login_context
 from .validator import ClientCertificateValidator
 
@@ -119,6 +122,13 @@ async def configure_security(server: Server, config: SiteConfig) -> SecurityCont
     policies = [POLICY_TYPES[(p, m)] for p in sec.policies for m in sec.modes]
     if sec.allow_none:
         policies.append(ua.SecurityPolicyType.NoSecurity)
+    if isinstance(server, AmpacityServer):
+        server.apply_connection_settings(sec.connections)
+        server.cleartext_on_encrypted = sec.allow_cleartext_password_on_encrypted_channel
+    else:  # message and chunk limits only; connection caps need AmpacityServer
+        log.warning("security: %s is no AmpacityServer: connections are not capped", server)
+        server.limits = transport_limits(sec.connections)
+        server.iserver.max_pending_activation_seconds = sec.connections.handshake_timeout_s
     audit = SecurityAudit()
     server.set_security_policy(policies, permission_ruleset=ActivatedSessionsOnly(audit))  # type: ignore[arg-type]
     tokens: list[type] = [ua.UserNameIdentityToken, ua.X509IdentityToken]
@@ -332,12 +342,10 @@ class SecureSession(InternalSession):
         channel_cert = None if unsecured else policy.peer_certificate
         if channel_cert != self._client_cert:
             raise refuse(ua.StatusCodes.BadSecurityChecksFailed, "channel certificate changed")
-        if (
-            isinstance(token, ua.UserNameIdentityToken)
-            and unsecured
-            and not token.EncryptionAlgorithm
-        ):
-            raise refuse(ua.StatusCodes.BadIdentityTokenInvalid, "clear-text password")
+        if isinstance(token, ua.UserNameIdentityToken):
+            problem = _password_problem(token, policy, ctx.config)
+            if problem is not None:
+                raise refuse(ua.StatusCodes.BadIdentityTokenInvalid, problem)
         reset = login_context.set(LoginContext(kind, unsecured))
         try:
             result = super().activate_session(params, peer_certificate)
@@ -485,6 +493,40 @@ class SecureSession(InternalSession):
 _USER_ATTRIBUTES = frozenset(
     {ua.AttributeIds.UserAccessLevel, ua.AttributeIds.UserExecutable, ua.AttributeIds.UserWriteMask}
 )
+
+
+def _password_problem(
+    token: ua.UserNameIdentityToken, policy: Any, config: SecurityConfig
+) -> str | None:
+    """Why a UserName token may not be used on the channel of ``policy``, or None.
+
+    The password must be encrypted with the endpoint's security policy (a None endpoint: with one
+    of the offered policies); in clear text it is accepted only on a SignAndEncrypt channel and
+    only when ``allow_cleartext_password_on_encrypted_channel`` is set.
+    """
+    algorithm = token.EncryptionAlgorithm or ""
+    mode = getattr(policy, "Mode", ua.MessageSecurityMode.None_)
+    if not algorithm:
+        if (
+            mode == ua.MessageSecurityMode.SignAndEncrypt
+            and config.allow_cleartext_password_on_encrypted_channel
+        ):
+            return None
+        return f"clear-text password on a {getattr(mode, 'name', mode)} channel"
+    if policy is None or mode == ua.MessageSecurityMode.None_:
+        expected = {token_encryption_uri(POLICY_URIS[p]) for p in config.policies}
+    else:
+        expected = {token_encryption_uri(str(policy.URI))}
+    if algorithm not in expected:
+        return f"password encrypted with {algorithm}, not with the endpoint's policy"
+    return None
+
+
+POLICY_URIS: dict[str, str] = {
+    "Basic256Sha256": "http://opcfoundation.org/UA/SecurityPolicy#Basic256Sha256",
+    "Aes256_Sha256_RsaPss": "http://opcfoundation.org/UA/SecurityPolicy#Aes256_Sha256_RsaPss",
+    "Aes128_Sha256_RsaOaep": "http://opcfoundation.org/UA/SecurityPolicy#Aes128_Sha256_RsaOaep",
+}
 
 
 def _token_kind(token: Any) -> tuple[str, str]:
