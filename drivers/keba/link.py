@@ -135,6 +135,8 @@ class LinkOptions:
         asset_key: the charge point's key in the profile.
         gap_s: pause after each datagram before the next one (the station's minimum delay).
         answer_timeout_s: how long to wait for one answer.
+        poll_s: reports are requested this often; a status broadcast in between is published at
+            once (``read`` returns its values without a request).
         identification_every_s: ``report 1`` is read after each (re)connect and then this often.
         currtime_delay_s: the delay of ``currtime`` (the station applies a current after it).
         failsafe_timeout_s: the station falls back to ``failsafe_current_a`` when no command came
@@ -146,6 +148,7 @@ class LinkOptions:
 
     asset_key: str
     gap_s: float = 0.1
+    poll_s: float = 2.0
     answer_timeout_s: float = 1.0
     identification_every_s: float = 600.0
     currtime_delay_s: int = 1
@@ -189,6 +192,8 @@ class KebaLink:
         self._configured = False
         self._enabled: bool | None = None
         self._phase_switched_at: float | None = None
+        self._next_poll = 0.0
+        self._broadcast = asyncio.Event()
 
     @property
     def endpoint(self) -> str:
@@ -226,6 +231,7 @@ class KebaLink:
                 self._known.meter[name] = value
             else:
                 self._known.status[name] = value
+        self._broadcast.set()
 
     async def _exchange(self, command: bytes, want: Callable[[p.Datagram], bool]) -> p.Datagram:
         """Send one datagram and wait for its answer, keeping the station's pace.
@@ -297,7 +303,18 @@ class KebaLink:
 
     async def _read(self) -> Mapping[PointKey, PointValue | Sample]:
         known = self._known
-        now = asyncio.get_running_loop().time()
+        loop = asyncio.get_running_loop()
+        wait = self._next_poll - loop.time()
+        if wait > 0 and not self._broadcast.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await self._broadcast.wait()
+        if self._broadcast.is_set() and loop.time() < self._next_poll:
+            self._broadcast.clear()  # a status message between polls: its values, at once
+            return self._points()
+        self._broadcast.clear()
+        self._next_poll = loop.time() + self.options.poll_s
+        now = loop.time()
         if known.ident_at is None or now - known.ident_at >= self.options.identification_every_s:
             report1 = await self._report(1)
             known.ident = p.identification(report1)

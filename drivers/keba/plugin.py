@@ -16,6 +16,8 @@ from .link import DEFAULT_PORT, KebaHub, KebaLink, LinkOptions, parse_bind
 
 PROFILES = Path(__file__).parent / "profiles"
 DEFAULT_BIND = f"0.0.0.0:{DEFAULT_PORT}"
+READ_AGAIN_S = 0.05
+"""The runtime's pause between two reads (the link itself waits for the next poll)."""
 
 
 class KebaChargePoint(BaseModel):
@@ -135,7 +137,7 @@ def plan_for(profile: KebaUdpProfile, asset_id: str) -> AssetPlan:
     )
 
 
-def options_for(profile: KebaUdpProfile) -> LinkOptions:
+def options_for(profile: KebaUdpProfile, poll_s: float | None = None) -> LinkOptions:
     return LinkOptions(
         asset_key=profile.chargepoint.key,
         gap_s=profile.gap_s,
@@ -145,6 +147,7 @@ def options_for(profile: KebaUdpProfile) -> LinkOptions:
         failsafe_current_a=profile.failsafe_current_a,
         phase_switch_pause_s=profile.phase_switch_pause_s,
         after_disable_s=profile.after_disable_s,
+        poll_s=poll_s or profile.poll_s,
     )
 
 
@@ -153,20 +156,23 @@ async def create(entry: DeviceEntry, context: BuildContext) -> Driver:
     assert isinstance(profile, KebaUdpProfile)
     connection = entry.connection
     assert isinstance(connection, KebaConnection)
+    poll_s = entry.poll_s or profile.poll_s
     link = KebaLink(
         connection.host,
         connection.port or profile.port,
         hub_for(context, connection.bind),
-        options_for(profile),
+        options_for(profile, poll_s),
     )
-    # one poll: report 1 (sometimes), 2 and 3, each answer plus the pause after it
+    # The link paces its own polls (and answers at once when a status broadcast comes in), so
+    # the runtime asks again right away. One read: the wait for the next poll, then report 1
+    # (sometimes), 2 and 3, each answer plus the pause after it.
     exchange_s = profile.answer_timeout_s + profile.gap_s
     return PolledDriver(
         entry.device_id,
         [plan_for(profile, entry.asset_ids[profile.chargepoint.key])],
         link,
-        poll_s=entry.poll_s or profile.poll_s,
-        timeout_s=3 * exchange_s + profile.after_disable_s + 1.0,
+        poll_s=READ_AGAIN_S,
+        timeout_s=poll_s + 3 * exchange_s + profile.after_disable_s + 1.0,
         backoff_max_s=30.0,
     )
 

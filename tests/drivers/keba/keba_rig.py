@@ -59,9 +59,10 @@ async def keba_driver(
     device_id: str = "keba",
     profile_changes: dict[str, Any] | None = None,
     chargepoint_changes: dict[str, Any] | None = None,
-    poll_s: float | None = None,
+    poll_s: float | None = 0.2,
 ) -> PolledDriver:
-    """A ``keba_p30`` device on ``127.0.0.1:port`` built through the registry's ``create``."""
+    """A ``keba_p30`` device on ``127.0.0.1:port`` built through the registry's ``create``
+    (polled every 0.2 s unless ``poll_s`` says otherwise; ``None``: the profile's 2 s)."""
     from ampacity.drivers.keba.plugin import KEBA_UDP, PROFILES, KebaConnection, KebaUdpProfile
 
     profile = load_profile_file(PROFILES / "keba_p30.yaml")

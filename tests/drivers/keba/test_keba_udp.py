@@ -215,16 +215,27 @@ async def test_a_broadcast_during_a_request_is_not_taken_for_the_answer(context,
     assert got["EnergyTotal"][0] == pytest.approx(478146.1)
 
 
-async def test_a_broadcast_between_polls_updates_the_points(context, bind_port) -> None:
+async def test_a_broadcast_between_polls_is_published_at_once(context, bind_port) -> None:
     sim = await station(KebaStation.from_capture(capture(BEMCOM)), bind_port)
+    sink = Sink()
+    task = None
     try:
-        driver = await keba_driver(sim.port, f"127.0.0.1:{bind_port}", context)
-        await driver.read_once()
-        sim.broadcast({"Plug": 7})
-        link = driver.link
-        await until(lambda: link._known.status.get("Plug") == 7)  # type: ignore[attr-defined]
-        assert link._points()[("chargepoint", "VehicleConnected")] is True  # type: ignore[attr-defined]
+        driver = await keba_driver(sim.port, f"127.0.0.1:{bind_port}", context, poll_s=5.0)
+        task = asyncio.create_task(driver.run(sink))
+        plugged = lambda: sink.latest("keba", "VehicleConnected")  # noqa: E731
+        await until(lambda: plugged() is not None and plugged().quality is Quality.GOOD)
+        assert plugged().value is False
+        polls = [c for _, c in sim.received].count("report 2")
+        loop = asyncio.get_running_loop()
+        sent_at = loop.time()
+        sim.broadcast({"Plug": 7})  # the station's own message: a vehicle was plugged in
+        await until(lambda: plugged().value is True, within_s=1.0)
+        assert loop.time() - sent_at < 1.0  # not at the next poll, 5 s later
+        assert [c for _, c in sim.received].count("report 2") == polls  # no request for it
     finally:
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
         await sim.stop()
 
 
