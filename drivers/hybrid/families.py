@@ -319,8 +319,68 @@ class GoodweEt:
         await io.write_one(self.EMS_MODE, self.AUTO)
 
 
-FAMILIES: dict[str, type[SungrowSh] | type[SmaStpSe] | type[GoodweEt]] = {
+class VictronGxThreePhase:
+    """Victron GX with a three-phase VE.Bus system (three Multis / Quattros), ESS mode 3.
+
+    System values on unit 100 (holding): 808-813 PV inverters on AC-out / AC-in L1-L3 (U16 W),
+    820-822 grid L1-L3 (S16 W, + = import), 842 battery power (S16 W, + = charging), 843 SoC
+    (U16 %), 850 DC PV power (U16 W). The setpoint goes to the device's own unit (the VE.Bus
+    unit): 37 / 40 / 41 AC-input power setpoints L1 / L2 / L3 (S16 W, + = taken from the grid),
+    written as one FC16 block 37..41 with 38 (disable charge) and 39 (disable feed-in) = 0.
+    """
+
+    name: ClassVar[str] = "victron_gx_3p"
+    assets: ClassVar[tuple[tuple[str, AssetKind, tuple[str, ...]], ...]] = (
+        ("battery", AssetKind.BATTERY, ("ActivePower", "StateOfCharge", "BatteryPowerSetpoint")),
+        (
+            "grid",
+            AssetKind.ELECTRICITY_METER,
+            ("ActivePower", "ActivePowerL1", "ActivePowerL2", "ActivePowerL3"),
+        ),
+        ("pv", AssetKind.PV_INVERTER, ("ActivePower", "DcPower")),
+    )
+    SYSTEM_UNIT = 100
+
+    async def read(self, io: Registers) -> Mapping[PointKey, PointValue | Sample]:
+        system = Registers(io.link, self.SYSTEM_UNIT)
+        pv_ac = await system.holding(808, 6)
+        grid = [s16(w) for w in await system.holding(820, 3)]
+        battery = await system.holding(842, 2)
+        pv_dc = (await system.holding(850, 1))[0]
+        pv = sum(w for w in pv_ac if w != 0xFFFF) + (pv_dc if pv_dc != 0xFFFF else 0)
+        return {
+            ("battery", "ActivePower"): -s16(battery[0]),  # GX: + = charging
+            ("battery", "StateOfCharge"): battery[1],
+            ("grid", "ActivePower"): sum(grid),
+            ("grid", "ActivePowerL1"): grid[0],
+            ("grid", "ActivePowerL2"): grid[1],
+            ("grid", "ActivePowerL3"): grid[2],
+            ("pv", "ActivePower"): pv,
+            ("pv", "DcPower"): pv_dc if pv_dc != 0xFFFF else NOT_AVAILABLE,
+        }
+
+    async def write_battery(self, io: Registers, watts: float) -> float | None:
+        per_phase = -round(watts / 3)  # AC-in: + = from the grid, the battery's - sign
+        word = per_phase & 0xFFFF
+        await io.write_many(37, [word, 0, 0, word, word])
+        back = await io.holding(37, 5)
+        held = [s16(back[0]), s16(back[3]), s16(back[4])]
+        if held != [per_phase] * 3:
+            raise WriteError(
+                f"AC-in setpoints L1-L3 are {held} W after writing {per_phase} W each: setpoint "
+                "not taken (ESS mode 3 'External control' not set, or the GX overwrites them)"
+            )
+        return float(-sum(held))
+
+    async def release(self, io: Registers) -> None:
+        await io.write_many(37, [0, 0, 0, 0, 0])
+
+
+FAMILIES: dict[
+    str, type[SungrowSh] | type[SmaStpSe] | type[GoodweEt] | type[VictronGxThreePhase]
+] = {
     SungrowSh.name: SungrowSh,
     SmaStpSe.name: SmaStpSe,
     GoodweEt.name: GoodweEt,
+    VictronGxThreePhase.name: VictronGxThreePhase,
 }
