@@ -3,7 +3,9 @@
 Kinds: ``login``, ``login_failed``, ``login_throttled``, ``certificate_accepted``,
 ``certificate_rejected``, ``certificate_trusted``, ``certificate_untrusted``, ``write``,
 ``call``, ``access_denied``. ``user`` is the session's user name (``anonymous`` for anonymous
-sessions), ``source`` the client's IP address.
+sessions), ``source`` the client's IP address. A ``status`` in ``details`` is an OPC UA status
+code; logs and the historian's event extras show its name (``BadUserAccessDenied``), the event's
+status column keeps the number.
 """
 
 from __future__ import annotations
@@ -11,11 +13,34 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
+from asyncua import ua
+
 log = logging.getLogger("ampacity.audit")
 
 WARNING_KINDS = frozenset(
     {"login_failed", "login_throttled", "certificate_rejected", "access_denied"}
 )
+
+
+_STATUS_NAMES: dict[int, str] = {
+    value: name
+    for name, value in vars(ua.StatusCodes).items()
+    if not name.startswith("_") and isinstance(value, int)
+}
+
+
+def status_name(code: int) -> str:
+    """``BadUserAccessDenied`` for 0x801F0000; the hex code when the code has no name."""
+    name = _STATUS_NAMES.get(code) or _STATUS_NAMES.get(code & 0xFFFF0000)
+    return name if name is not None else f"0x{code:08X}"
+
+
+def readable(details: dict[str, Any]) -> dict[str, Any]:
+    """``details`` with a numeric ``status`` replaced by its name (for logs and event extras)."""
+    status = details.get("status")
+    if isinstance(status, int) and not isinstance(status, bool):
+        return {**details, "status": status_name(status)}
+    return details
 
 
 class AuditSink(Protocol):
@@ -37,7 +62,9 @@ class SecurityAudit:
         self, kind: str, user: str | None, source: str | None, details: dict[str, Any]
     ) -> None:
         level = logging.WARNING if kind in WARNING_KINDS else logging.INFO
-        log.log(level, "%s user=%s source=%s %s", kind, user or "-", source or "-", details)
+        log.log(
+            level, "%s user=%s source=%s %s", kind, user or "-", source or "-", readable(details)
+        )
         for sink in self.sinks:
             try:
                 sink.on_event(kind, user, source, details)
@@ -74,7 +101,7 @@ class HistorianAuditSink:
             severity=SEVERITY_WARNING if kind in WARNING_KINDS else SEVERITY_AUDIT,
             user=user,
             status=status if isinstance(status, int) else None,
-            extra={"audit": kind, "address": source, **details},
+            extra={"audit": kind, "address": source, **readable(details)},
         )
 
 

@@ -136,7 +136,11 @@ async def test_refusal_is_audited_with_the_reason(
     with caplog.at_level("WARNING", logger="ampacity.audit"):
         await _refused(site, SIGN)
     lines = [r.getMessage() for r in caplog.records if r.name == "ampacity.audit"]
-    assert any("clear-text password on a Sign channel" in line for line in lines), lines
+    assert any(
+        "clear-text password on a Sign channel" in line
+        and "'status': 'BadIdentityTokenInvalid'" in line
+        for line in lines
+    ), lines
 
 
 async def test_password_encrypted_with_another_policys_algorithm_refused(
