@@ -139,3 +139,18 @@ async def test_setpoint_frames_follow_evccs_procedure(plain: PlainRct) -> None:
         (0xF168B748, b"\x04"),
         (0x36A9E9A6, b"\x00"),
     ]
+
+
+def test_a_profile_naming_an_unknown_object_is_a_located_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from ampacity.drivers.profile import ProfileError
+    from ampacity.drivers.rct.driver import PROFILES
+    from ampacity.drivers.registry import load_profile_file
+
+    text = (Path(PROFILES) / "rct_power_storage_ac.yaml").read_text()
+    broken = tmp_path / "rct_power_storage_ac.yaml"
+    broken.write_text(text.replace("[battery.soc]", "[battery.socc]"))
+    with pytest.raises(ProfileError) as error:
+        load_profile_file(broken)
+    message = str(error.value)
+    assert message.startswith("rct_power_storage_ac.yaml:")
+    assert "unknown RCT object 'battery.socc'" in message
