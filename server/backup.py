@@ -208,6 +208,10 @@ def _chown_tree(path: Path, owner: tuple[int, int] | None) -> None:
         os.chown(item, *owner)
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    return a.is_file() and b.is_file() and _sha256(a) == _sha256(b)
+
+
 def restore(source: Path, files: SiteFiles, force: bool = False) -> list[str]:
     """Put a backup in place; returns what was restored (one line each).
 
@@ -222,7 +226,11 @@ def restore(source: Path, files: SiteFiles, force: bool = False) -> list[str]:
         (source / BUFFER_DIR, files.buffer),
         (source / SITE_FILE, files.site_file),
     ]
-    present = [(src, dst) for src, dst in items if src.exists() and dst is not None]
+    present = [
+        (src, dst)
+        for src, dst in items
+        if src.exists() and dst is not None and not _same_file(src, dst)
+    ]
     in_way = [dst for _, dst in present if dst is not None and dst.exists()]
     if in_way and not force:
         raise BackupError(
@@ -281,8 +289,12 @@ def _files(args: argparse.Namespace) -> SiteFiles:
     from .config import ConfigError, load_config
 
     if args.command == "restore" and not args.config.exists():
-        # restoring onto a fresh box: the site file comes from the backup
-        return SiteFiles.of(args.data_dir or Path("/var/lib/ampacity"), args.config)
+        # restoring onto a fresh box: the site file comes from the backup (checked first)
+        verify(args.dir)
+        if not (args.dir / SITE_FILE).is_file():
+            raise BackupError(f"{args.config} does not exist and the backup has no site file")
+        args.config.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(args.dir / SITE_FILE, args.config)
     try:
         config = load_config(args.config)
     except ConfigError as exc:

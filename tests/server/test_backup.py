@@ -144,3 +144,22 @@ def test_backup_without_a_data_folder_says_what_to_give(
     monkeypatch.chdir(tmp_path)
     assert main(["backup", str(tmp_path / "b")]) == 1
     assert "no data folder ampacity-data" in capsys.readouterr().err
+
+
+def test_restore_onto_a_fresh_box_takes_the_site_file_from_the_backup(tmp_path: Path) -> None:
+    site = tmp_path / "old" / "site.yaml"
+    site.parent.mkdir()
+    data = tmp_path / "old" / "data"
+    site.write_text(f"site: {{id: box, name: Box}}\nserver: {{data_dir: {data}}}\ndevices: []\n")
+    data.mkdir()
+    (data / "users.yaml").write_text("users: {}\n")
+    backup_dir = tmp_path / "backup"
+    assert main(["backup", str(backup_dir), "--config", str(site)]) == 0
+    new_site = tmp_path / "new" / "etc" / "site.yaml"
+    new_data = tmp_path / "new" / "data"
+    code = main(
+        ["restore", str(backup_dir), "--config", str(new_site), "--data-dir", str(new_data)]
+    )
+    assert code == 0
+    assert new_site.read_text() == site.read_text()
+    assert (new_data / "users.yaml").read_text() == "users: {}\n"
