@@ -257,3 +257,15 @@ async def test_missing_serial_device_is_named() -> None:
     )
     assert not result.answered
     assert "no such serial device /dev/ttyUSB-not-there" in result.error
+
+
+def test_absolute_power_sign_from_the_registers_the_meter_has() -> None:
+    """15.7.0 has no direction: an export-only meter (Dr. Neuhaus SMARTY on a PV plant) shows
+    it negative, an import-only one (EMH ED300L) positive. (The SMARTY capture sends 0 W; here it
+    is replayed with 250 W.)"""
+    smarty = SmlReplay(frame_bytes("DrNeuhaus_SMARTY_ix-130"))
+    smarty.set("1-0:15.7.0*255", 250.0)
+    [frame] = FrameReader().feed(smarty.frame())
+    assert SmlMeter().values(decode_entries(frame.payload), 0)["ActivePower"] == -250.0
+    [frame] = FrameReader().feed(frame_bytes("EMH-ED300L_consumption"))
+    assert SmlMeter().values(decode_entries(frame.payload), 0)["ActivePower"] == 137.1
