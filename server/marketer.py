@@ -13,9 +13,12 @@ Methods (typed input arguments with descriptions; the security layer lets only `
 
 A bad argument gets ``BadInvalidArgument`` (wrong type, unknown unit) or ``BadOutOfRange`` in its
 own ``InputArgumentResults`` entry, and the call's status is ``BadInvalidArgument``; nothing is
-applied. An accepted demand acts at once (a control cycle runs on arrival) and lapses at
-``ValidUntil``: local control takes over. ``Marketer`` holds read-backs for the marketer: PV,
-battery and grid power (W), mean SoC (%), the active marketer demands (JSON) and the last call.
+applied. A Double argument accepts any integer or floating-point variant (Int32 60 is 60.0).
+Too few or too many arguments: ``BadArgumentsMissing`` / ``BadTooManyArguments``. ``ValidUntil``
+is checked whatever the other arguments say (``SetDimming(False, ...)`` too). An accepted demand
+acts at once (a control cycle runs on arrival) and lapses at ``ValidUntil``: local control takes
+over. ``Marketer`` holds read-backs for the marketer: PV, battery and grid power (W), mean SoC
+(%), the active marketer demands (JSON) and the last call.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -100,7 +103,29 @@ class ArgumentErrors(Exception):
         return res
 
 
+def _counted(func: Callable[..., Awaitable[Any]], count: int) -> Callable[..., Awaitable[Any]]:
+    """``func`` called only with exactly ``count`` input arguments; otherwise the call's status is
+    ``BadArgumentsMissing`` / ``BadTooManyArguments`` (asyncua would log a traceback and answer
+    ``BadUnexpectedError``)."""
+
+    async def call(parent: ua.NodeId, *args: ua.Variant) -> Any:
+        if len(args) != count:
+            res = ua.CallMethodResult()
+            code = (
+                ua.StatusCodes.BadArgumentsMissing
+                if len(args) < count
+                else ua.StatusCodes.BadTooManyArguments
+            )
+            res.StatusCode = ua.StatusCode(code)
+            return res
+        return await func(parent, *args)
+
+    return call
+
+
 def _number(value: Any) -> float | None:
+    """A Double argument's value: any integer or floating-point variant (an Int32 60 is 60.0);
+    None for another type (Boolean, String, ...) or a value that is not finite."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value) if math.isfinite(value) else None
@@ -221,7 +246,7 @@ class ExternalInterfaces:
             await parent.add_method(
                 ua.NodeId(f"{parent_key}.{name}", site_ns),
                 ua.QualifiedName(name, site_ns),
-                func,
+                _counted(func, len(inputs)),
                 inputs,
                 outputs,
             )
@@ -386,8 +411,8 @@ class ExternalInterfaces:
         dimming = self.control.cycle.config.dimming
         if not isinstance(active.Value, bool) or dimming is None:
             errors.bad(0, ua.StatusCodes.BadInvalidArgument)  # no consumers configured
-        until = self._valid_until(valid_until.Value, 1, errors) if active.Value else None
-        if errors.failed or dimming is None or (active.Value and until is None):
+        until = self._valid_until(valid_until.Value, 1, errors)  # checked to end dimming too
+        if errors.failed or dimming is None or until is None:
             return errors.result()
         if active.Value:
             self._apply_dimming(True, f"method call until {until:%H:%M:%S} UTC", until)

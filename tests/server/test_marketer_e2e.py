@@ -297,3 +297,102 @@ async def test_paragraph_14a_dimming_caps_the_consumers_and_is_audited(site: Any
             assert any("§14a dimming off" in t for t in texts)
         finally:
             await client.disconnect()
+
+
+# --- argument count and types (issue 17) --------------------------------------------------------
+
+
+async def test_wrong_argument_counts_are_refused_without_a_traceback(
+    site: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    secure, _ = site
+    ns = secure.ns
+    client = await connect(secure, user="admin")
+    limit = ua.Variant(50.0, ua.VariantType.Double)
+    unit = ua.Variant("%", ua.VariantType.String)
+    active = ua.Variant(True, ua.VariantType.Boolean)
+    extra = ua.Variant(1, ua.VariantType.Int32)
+    missing, too_many = ua.StatusCodes.BadArgumentsMissing, ua.StatusCodes.BadTooManyArguments
+    cases = [
+        ("demo.Marketer.SetActivePowerLimit", (limit, unit), missing),
+        ("demo.Marketer.SetActivePowerLimit", (limit, unit, later(60), extra), too_many),
+        ("demo.Marketer.SetActivePowerLimit", (), missing),
+        ("demo.Marketer.SetBatterySetpoint", (limit,), missing),
+        ("demo.Marketer.SetBatterySetpoint", (limit, later(60), extra), too_many),
+        ("demo.GridOperator.SetDimming", (active,), missing),
+        ("demo.GridOperator.SetDimming", (active, later(60), extra), too_many),
+        ("demo.Marketer.ClearSetpoints", (extra,), too_many),
+    ]
+    try:
+        with caplog.at_level("WARNING"):
+            for method, arguments, expected in cases:
+                result = await call(client, ns, method, *arguments)
+                assert result.StatusCode.value == expected, (method, len(arguments))
+        assert json.loads(await value(client, ns, "demo.Marketer.ActiveDemands")) == []
+        assert await value(client, ns, "demo.GridOperator.DimmingActive") is False
+    finally:
+        await client.disconnect()
+    errors = [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL") or r.exc_info]
+    assert errors == []
+
+
+async def test_an_integer_limit_is_read_as_a_double(site: Any) -> None:
+    """README: a Double argument accepts any integer variant (what a Python client sends for
+    ``60``); a Boolean or a String does not."""
+    secure, _ = site
+    ns = secure.ns
+    client = await connect(secure, user="marketer")
+    percent = ua.Variant("%", ua.VariantType.String)
+    try:
+        as_double = await call(
+            client,
+            ns,
+            "demo.Marketer.SetActivePowerLimit",
+            ua.Variant(60.0, ua.VariantType.Double),
+            percent,
+            later(60),
+        )
+        for kind in (ua.VariantType.Int32, ua.VariantType.Int64, ua.VariantType.UInt16):
+            as_int = await call(
+                client,
+                ns,
+                "demo.Marketer.SetActivePowerLimit",
+                ua.Variant(60, kind),
+                percent,
+                later(60),
+            )
+            assert as_int.StatusCode.is_good(), kind
+            assert as_int.OutputArguments[0].Value == as_double.OutputArguments[0].Value > 0
+        refused = await call(
+            client,
+            ns,
+            "demo.Marketer.SetActivePowerLimit",
+            ua.Variant(True, ua.VariantType.Boolean),
+            percent,
+            later(60),
+        )
+        assert refused.InputArgumentResults[0].value == ua.StatusCodes.BadInvalidArgument
+    finally:
+        await call(client, ns, "demo.Marketer.ClearSetpoints")
+        await client.disconnect()
+
+
+async def test_ending_dimming_checks_valid_until_too(site: Any) -> None:
+    secure, _ = site
+    ns = secure.ns
+    client = await connect(secure, user="operator")
+    past = ua.Variant(datetime.now(UTC) - timedelta(minutes=1), ua.VariantType.DateTime)
+    off = ua.Variant(False, ua.VariantType.Boolean)
+    try:
+        for until_arg, expected in (
+            (past, ua.StatusCodes.BadOutOfRange),
+            (later(30 * 24 * 3600), ua.StatusCodes.BadOutOfRange),
+            (ua.Variant("tomorrow", ua.VariantType.String), ua.StatusCodes.BadInvalidArgument),
+        ):
+            result = await call(client, ns, "demo.GridOperator.SetDimming", off, until_arg)
+            assert result.StatusCode.value == ua.StatusCodes.BadInvalidArgument
+            assert [r.value for r in result.InputArgumentResults] == [ua.StatusCodes.Good, expected]
+        ended = await call(client, ns, "demo.GridOperator.SetDimming", off, later(60))
+        assert ended.StatusCode.is_good()
+    finally:
+        await client.disconnect()
