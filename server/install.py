@@ -61,7 +61,7 @@ TimeoutStopSec=20
 Restart=on-failure
 RestartSec=5
 Environment=PYTHONUNBUFFERED=1
-WorkingDirectory={data_dir}
+{state_directory}WorkingDirectory={data_dir}
 ReadWritePaths={data_dir}
 # Hardening that keeps what the server needs: serial devices (no PrivateDevices), TCP/UDP
 # incl. multicast, its data folder.
@@ -140,6 +140,12 @@ def render_unit(options: InstallOptions) -> str:
         executable=options.executable,
         config=options.config,
         data_dir=options.data_dir,
+        state_directory=(
+            # systemd creates it (owned by the user) when the unit is installed without us
+            f"StateDirectory={options.data_dir.name}\nStateDirectoryMode=0750\n"
+            if options.data_dir.parent == Path("/var/lib")
+            else ""
+        ),
     )
 
 
