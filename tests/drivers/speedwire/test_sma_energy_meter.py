@@ -269,3 +269,22 @@ def test_ampacity_read_command_prints_one_datagram() -> None:
     meter = body["assets"][0]["points"]
     assert meter["ActivePower"] == {"value": 634.7, "unit": "W", "status": "Good"}
     assert meter["VoltageL1"]["value"] == 225.757
+
+
+def test_home_manager_2_0_sends_the_same_records() -> None:
+    """A Sunny Home Manager 2.0 datagram from a user's log (uni-meter #36; only its first 427
+    bytes are public): protocol 0x6069, SUSy id 372, the EM 1.0 record layout. Cut off, so the
+    driver would ignore it; the records before the cut decode consistently (P / S = cos phi)."""
+    data = bytes.fromhex((CAPTURES / "unimeter36_SHM2.0_head.hex").read_text().strip())
+    packet = parse(data)
+    assert (packet.susy_id, packet.serial, packet.model) == (
+        372,
+        3011842589,
+        "Sunny Home Manager 2.0",
+    )
+    assert packet.truncated
+    got = points(packet)
+    assert got["ActivePower"] == pytest.approx(596.4)
+    assert got["ApparentPower"] == pytest.approx(763.4)
+    assert got["PowerFactor"] == pytest.approx(got["ActivePower"] / got["ApparentPower"], abs=5e-4)
+    assert got["Frequency"] == 49.994 and got["VoltageL1"] == 233.052
