@@ -1,9 +1,9 @@
 """Log output: one line per event, for a terminal, the journal or a log shipper.
 
 - ``text`` (default): ``2026-12-07 16:00:00,123 WARNING ampacity.drivers...: message``. Under
-  systemd (``$JOURNAL_STREAM`` set) the time is left out (the journal stamps each line) and each
-  line starts with its syslog priority (``<4>`` for a warning), which journald reads as the entry's
-  level (``SyslogLevelPrefix=``, on by default).
+  systemd (stderr is the stream ``$JOURNAL_STREAM`` names) the time is left out (the journal
+  stamps each line) and each line starts with its syslog priority (``<4>`` for a warning), which
+  journald reads as the entry's level (``SyslogLevelPrefix=``, on by default).
 - ``json``: one JSON object per line: ``time`` (UTC, ISO 8601), ``level``, ``logger``,
   ``message`` and, for an exception, ``exception`` (the traceback as one string).
 
@@ -78,12 +78,23 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(event, ensure_ascii=False, default=str)
 
 
+def stderr_is_journal(fd: int = 2) -> bool:
+    """Whether ``fd`` is the stream systemd connected to the journal: ``$JOURNAL_STREAM`` is
+    ``<device>:<inode>`` of it (a child that inherited the variable but not the stream is not)."""
+    value = os.environ.get("JOURNAL_STREAM", "")
+    try:
+        stat = os.fstat(fd)
+    except OSError:
+        return False
+    return value == f"{stat.st_dev}:{stat.st_ino}"
+
+
 def formatter(kind: LogFormat, journal: bool | None = None) -> logging.Formatter:
     """The formatter for ``kind``; ``journal`` defaults to "stderr goes to the journal"."""
     if kind == "json":
         return JsonFormatter()
     if journal is None:
-        journal = bool(os.environ.get("JOURNAL_STREAM"))
+        journal = stderr_is_journal()
     return TextFormatter(journal=journal)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 
@@ -47,8 +48,12 @@ def test_under_journald_the_priority_prefix_replaces_the_time() -> None:
 
 
 def test_the_journal_is_detected_from_journal_stream(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("JOURNAL_STREAM", "8:12345")
+    stat = os.fstat(2)
+    monkeypatch.setenv("JOURNAL_STREAM", f"{stat.st_dev}:{stat.st_ino}")
     assert formatter("text").format(record(logging.INFO, "x")) == "<6>ampacity.drivers.sml: x"
+    # inherited by a process whose stderr is something else: not the journal
+    monkeypatch.setenv("JOURNAL_STREAM", f"{stat.st_dev}:{stat.st_ino + 1}")
+    assert not formatter("text").format(record(logging.INFO, "x")).startswith("<")
     monkeypatch.delenv("JOURNAL_STREAM")
     assert not formatter("text").format(record(logging.INFO, "x")).startswith("<")
     assert isinstance(formatter("json"), JsonFormatter)
