@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -75,21 +76,22 @@ def hardened(data: Path, *args: str) -> list[str]:
     ]
 
 
-def site_file(tmp_path: Path, port: int) -> Path:
+def site_file(tmp_path: Path, port: int, metrics_port: int | None = None) -> Path:
     etc = tmp_path / "etc" / "ampacity"
     etc.mkdir(parents=True)
     site = etc / "site.yaml"
+    metrics = f"metrics: {{listen: 127.0.0.1:{metrics_port}}}\n" if metrics_port else ""
     site.write_text(
         f"site: {{id: site, name: Hardened}}\nserver: {{host: 127.0.0.1, port: {port}}}\n"
-        "devices: []\n"
+        f"{metrics}devices: []\n"
     )
     return site
 
 
 @pytest.mark.timeout(180)
 def test_the_server_runs_with_only_its_data_folder_writable(tmp_path: Path) -> None:
-    port = free_port()
-    site = site_file(tmp_path, port)
+    port, metrics_port = free_port(), free_port()
+    site = site_file(tmp_path, port, metrics_port)
     data = tmp_path / "var" / "lib" / "ampacity"
     data.mkdir(parents=True)
     process = subprocess.Popen(
@@ -108,6 +110,12 @@ def test_the_server_runs_with_only_its_data_folder_writable(tmp_path: Path) -> N
                 break
         assert served, f"ended with {process.wait()}"
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        # metrics.listen of the site file
+        url = f"http://127.0.0.1:{metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            text = response.read().decode()
+        assert 'ampacity_info{site="site",version=' in text
+        assert "ampacity_historian_database_connected 1.0" in text
         assert (data / "history.sqlite").exists()
         assert (data / "pki" / "own" / "cert.der").exists()
         assert not (site.parent / "ampacity-data").exists()
