@@ -1,9 +1,9 @@
 """The demo site: ``ampacity run`` with no configuration.
 
 Starts the simulated devices of ``ampacity.sim`` on loopback (an SML grid meter on a pty, an SMA
-Energy Meter on the PV feed over Speedwire, five Modbus devices sharing one site physics, plus a
-Fronius Symo found by SunSpec discovery) and yields a site configuration that
-points at them, exactly as an installer would write it for real devices.
+Energy Meter on the PV feed over Speedwire, five Modbus devices sharing one site physics, a KEBA
+P30 charger on its UDP interface, plus a Fronius Symo found by SunSpec discovery) and yields a
+site configuration that points at them, exactly as an installer would write it for real devices.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
 from pathlib import Path
 
 from ampacity.control import ChargeMode, ControlConfig, StrategyConfig
@@ -22,11 +22,14 @@ from ampacity.drivers.signals import RippleReceiverConfig
 from ampacity.drivers.tariffs import PriceComponents, TariffConfig
 from ampacity.sim.clock import demo_clock
 from ampacity.sim.demo import PV_METER_SERIAL, DemoSite
+from ampacity.sim.ev import ChargePointSim, SessionPlan
+from ampacity.sim.keba import KebaSimulator, KebaStation
 from ampacity.sim.load import site_zone
 from ampacity.sim.signals import ModbusContactSim
 from ampacity.sim.site import INVERTER_EFFICIENCY
 from ampacity.sim.site import SiteConfig as Household
 from ampacity.sim.solar import CloudModel, PvArray
+from ampacity.sim.speedwire import free_udp_port
 from ampacity.sim.sunspec import SunSpecInputs, SunSpecSimulator
 from ampacity.sim.tariff import TariffSimServer
 
@@ -38,6 +41,9 @@ DEFAULT_DATA_DIR = Path("ampacity-data")
 
 FRONIUS_PEAK_W = 6_000.0
 """DC peak power of the demo's second (east-facing, Fronius) array, W."""
+
+KEBA_SESSION = SessionPlan(time(11, 0), time(15, 0), 8_000.0, phases=3)
+"""The vehicle at the demo's KEBA: a lunchtime visitor that takes what the PV leaves."""
 
 DEVICE_IDS = {
     "sma_sunny_tripower": "pv-sma",
@@ -80,6 +86,10 @@ def demo_control(battery_charge_w: float, battery_discharge_w: float) -> Control
                 max_price_per_kwh=0.30,  # CostOptimised: full power at or below 0.30 EUR/kWh
             ),
             ChargePointConfig(id="heidelberg", mode=ChargeMode.SURPLUS_PLUS, max_current_a=16.0),
+            # last in line: the KEBA (UDP) takes the surplus the others leave
+            ChargePointConfig(
+                id="keba", mode=ChargeMode.SURPLUS, max_current_a=16.0, plug_in_check_s=0.0
+            ),
         ),
         strategies={"self-consumption": StrategyConfig(grid_target_w=50.0, max_feed_in_pct=70.0)},
         ripple_control=("rcr",),
@@ -91,6 +101,7 @@ def demo_control(battery_charge_w: float, battery_discharge_w: float) -> Control
                 DimmedConsumer(id="wallbox-socket1", kind="charge_point"),
                 DimmedConsumer(id="wallbox-socket2", kind="charge_point"),
                 DimmedConsumer(id="heidelberg", kind="charge_point"),
+                DimmedConsumer(id="keba", kind="charge_point"),
                 DimmedConsumer(id="battery", kind="battery"),
             ),
         ),
@@ -109,6 +120,9 @@ class Demo:
     ripple: ModbusContactSim
     """The control box: contacts 1..3 are the feed-in stages (100/60/30 %), contact 4 is the
     § 14a dimming signal; ``ripple.set_contact(n, closed)`` flips one."""
+    keba: KebaSimulator | None = None
+    """The KEBA P30 on UDP; its vehicle is ``keba.station.car`` (a charge point of the
+    physics)."""
 
 
 @contextlib.asynccontextmanager
@@ -152,6 +166,17 @@ async def demo_site(data_dir: Path | None = None, port: int = 4840) -> AsyncIter
         stack.push_async_callback(ripple.stop)
         # what the Fronius feeds in (after its active-power limit) counts in the grid meter
         physics.producers["fronius"] = lambda when: min(fronius_available_w(when), fronius.limit_w)
+        # a KEBA P30 on its UDP interface: it answers to the site's port, as a real one answers
+        # to 7090; its vehicle is one more charge point of the physics
+        keba_car = ChargePointSim(KEBA_SESSION, limit_timeout_s=None)
+        physics.chargers["keba"] = keba_car
+        keba_bind = f"127.0.0.1:{free_udp_port('127.0.0.1')}"
+        keba = KebaSimulator(
+            KebaStation(car=keba_car, serial="20123456", product="KC-P30-EC240422-E00"),
+            reply_port=int(keba_bind.rpartition(":")[2]),
+        )
+        await keba.start()
+        stack.push_async_callback(keba.stop)
 
         devices: list[DeviceConfig] = [
             # the grid meter: an SML meter read through an "optical head" on a pty
@@ -200,6 +225,17 @@ async def demo_site(data_dir: Path | None = None, port: int = 4840) -> AsyncIter
                         role="sub" if profile_id == "janitza_umg604" else None,
                     )
                 )
+        devices.append(
+            DeviceConfig.model_validate(
+                {
+                    "id": "keba",
+                    "profile": "keba_p30",
+                    "host": "127.0.0.1",
+                    "port": keba.port,
+                    "bind": keba_bind,
+                }
+            )
+        )
         devices.append(
             DeviceConfig(
                 id="pv-fronius",
@@ -260,4 +296,4 @@ async def demo_site(data_dir: Path | None = None, port: int = 4840) -> AsyncIter
             ],
             control=demo_control(physics.battery.max_charge_w, physics.battery.max_discharge_w),
         )
-        yield Demo(config, sims, fronius, ripple)
+        yield Demo(config, sims, fronius, ripple, keba)

@@ -11,6 +11,11 @@ Two ways to run it:
   came within the timeout, ``x2 0/1`` switches to one or three phases. The car draws the current
   in force on its phases while it is plugged in (``plugged``); energies integrate the power.
 
+``KebaStation(car=ChargePointSim(...))`` lets a charge point of the site physics be the vehicle
+(the demo): the station hands it the current in force (``car.limit_a``; the station's own
+failsafe decides the fallback) and the phase setting, and reports the car's plug state, current,
+power and energies.
+
 ``KebaSimulator(station, reply_port=P)`` serves it on ``127.0.0.1``: answers go to port ``P`` of
 the sender's address (a real station always answers to port 7090), or to the sender's own port
 when ``reply_port`` is ``None``. ``fault`` makes it silent or send garbage; ``broadcast`` sends a
@@ -26,6 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .ev import ChargePointSim
 from .faults import Fault, FaultSwitch
 
 ACK = b"TCH-OK :done\n"
@@ -67,6 +73,8 @@ class KebaStation:
     """0.1 Wh."""
     commands: list[str] = field(default_factory=list)
     captured: Mapping[int, bytes] | None = None
+    car: ChargePointSim | None = None
+    """A charge point of the site physics that draws the current (``None``: the built-in car)."""
     _last_t: float | None = None
     _was_plugged: bool = False
 
@@ -135,23 +143,37 @@ class KebaStation:
 
     @property
     def phases(self) -> int:
+        if self.car is not None:
+            return self.car.phases
         return self.car_phases if self.x2 == 1 else 1
 
     def current_ma(self) -> int:
         """What the car draws per phase, mA."""
+        if self.car is not None:
+            return round(self.car.current_a * 1000)
         limit = self.max_curr_ma()
         if not self.plugged or limit < 6000:
             return 0
         return min(limit, self.car_max_ma)
 
     def power_mw(self) -> int:
+        if self.car is not None:
+            return round(self.car.power_w * 1000)
         return NOMINAL_VOLTAGE_V * self.current_ma() * self.phases
 
     def advance(self) -> None:
-        """Apply a due ``currtime`` and integrate the energy up to now."""
+        """Apply a due ``currtime`` and integrate the energy up to now (or hand the current in
+        force to the physics' car)."""
         now = self.clock()
         if self.pending is not None and now >= self.pending[1]:
             self.curr_user_ma, self.pending = self.pending[0], None
+        if self.car is not None:
+            self.plugged = self.car.connected
+            self.car.limit_a = self.max_curr_ma(now) / 1000.0
+            self.car.set_phases(3 if self.x2 == 1 else 1)
+            self.energy_total = self.car.total_wh * 10.0
+            self.energy_session = self.car.session_wh * 10.0
+            return
         if self.plugged and not self._was_plugged:
             self.energy_session = 0.0
         self._was_plugged = self.plugged

@@ -99,7 +99,7 @@ async def test_every_asset_is_typed_as_a_subtype_of_energy_asset_type(
     ids = {a.nodeid.Identifier for a in assets}
     assert ids == {
         "demo", "grid-meter", "pv-sma", "pv-meter", "pv-fronius", "battery", "wallbox-socket1",
-        "wallbox-socket2", "heidelberg", "submeter", "rcr", "tariff",
+        "wallbox-socket2", "heidelberg", "keba", "submeter", "rcr", "tariff",
     }  # fmt: skip
     for asset in assets:
         type_id = await asset.read_type_definition()
@@ -381,3 +381,26 @@ async def test_the_demo_records_history_that_a_client_reads_raw_and_processed(
     energy = client.get_node(ua.NodeId("grid-meter.EnergyImported", ns))
     counters = await energy.read_raw_history(start, end, return_bounds=False)
     assert counters and all(dv.Value.Value >= 0 for dv in counters)
+
+
+async def test_the_keba_on_udp_is_read_and_controlled(running_demo: DemoUnderTest) -> None:
+    """A non-Modbus charger in the demo: the KEBA P30 answers on UDP (to the site's port, as a
+    real one answers to 7090); its reports reach the nodes and the control writes its current."""
+    client, ns = running_demo.client, running_demo.ns
+
+    async def value(key: str) -> ua.DataValue:
+        return await client.get_node(ua.NodeId(key, ns)).read_data_value()
+
+    deadline = time.monotonic() + 20
+    while not (await value("keba.VoltageL1")).StatusCode.is_good():
+        assert time.monotonic() < deadline, "the KEBA's report 3 never arrived"
+        await asyncio.sleep(0.1)
+    assert (await value("keba.VoltageL1")).Value.Value == 230.0
+    assert (await value("keba.Identification.SerialNumber")).Value.Value == "20123456"
+    assert (await value("keba.Identification.DeviceProfile")).Value.Value == "keba_p30"
+    keba = running_demo.demo.keba
+    assert keba is not None
+    deadline = time.monotonic() + 20
+    while not any(c.startswith(("currtime", "ena")) for c in keba.station.commands):
+        assert time.monotonic() < deadline, "the control never wrote the KEBA's current"
+        await asyncio.sleep(0.1)
