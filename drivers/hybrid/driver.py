@@ -13,11 +13,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
 from ampacity.assets import AssetKind, PointValue
-from ampacity.drivers.base import Driver
+from ampacity.drivers.base import AssetInfo, Driver
 from ampacity.drivers.modbus import ModbusExceptionResponse, ModbusIOError, ModbusLink, QueuedLink
 from ampacity.drivers.modbus.plugin import ModbusConnection, links_of, read_target
 from ampacity.drivers.modbus.rtu import SerialSettings
@@ -129,6 +130,19 @@ class HybridLink:
             await self._registry.release(link)
 
 
+class HybridDriver(PolledDriver):
+    """A ``PolledDriver`` whose family may declare setpoints the device cannot report back."""
+
+    write_only: tuple[str, ...] = ()
+
+    @property
+    def assets(self) -> tuple[AssetInfo, ...]:
+        return tuple(
+            replace(info, write_only=tuple(p for p in self.write_only if p in info.points))
+            for info in super().assets
+        )
+
+
 async def create(entry: DeviceEntry, context: BuildContext) -> Driver:
     profile = entry.profile
     assert isinstance(profile, HybridProfile)
@@ -179,7 +193,7 @@ async def create(entry: DeviceEntry, context: BuildContext) -> Driver:
         )
     unit = connection.unit_id if connection.unit_id is not None else t.unit_id
     hybrid = HybridLink(link, unit, profile.family, registry)
-    return PolledDriver(
+    driver = HybridDriver(
         entry.device_id,
         plans,
         hybrid,
@@ -187,6 +201,8 @@ async def create(entry: DeviceEntry, context: BuildContext) -> Driver:
         timeout_s=4 * t.timeout_s + 1.0,
         backoff_max_s=30.0,
     )
+    driver.write_only = family.write_only
+    return driver
 
 
 HYBRID = DriverType(

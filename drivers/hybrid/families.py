@@ -65,6 +65,8 @@ class Family(Protocol):
     name: ClassVar[str]
     assets: ClassVar[tuple[tuple[str, AssetKind, tuple[str, ...]], ...]]
     """``(asset key, kind, points)``; the battery asset's ``BatteryPowerSetpoint`` included."""
+    write_only: ClassVar[tuple[str, ...]]
+    """Points the device cannot report back (they show the value written)."""
 
     async def read(self, io: Registers) -> Mapping[PointKey, PointValue | Sample]:
         """One poll's point values (raises ``ModbusIOError`` when the device does not answer)."""
@@ -98,6 +100,7 @@ class SungrowSh:
     """
 
     name: ClassVar[str] = "sungrow_sh"
+    write_only: ClassVar[tuple[str, ...]] = ()
     assets: ClassVar[tuple[tuple[str, AssetKind, tuple[str, ...]], ...]] = (
         (
             "battery",
@@ -122,6 +125,7 @@ class SungrowSh:
         a = await io.input(13000, 28)  # 13000..13027
         b = await io.input(13036, 11)  # 13036..13046
         dc = await io.input(5016, 2)
+        mode, command, forced = await io.holding(self.EMS_MODE, 3)
         state, magnitude = a[0], a[21]
         battery: PointValue | Sample
         if state == 0xFFFF:  # some SH*RS do not fill the running state: direction unknown
@@ -145,7 +149,14 @@ class SungrowSh:
             ("pv", "ActivePower"): pv_w,
             ("pv", "DcPower"): pv_w,
             ("pv", "EnergyProduced"): u32_low_first(a, 2) * 100,
+            ("battery", "BatteryPowerSetpoint"): self._held(mode, command, forced),
         }
+
+    def _held(self, mode: int, command: int, power: int) -> PointValue | Sample:
+        """The forced-mode setpoint in force (W, + = discharge); none in self-consumption."""
+        if mode != self.FORCED:
+            return NOT_AVAILABLE
+        return {self.DISCHARGE: power, self.CHARGE: -power}.get(command, 0)
 
     async def write_battery(self, io: Registers, watts: float) -> float:
         power = round(abs(watts))
@@ -209,6 +220,7 @@ class SmaStpSe:
     """
 
     name: ClassVar[str] = "sma_stp_se"
+    write_only: ClassVar[tuple[str, ...]] = ("BatteryPowerSetpoint",)
     assets: ClassVar[tuple[tuple[str, AssetKind, tuple[str, ...]], ...]] = (
         (
             "battery",
@@ -269,6 +281,7 @@ class GoodweEt:
     """
 
     name: ClassVar[str] = "goodwe_et"
+    write_only: ClassVar[tuple[str, ...]] = ()
     assets: ClassVar[tuple[tuple[str, AssetKind, tuple[str, ...]], ...]] = (
         (
             "battery",
@@ -291,6 +304,7 @@ class GoodweEt:
         battery = await io.holding(35182, 2)
         energy = await io.holding(35206, 6)  # 35206..35211
         soc = (await io.holding(37007, 1))[0]
+        mode, set_w = await io.holding(self.EMS_MODE, 2)
         pv_w = sum(_u(pv[i : i + 2]) for i in (0, 4, 8, 12) if _u(pv[i : i + 2]) != SMA_NAN_U32)
         power = _u(battery)
         return {
@@ -300,6 +314,11 @@ class GoodweEt:
             ("battery", "EnergyDischarged"): _u(energy[3:5]) * 100,
             ("pv", "ActivePower"): pv_w,
             ("pv", "DcPower"): pv_w,
+            ("battery", "BatteryPowerSetpoint"): (
+                {self.DISCHARGE: set_w, self.CHARGE: -set_w, self.STANDBY: 0}.get(
+                    mode, NOT_AVAILABLE
+                )
+            ),
         }
 
     async def write_battery(self, io: Registers, watts: float) -> float | None:
@@ -330,6 +349,7 @@ class VictronGxThreePhase:
     """
 
     name: ClassVar[str] = "victron_gx_3p"
+    write_only: ClassVar[tuple[str, ...]] = ()
     assets: ClassVar[tuple[tuple[str, AssetKind, tuple[str, ...]], ...]] = (
         ("battery", AssetKind.BATTERY, ("ActivePower", "StateOfCharge", "BatteryPowerSetpoint")),
         (
@@ -347,6 +367,7 @@ class VictronGxThreePhase:
         grid = [s16(w) for w in await system.holding(820, 3)]
         battery = await system.holding(842, 2)
         pv_dc = (await system.holding(850, 1))[0]
+        ac_in = await io.holding(37, 5)
         pv = sum(w for w in pv_ac if w != 0xFFFF) + (pv_dc if pv_dc != 0xFFFF else 0)
         return {
             ("battery", "ActivePower"): -s16(battery[0]),  # GX: + = charging
@@ -357,6 +378,7 @@ class VictronGxThreePhase:
             ("grid", "ActivePowerL3"): grid[2],
             ("pv", "ActivePower"): pv,
             ("pv", "DcPower"): pv_dc if pv_dc != 0xFFFF else NOT_AVAILABLE,
+            ("battery", "BatteryPowerSetpoint"): -(s16(ac_in[0]) + s16(ac_in[3]) + s16(ac_in[4])),
         }
 
     async def write_battery(self, io: Registers, watts: float) -> float | None:

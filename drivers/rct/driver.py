@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
-from ampacity.assets import SPECS, AssetKind, PointValue, WriteError
+from ampacity.assets import SPECS, AssetKind, PointValue, Quality, WriteError
 from ampacity.drivers.base import Driver
 from ampacity.drivers.profile import ProfileHeader
 from ampacity.drivers.registry import BuildContext, DeviceEntry, DriverType
@@ -175,8 +175,10 @@ class RctLink:
         self._identified = False
         self._restore: tuple[int, bool] | None = None
         names = {n for a in self.assets for p in a.points.values() for n in p.objects}
-        self._measured = sorted(names)
         self._battery = next((a for a in self.assets if a.setpoint is not None), None)
+        if self._battery is not None:  # the setpoint in force, shown on BatteryPowerSetpoint
+            names |= {"power_mng.battery_power_extern", "power_mng.soc_strategy"}
+        self._measured = sorted(names)
 
     @property
     def endpoint(self) -> str:
@@ -202,6 +204,12 @@ class RctLink:
             for field, name in asset.identification.items():
                 if name in values:
                     out[(asset.key, f"Identification.{field}")] = str(values[name])
+        if self._battery is not None:  # no external setpoint in force: no value
+            external = values["power_mng.soc_strategy"] == SOC_STRATEGY_EXTERNAL
+            held = float(values["power_mng.battery_power_extern"])
+            out[(self._battery.key, SETPOINT)] = (
+                float(f"{held:.7g}") if external else Sample(None, Quality.BAD_OUT_OF_RANGE)
+            )
         return out
 
     async def write(self, point: PointKey, value: float | int | bool) -> PointValue:

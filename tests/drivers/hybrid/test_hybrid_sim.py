@@ -94,6 +94,7 @@ async def test_the_battery_follows_the_setpoint_and_is_handed_back(family: str) 
         await sink.until("h-battery.StateOfCharge", lambda v: 59 <= v <= 61)
         await driver.write("h-battery", "BatteryPowerSetpoint", 1500.0)
         assert sim.target_w() == 1500.0
+        await sink.until("h-battery.BatteryPowerSetpoint", lambda v: v == 1500.0)
         await sink.until("h-battery.ActivePower", lambda v: v == pytest.approx(1500, abs=60))
         await driver.write("h-battery", "BatteryPowerSetpoint", -2500.0)
         assert sim.target_w() == -2500.0

@@ -89,6 +89,8 @@ async def test_values_are_the_sources_values_in_model_units(plain: PlainRct) -> 
         readings = {(r.asset_id, r.point): r for r in await driver.read_once()}
     finally:
         await driver.link.close()
+    setpoint = readings.pop(("rct-battery", "BatteryPowerSetpoint"))
+    assert setpoint.quality is Quality.BAD_OUT_OF_RANGE  # strategy 4: no external setpoint
     assert all(r.quality is Quality.GOOD for r in readings.values())
     for fact in FACTS:
         if "point" not in fact:
