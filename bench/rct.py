@@ -5,7 +5,7 @@
 1. Frames decoded per second on one core: the shared real captures (tests/drivers/rct/fixtures:
    a battery.soc answer, the 64-byte device name, the RCT app's 7-request stream) through the
    stream decoder (start byte search, unstuffing, CRC check); the median of ``--runs`` runs.
-2. Poll duration: one read of every object of the rct_power_storage_dc profile (16 objects,
+2. Poll duration: one read of every object of the rct_power_storage_dc profile (18 objects,
    pipelined READ frames, answers matched by object id) from the RCT simulator on loopback;
    median, p95, max in ms over ``--polls`` reads.
 3. Setpoint round trip: BatteryPowerSetpoint through the driver (state read, writes, read-back);
@@ -89,7 +89,7 @@ def main() -> None:
     print(f"decode: {statistics.median(rates):,.0f} frames/s (median of {args.runs} runs)")
     reads, writes = asyncio.run(polls(args.polls))
     print(
-        f"poll (16 objects): median {statistics.median(reads):.2f} ms, "
+        f"poll (18 objects): median {statistics.median(reads):.2f} ms, "
         f"p95 {pct(reads, 0.95):.2f} ms, max {max(reads):.2f} ms ({len(reads)} polls)"
     )
     print(
