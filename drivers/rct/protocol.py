@@ -259,3 +259,38 @@ def encode_value(kind: ValueType, value: float | int | bool | str) -> bytes:
         return struct.pack(_STRUCT[kind], number)
     except struct.error as exc:
         raise ValueError(f"{value!r} does not fit a {kind.name}: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class CellExtreme:
+    """One entry of a battery module's cell statistics (``battery.cells_stat[n]``).
+
+    Attributes:
+        kind: ``u_min``, ``u_max`` (V) or ``t_min``, ``t_max`` (°C).
+        cell: the cell's index in the module.
+        timestamp: when the extreme occurred (Unix seconds, the device's clock).
+        value: the extreme value.
+    """
+
+    kind: str
+    cell: int
+    timestamp: int
+    value: float
+
+
+CELL_STATISTICS = ("u_min", "u_max", "t_min", "t_max")
+
+
+def decode_cell_statistics(data: bytes) -> tuple[CellExtreme, ...]:
+    """A ``battery.cells_stat[n]`` answer: four (cell index, time, value) entries, each
+    little-endian u32, u32, float32 (unlike the big-endian single values).
+
+    Raises:
+        FrameError: the data is not 4 x 12 bytes.
+    """
+    if len(data) != 48:
+        raise FrameError(f"{len(data)} data bytes where cell statistics have 48")
+    return tuple(
+        CellExtreme(kind, *struct.unpack_from("<IIf", data, 12 * i))
+        for i, kind in enumerate(CELL_STATISTICS)
+    )

@@ -18,6 +18,7 @@ from ampacity.drivers.rct.protocol import (
     FrameReader,
     ValueType,
     crc16,
+    decode_cell_statistics,
     decode_value,
     encode,
     encode_value,
@@ -44,8 +45,8 @@ def frames_of(data: bytes) -> list[Frame | FrameError]:
 
 def test_every_shared_frame_capture_decodes_with_a_matching_crc() -> None:
     names = sorted(p.stem for p in FIXTURES.glob("*.hex"))
-    frame_captures = [n for n in names if "payload" not in n]
-    assert len(frame_captures) == 4
+    frame_captures = [n for n in names if "payload" not in n]  # the payload: a test below
+    assert len(frame_captures) == 4 and len(names) == 5
     for name in frame_captures:
         decoded = expected(name)["decoded_here"]
         frames = frames_of(capture(name))
@@ -149,3 +150,19 @@ def test_values_of_the_wrong_size_are_errors() -> None:
         decode_value(ValueType.FLOAT, b"\x00\x01")
     with pytest.raises(ValueError, match="finite"):
         encode_value(ValueType.FLOAT, float("nan"))
+
+
+def test_the_cell_statistics_payload_is_what_its_source_states() -> None:
+    # payload only (no frame): battery.cells_stat, "u_min cell 0, ts 1650184774, 3.029 V" ...
+    stated = expected("rctclient_payload_battery_cells_stat")["source_stated_expected"]
+    stats = decode_cell_statistics(capture("rctclient_payload_battery_cells_stat"))
+    got = {s.kind: (s.cell, s.timestamp, round(s.value, 3)) for s in stats}
+    assert got == {
+        "u_min": (0, 1650184774, 3.029),
+        "u_max": (0, 1722508273, 3.469),
+        "t_min": (0, 1705045690, 18.0),
+        "t_max": (14, 1625465883, 41.0),
+    }
+    assert "3.029 V" in stated["u_min"] and "cell 14" in stated["t_max"]
+    with pytest.raises(FrameError, match="47 data bytes"):
+        decode_cell_statistics(capture("rctclient_payload_battery_cells_stat")[:47])
