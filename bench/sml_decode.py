@@ -10,6 +10,8 @@
    set to a sequence number) sends over a pseudo-terminal (the optical-head path) and over TCP
    (a network IR reader) to the real driver; the time from writing a frame to its ActivePower
    reading arriving at the sink that feeds the address space. Median, p95, max in ms.
+3. Frame-to-node latency: the same meter (pty) in a running server (``start_site``); the time
+   from writing a frame to the node ``meter.ActivePower`` holding its value in the address space.
 """
 
 from __future__ import annotations
@@ -108,6 +110,60 @@ async def latency(transport: str, count: int) -> list[float]:
     return [(sink.arrived[k] - sent[k]) * 1000.0 for k in keys if k in sent]
 
 
+async def node_latency(count: int) -> list[float]:
+    import tempfile
+
+    from ampacity.server.app import start_site
+    from ampacity.server.writer import NodeWriter
+
+    replay = SmlReplay(bytes.fromhex((CAPTURES / "ISKRA_MT175_eHZ.frame.hex").read_text()))
+    sent: dict[int, float] = {}
+    arrived: dict[int, float] = {}
+    enough = asyncio.Event()
+    seq = iter(range(1000, 1000 + 10 * count))
+
+    def next_frame() -> bytes:
+        n = next(seq)
+        replay.set("1-0:16.7.0*255", float(n))
+        data = replay.frame()
+        sent[n] = time.perf_counter()
+        return data
+
+    original = NodeWriter._apply
+
+    async def timed_apply(self: NodeWriter, reading: Reading) -> None:
+        await original(self, reading)
+        is_power = reading.asset_id == "meter" and reading.point == "ActivePower"
+        if is_power and isinstance(reading.value, float):
+            arrived.setdefault(int(reading.value), time.perf_counter())
+            if len(arrived) >= count + 2:
+                enough.set()
+
+    NodeWriter._apply = timed_apply  # type: ignore[method-assign]
+    server = SmlStreamServer(next_frame, period_s=0.1)
+    path = server.start_pty()
+    profiles = {"sml": load_profile_file(PROFILES / "sml.yaml")}
+    with tempfile.TemporaryDirectory() as data_dir:
+        config = SiteConfig.model_validate(
+            {
+                "server": {"port": 48999, "data_dir": data_dir},
+                "devices": [{"id": "meter", "profile": "sml", "serial": path, "role": "grid"}],
+            },
+            context={"profiles": profiles},
+        )
+        drivers = await build_drivers(config, build_context(config))
+        site = await start_site(config, drivers)
+        try:
+            async with asyncio.timeout(count * 0.1 + 20):
+                await enough.wait()
+        finally:
+            await site.stop()
+            await server.stop()
+            NodeWriter._apply = original  # type: ignore[method-assign]
+    keys = sorted(arrived)[2:]
+    return [(arrived[k] - sent[k]) * 1000.0 for k in keys if k in sent]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
@@ -129,6 +185,12 @@ def main() -> None:
             f"frame-to-reading over {transport}: n={len(values)} median "
             f"{statistics.median(values):.2f} ms, p95 {p95:.2f} ms, max {values[-1]:.2f} ms"
         )
+    values = sorted(asyncio.run(node_latency(args.frames)))
+    p95 = values[int(0.95 * (len(values) - 1))]
+    print(
+        f"frame-to-node in a running server (pty): n={len(values)} median "
+        f"{statistics.median(values):.2f} ms, p95 {p95:.2f} ms, max {values[-1]:.2f} ms"
+    )
     sys.stdout.flush()
 
 
