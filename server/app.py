@@ -10,9 +10,10 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from ampacity import __version__
 from ampacity.assets import IDENTIFICATION_POINTS, SPECS, AssetKind, Quality, Reading
@@ -34,7 +35,7 @@ from .marketer import ExternalInterfaces
 from .planning import PlanningRuntime
 from .security import audit_to_historian, configure_security
 from .security.transport import AmpacityServer
-from .setpoints import SetpointAttributeService, SetpointTarget
+from .setpoints import RatingFromDevice, SetpointAttributeService, SetpointTarget
 from .writer import NodeWriter
 
 log = logging.getLogger(__name__)
@@ -46,8 +47,6 @@ METER_ROLE_VALUES = {"grid": 0, "production": 1, "consumption": 2, "sub": 3}
 DEFAULT_CHARGE_MODE = 1
 """``Fast``: what a charger does without an energy manager (the control config's ``mode`` of a
 charge point overrides it)."""
-NO_LIMIT_W = MAX_POWER_W
-"""What a site limit shows when none is configured (the top of its EURange)."""
 
 SERVER_SIDE_POINTS: dict[AssetKind, tuple[str, ...]] = {
     AssetKind.CHARGE_POINT: ("ChargeMode",),
@@ -150,9 +149,10 @@ async def start_site(config: SiteConfig, drivers: Sequence[Driver]) -> RunningSi
         for info in infos:
             extra = SERVER_SIDE_POINTS.get(info.kind, ())
             points = tuple(dict.fromkeys((*info.points, *extra)))
+            ranges = _rated_ranges(info, config)
             await builder.add_asset(
                 site_id,
-                AssetNodes(info.asset_id, info.kind, points, info.ranges, device_folder=folder),
+                AssetNodes(info.asset_id, info.kind, points, ranges, device_folder=folder),
             )
             spec = SPECS[info.kind]
             role = device_roles.get(driver.device_id)
@@ -164,7 +164,7 @@ async def start_site(config: SiteConfig, drivers: Sequence[Driver]) -> RunningSi
                         info.asset_id,
                         name,
                         point,
-                        info.ranges.get(name, point.value_range),
+                        ranges.get(name, point.value_range),
                         driver.write if name in info.points else None,
                     )
             if info.kind is AssetKind.ELECTRICITY_METER:
@@ -192,7 +192,9 @@ async def start_site(config: SiteConfig, drivers: Sequence[Driver]) -> RunningSi
     site_spec = SPECS[AssetKind.SITE]
     for name in ("FeedInLimit", "GridImportLimit"):
         point = site_spec.point(name)
-        targets[f"{site_id}.{name}"] = SetpointTarget(site_id, name, point, point.value_range, None)
+        targets[f"{site_id}.{name}"] = SetpointTarget(
+            site_id, name, point, point.value_range, None, nullable=True
+        )
     initial += [
         Reading(site_id, f"Identification.{k}", v, Quality.GOOD, now)
         for k, v in {
@@ -208,10 +210,9 @@ async def start_site(config: SiteConfig, drivers: Sequence[Driver]) -> RunningSi
         Reading(site_id, "Health.ErrorCount", 0, Quality.GOOD, now),
         Reading(site_id, "Health.LastError", "", Quality.GOOD, now),
         Reading(site_id, "Health.PollDuration", 0.0, Quality.GOOD, now),
-        Reading(site_id, "FeedInLimit", _limit(config.site.feed_in_limit_w), Quality.GOOD, now),
-        Reading(
-            site_id, "GridImportLimit", _limit(config.site.grid_import_limit_w), Quality.GOOD, now
-        ),
+        # no limit configured: a Null value (Good), not a number
+        Reading(site_id, "FeedInLimit", config.site.feed_in_limit_w, Quality.GOOD, now),
+        Reading(site_id, "GridImportLimit", config.site.grid_import_limit_w, Quality.GOOD, now),
     ]
     control: ControlRuntime | None = None
     interfaces: ExternalInterfaces | None = None
@@ -239,8 +240,10 @@ async def start_site(config: SiteConfig, drivers: Sequence[Driver]) -> RunningSi
     service = SetpointAttributeService(server.iserver.aspace, writer)
     for key, target in targets.items():
         service.add_target(builder.node_id(key), target)
+    _allow_null(server, {builder.node_id(k) for k, t in targets.items() if t.nullable})
     server.iserver.attribute_service = service
     writer.add_listener(aggregator.on_change)
+    writer.add_listener(RatingFromDevice(targets, _range_writer(server, builder), MAX_POWER_W))
     if control is not None and interfaces is not None:
         event_kinds = (AssetKind.TARIFF, AssetKind.RIPPLE_CONTROL_RECEIVER)
         control.watch(
@@ -332,8 +335,69 @@ async def _start_historian(
     return historian, health_task
 
 
-def _limit(value: float | None) -> float:
-    return NO_LIMIT_W if value is None else value
+def _rated_ranges(info: AssetInfo, config: SiteConfig) -> dict[str, tuple[float, float]]:
+    """The driver's setpoint ranges, a battery's narrowed to the control configuration's
+    ``max_charge_w`` / ``max_discharge_w`` (W; the setpoint is + discharge)."""
+    ranges = dict(info.ranges)
+    name = "BatteryPowerSetpoint"
+    if info.kind is not AssetKind.BATTERY or name not in info.points or config.control is None:
+        return ranges
+    battery = next((b for b in config.control.batteries if b.id == info.asset_id), None)
+    model = SPECS[AssetKind.BATTERY].point(name).value_range
+    if battery is None or model is None:
+        return ranges
+    low, high = ranges.get(name, model)
+    if battery.max_charge_w is not None:
+        low = max(low, -battery.max_charge_w)
+    if battery.max_discharge_w is not None:
+        high = min(high, battery.max_discharge_w)
+    ranges[name] = (low, high)
+    return ranges
+
+
+def _allow_null(server: Server, node_ids: set[ua.NodeId]) -> None:
+    """Let ``node_ids`` hold a Null value with a Good status (the site limits' "no limit").
+
+    asyncua's address space refuses a Null Variant on a Double node unless the status is Bad;
+    its type check is widened for these nodes only (a test reads the Null back).
+    """
+    aspace = server.iserver.aspace
+    check = aspace._is_expected_variant_type
+
+    def expected(value: ua.DataValue, attval: Any, node: Any) -> bool:
+        variant = value.Value
+        null = variant is not None and variant.VariantType == ua.VariantType.Null
+        if null and node.nodeid in node_ids:
+            return True
+        return bool(check(value, attval, node))
+
+    aspace._is_expected_variant_type = expected  # type: ignore[method-assign]
+
+
+def _range_writer(
+    server: Server, builder: AddressSpaceBuilder
+) -> Callable[[str, tuple[float, float]], None]:
+    """Writes a setpoint's EURange (for ``RatingFromDevice``; the writer task's loop)."""
+    pending: set[asyncio.Task[None]] = set()
+
+    async def write(key: str, value_range: tuple[float, float]) -> None:
+        value = ua.DataValue(
+            Value=ua.Variant(
+                ua.Range(Low=value_range[0], High=value_range[1]), ua.VariantType.ExtensionObject
+            )
+        )
+        status = await server.iserver.aspace.write_attribute_value(
+            builder.node_id(f"{key}.EURange"), ua.AttributeIds.Value, value
+        )
+        if status.is_good():
+            log.info("%s: range %.0f .. %.0f W from the device's maxima", key, *value_range)
+
+    def schedule(key: str, value_range: tuple[float, float]) -> None:
+        task = asyncio.get_running_loop().create_task(write(key, value_range))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    return schedule
 
 
 async def _supervise(driver: Driver, writer: NodeWriter) -> None:

@@ -9,7 +9,13 @@ The OPC UA Write service is routed through ``SetpointAttributeService``. For a s
   ``BadCommunicationError`` (the node keeps its value).
 
 Setpoints without a device register (a charge point's ``ChargeMode``, the site's limits) are
-stored in the node and used by control.
+stored in the node and used by control. The site's ``FeedInLimit`` and ``GridImportLimit`` take a
+Null value (Good): no limit.
+
+A battery's ``BatteryPowerSetpoint`` range is its rating: the profile's limits, narrowed by the
+control configuration's ``max_charge_w`` / ``max_discharge_w``; a side still unknown then
+(the model's 1 GW) becomes the largest ``MaxChargePower`` / ``MaxDischargePower`` the device has
+reported (``RatingFromDevice``), and the node's EURange follows.
 """
 
 from __future__ import annotations
@@ -58,6 +64,8 @@ class SetpointTarget:
     value_range: tuple[float, float] | None
     device_write: DeviceWrite | None
     """``None``: the value lives in the node only (modes, site limits)."""
+    nullable: bool = False
+    """A Null value is accepted and stored: "none" (the site limits: no limit)."""
 
 
 class SetpointAttributeService(AttributeService):
@@ -111,6 +119,13 @@ class SetpointAttributeService(AttributeService):
         variant = write_value.Value.Value if write_value.Value else None
         if variant is None:
             return ua.StatusCode(ua.StatusCodes.BadTypeMismatch), None
+        if variant.VariantType == ua.VariantType.Null or variant.Value is None:
+            if not target.nullable or target.device_write is not None:
+                return ua.StatusCode(ua.StatusCodes.BadTypeMismatch), None
+            now = datetime.now(UTC)
+            self._writer.publish([Reading(target.asset_id, target.point, None, Quality.GOOD, now)])
+            await self._writer.flush()
+            return ua.StatusCode(ua.StatusCodes.Good), None
         try:
             value = from_variant(variant, target.spec.data_type)
         except TypeError:
@@ -142,3 +157,51 @@ class SetpointAttributeService(AttributeService):
         self._writer.publish([Reading(target.asset_id, target.point, shown, Quality.GOOD, now)])
         await self._writer.flush()
         return ua.StatusCode(ua.StatusCodes.Good), value
+
+
+RATING_POINTS = {"MaxChargePower": 0, "MaxDischargePower": 1}
+"""Which side of ``BatteryPowerSetpoint``'s range each reported maximum sets (0: low, charge)."""
+
+
+class RatingFromDevice:
+    """Writer listener: a battery setpoint's range side that is still the model's (±1 GW) becomes
+    the largest charge / discharge power the device has reported so far.
+
+    Args:
+        targets: the setpoint targets by node key (their ``value_range`` is updated).
+        write_range: writes a node's EURange (``key``, ``(low, high)``).
+        unknown: the magnitude of a range side that says "not known" (the model's bound).
+    """
+
+    def __init__(
+        self,
+        targets: dict[str, SetpointTarget],
+        write_range: Callable[[str, tuple[float, float]], None],
+        unknown: float,
+    ) -> None:
+        self._targets = targets
+        self._write_range = write_range
+        self._unknown = unknown
+        self._learned: dict[tuple[str, int], float] = {}
+
+    def __call__(self, reading: Reading) -> None:
+        side = RATING_POINTS.get(reading.point)
+        value = reading.value
+        if side is None or not reading.quality.is_good:
+            return
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            return
+        key = f"{reading.asset_id}.BatteryPowerSetpoint"
+        target = self._targets.get(key)
+        if target is None or target.value_range is None:
+            return
+        bounds = list(target.value_range)
+        learned = self._learned.get((reading.asset_id, side))
+        if learned is None and abs(bounds[side]) < self._unknown:
+            return  # the rating is known (profile or configuration)
+        if learned is not None and value <= learned:
+            return
+        self._learned[(reading.asset_id, side)] = float(value)
+        bounds[side] = -float(value) if side == 0 else float(value)
+        target.value_range = (bounds[0], bounds[1])
+        self._write_range(key, target.value_range)

@@ -25,8 +25,8 @@ def pv_nominal_w(snapshot: Snapshot, pv: PvConfig) -> float:
 
 
 def site_limit_w(ctx: CycleContext, point: str) -> float | None:
-    """The site's ``FeedInLimit`` / ``GridImportLimit`` node in W, if one is set (a value at the
-    top of its range means none)."""
+    """The site's ``FeedInLimit`` / ``GridImportLimit`` node in W, if one is set (a Null value
+    means none; so does a value at the top of its range, 1 GW, as written by older clients)."""
     if ctx.config.site is None:
         return None
     value = ctx.snapshot.number(ctx.config.site, point)

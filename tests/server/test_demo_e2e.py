@@ -178,7 +178,8 @@ async def test_site_aggregates_follow_the_sign_conventions(running_demo: DemoUnd
     assert pv >= 0
     # consumption = import + production + discharge, whatever the moment's values
     assert house == pytest.approx(grid + pv + battery, abs=1e-6)
-    assert await value("demo.FeedInLimit") == 1.0e9
+    no_limit = await client.get_node(ua.NodeId("demo.FeedInLimit", ns)).read_data_value()
+    assert no_limit.StatusCode.is_good() and no_limit.Value.Value is None  # no limit configured
 
 
 async def test_a_silent_device_turns_uncertain_within_three_polls_and_recovers(
