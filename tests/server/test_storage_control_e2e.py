@@ -197,7 +197,7 @@ async def site(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
 
     task = asyncio.create_task(physics())
     try:
-        yield storage, grid
+        yield storage, grid, running
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -217,7 +217,7 @@ async def until(check: Callable[[], bool], within_s: float = 20.0) -> None:
 
 
 async def test_the_battery_evens_out_the_grid_through_its_own_mechanism(site: Any) -> None:
-    storage, grid = site
+    storage, grid, _ = site
 
     def held() -> float:
         value = storage.device_setpoint()
@@ -233,3 +233,28 @@ async def test_the_battery_evens_out_the_grid_through_its_own_mechanism(site: An
     storage.set_house(pv_w=0.0, load_w=1500.0)
     await until(lambda: 1100.0 < held() < 1900.0)
     await until(lambda: abs(grid_w()) < 400.0)
+
+
+@pytest.mark.parametrize("site", ["rct"], indirect=True)
+async def test_a_battery_that_refuses_shows_it_in_the_write_status(site: Any) -> None:
+    storage, _, running = site
+    status = running.server.get_node(
+        running.node_id("site.Control.Setpoints.storage-battery.BatteryPowerSetpoint.WriteStatus")
+    )
+
+    async def status_text() -> str:
+        return str(await status.read_value())
+
+    await until(lambda: storage.device_setpoint() is not None)  # the control drives it
+    storage.sim.settings["battery.bat_status"] = 1032  # the battery is calibrating: not ready
+    storage.set_house(pv_w=0.0, load_w=2000.0)  # a new demand: the control writes again
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 20.0
+    while "not ready" not in (text := await status_text()):
+        assert loop.time() < deadline, text
+        await asyncio.sleep(0.1)
+    assert text.startswith("WriteError: ") and "bat_status = 1032" in text
+    storage.sim.settings["battery.bat_status"] = 0
+    while await status_text() != "Good":
+        assert loop.time() < deadline + 20.0
+        await asyncio.sleep(0.1)
