@@ -38,6 +38,7 @@ from ampacity.drivers.runtime import (
     Sample,
     describe,
 )
+from ampacity.drivers.runtime.health import REMINDER_S
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .decode import decode_entries
@@ -175,6 +176,7 @@ class SmlLink:
         self.frames = FrameReader()
         self.bad_frames = 0
         self._reported = 0
+        self._warned_at: float | None = None
         self.on_bad_frame: Any = None
         """Called with a cause in words for each bad frame (the driver counts it in Health)."""
         self._stream: _Stream | None = None
@@ -294,7 +296,13 @@ class SmlLink:
     def _bad(self, cause: str) -> None:
         self.bad_frames += 1
         text = f"{cause} from {self.endpoint} ({self.bad_frames} bad frames since start)"
-        log.debug("%s", text)
+        now = time.monotonic()
+        if self._warned_at is None or now - self._warned_at >= REMINDER_S:
+            # one line, then a reminder at most every 10 min; each is in Health.ErrorCount
+            self._warned_at = now
+            log.warning("%s (further bad frames are counted in Health.ErrorCount)", text)
+        else:
+            log.debug("%s", text)
         if self.on_bad_frame is not None:
             self.on_bad_frame(text)
 
