@@ -31,7 +31,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from .packet import (
     POINTS,
     PROTOCOL_METER,
-    PROTOCOL_METER_EXTENDED,
     PacketError,
     header,
     parse,
@@ -171,7 +170,7 @@ class SpeedwireHub:
             self.stats.not_speedwire += 1
             return
         protocol, _susy, serial = head
-        if protocol not in (PROTOCOL_METER, PROTOCOL_METER_EXTENDED):
+        if protocol != PROTOCOL_METER:
             self.stats.other_protocol += 1
             return
         queue = self.queues.get(serial)

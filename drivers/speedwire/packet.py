@@ -37,7 +37,9 @@ from ampacity.assets import PointValue
 MAGIC = b"SMA\x00"
 PROTOCOL_METER = 0x6069
 PROTOCOL_METER_EXTENDED = 0x6081
-"""Newer SHM 2.0 / inverter firmware: the same records behind two more header bytes."""
+"""Sent by Home Manager 2.0 firmware from 2.07 and by inverters besides 0x6069; its layout is not
+public (parsers that read it as meter data showed megawatt peaks, mitchese/shm-et340#2), so it is
+ignored like inverter traffic."""
 HEADER = 28
 SOFTWARE_CHANNEL = 0x90
 SIGNED = frozenset({13, 33, 53, 73})
@@ -102,9 +104,7 @@ def parse(data: bytes) -> MeterPacket:
     (length,) = struct.unpack_from(">H", data, 12)
     protocol, susy, serial, ticker = struct.unpack_from(">HHII", data, 16)
     start = HEADER
-    if protocol == PROTOCOL_METER_EXTENDED:
-        start += 2
-    elif protocol != PROTOCOL_METER:
+    if protocol != PROTOCOL_METER:
         raise PacketError(f"Speedwire protocol 0x{protocol:04x} is not energy-meter data")
     packet = MeterPacket(susy, serial, ticker)
     end = min(len(data), 16 + length)

@@ -50,7 +50,8 @@ def free_udp_port() -> int:
 
 
 INVERTER = bytes.fromhex("534d4100000402a00000000100260010606509a0") + bytes(40)
-"""A Speedwire datagram of the inverter protocol (0x6065): to be ignored."""
+"""A Speedwire datagram of the inverter protocol (0x6065), laid out like the 58-byte ones a
+Tripower X sends to the same port (kellerza/hassio-sma-em#27): to be ignored."""
 
 
 class Sender:
