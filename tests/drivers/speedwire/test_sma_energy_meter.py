@@ -289,3 +289,58 @@ def test_home_manager_2_0_sends_the_same_records() -> None:
     assert got["ApparentPower"] == pytest.approx(763.4)
     assert got["PowerFactor"] == pytest.approx(got["ActivePower"] / got["ApparentPower"], abs=5e-4)
     assert got["Frequency"] == 49.994 and got["VoltageL1"] == 233.052
+
+
+async def test_multicast_on_the_group() -> None:
+    """The meter's own way: datagrams to 239.12.255.254; the driver joins the group (here on
+    the loopback interface) and reads them."""
+    port = free_udp_port()
+    config = SiteConfig.model_validate(
+        {
+            "devices": [
+                {
+                    "id": "em",
+                    "profile": "sma_energy_meter",
+                    "bind": f"0.0.0.0:{port}",
+                    "interface": "127.0.0.1",
+                    "serial_number": 1901403938,
+                }
+            ]
+        },
+        context={"profiles": profiles()},
+    )
+    seen = asyncio.Event()
+    powers: list[Any] = []
+
+    class Sink:
+        def publish(self, readings: list[Any]) -> None:
+            for r in readings:
+                if r.point == "ActivePower" and r.value is not None:
+                    powers.append(r.value)
+                    seen.set()
+
+    async def send() -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.setsockopt(
+                socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("127.0.0.1")
+            )
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)
+            while True:
+                sock.sendto(datagram(EM10), ("239.12.255.254", port))
+                await asyncio.sleep(0.05)
+
+    sender = asyncio.create_task(send())
+    try:
+        [driver] = await build_drivers(config, build_context(config))
+        task = asyncio.create_task(driver.run(Sink()))
+        try:
+            await asyncio.wait_for(seen.wait(), 5.0)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    finally:
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sender
+    assert powers[-1] == pytest.approx(634.7)
