@@ -118,7 +118,10 @@ async def run(args: argparse.Namespace) -> None:
         label = "asyncua defaults" if args.asyncua_defaults else "Ampacity limits"
         print(f"{label}: {args.connections} + {args.connections} connections, {args.mb} MB each")
         print(f"request sizes: {request_sizes()}")
-        print(f"server RSS at start: {rss_bytes(process.pid) / MIB:.0f} MiB")
+        print(
+            f"server RSS at start: {rss_bytes(process.pid) / MIB:.1f} MiB "
+            f"(high-water mark {rss_bytes(process.pid, 'VmHWM') / MIB:.1f} MiB)"
+        )
         attacked: list[float] = []
         for round_no in range(1, args.rounds + 1):
             before = rss_bytes(process.pid)
@@ -142,10 +145,11 @@ async def run(args: argparse.Namespace) -> None:
             sent = sum(t.result() for t in tasks)
             await asyncio.sleep(2)
             after = rss_bytes(process.pid)
+            high = rss_bytes(process.pid, "VmHWM")
             print(
-                f"round {round_no}: RSS before {before / MIB:.0f} MiB, peak {peak / MIB:.0f} MiB "
-                f"(+{(peak - before) / MIB:.0f}), after {after / MIB:.0f} MiB; "
-                f"{sent / MIB:.0f} MiB accepted by the socket"
+                f"round {round_no}: RSS before {before / MIB:.1f} MiB, peak {peak / MIB:.1f} MiB "
+                f"(+{(peak - before) / MIB:.1f}; high-water mark {high / MIB:.1f} MiB), "
+                f"after {after / MIB:.1f} MiB; {sent / MIB:.0f} MiB accepted by the socket"
             )
         await viewer.disconnect()
         print(

@@ -16,10 +16,12 @@ session after 30 s. ``AmpacityServer`` serves the same protocol through ``Guarde
   activation, twice the message size after): beyond that the server stops reading the socket
   until the backlog is processed (TCP back-pressure), it does not buffer more;
 * connections are capped in total, unactivated ones in total and per source address
-  (``ConnectionGuard``); a refused connection is closed at once, logged once a minute per
-  address;
+  (``ConnectionGuard``); a refused connection is closed at once; warnings about an address
+  are logged at most once a minute;
 * a connection without an activated session after ``handshake_timeout_s`` is closed (asyncua's
   activation watchdog, given our timeout);
+* a message asyncua cannot decode or accept (garbage, an unknown security policy or token) closes
+  the connection with an OPC UA TCP error and one warning line, not a traceback per message;
 * on close the receive buffer, the queued chunks and the half-received message are dropped.
 
 The bound, per unactivated connection: one chunk being received (≤ 64 KiB) + the backlog
@@ -106,7 +108,7 @@ class ConnectionGuard:
             )
         if reason is not None:
             self.refused += 1
-            self._log_refusal(address, reason)
+            self.warn(address, f"refusing connections from {address}: {reason}")
             return reason
         self.total += 1
         self.unactivated[address] += 1
@@ -125,18 +127,16 @@ class ConnectionGuard:
         if self.unactivated[address] <= 0:
             del self.unactivated[address]
 
-    def _log_refusal(self, address: str, reason: str) -> None:
+    def warn(self, address: str, text: str) -> None:
+        """Log a warning about ``address``, at most one a minute per address (an attacker's new
+        connections must not flood the log)."""
         now = self._clock()
         if now - self._last_log.get(address, -math.inf) < REFUSAL_LOG_INTERVAL_S:
             return
         if len(self._last_log) > 1024:
             self._last_log.clear()
         self._last_log[address] = now
-        log.warning(
-            "refusing connections from %s: %s (logged once a minute per address)",
-            address,
-            reason,
-        )
+        log.warning("%s (one warning a minute per address)", text)
 
 
 def _address(peer: Any) -> str:
@@ -238,7 +238,7 @@ class GuardedProtocol(OPCUAProtocol):
                 transport.pause_reading()
 
     def _refuse(self, code: int, reason: str) -> None:
-        log.warning("closing connection from %s: %s", self._address, reason)
+        self._guard.warn(self._address, f"closing connection from {self._address}: {reason}")
         transport = self.transport
         if transport is not None and not transport.is_closing():
             error = ua.ErrorMessage(ua.StatusCode(code), reason)
@@ -249,6 +249,13 @@ class GuardedProtocol(OPCUAProtocol):
     async def _process_one_msg(self, header: Any, buf: Buffer) -> bool:
         try:
             return await super()._process_one_msg(header, buf)
+        except Exception as exc:  # a message asyncua cannot take (services answer on their own)
+            code = exc.code if isinstance(exc, ua.UaStatusCodeError) else None
+            self._refuse(
+                code or ua.StatusCodes.BadDecodingError,
+                f"{header.MessageType.decode(errors='replace')} message refused: {exc}",
+            )
+            return False
         finally:
             self._after_message(header)
 

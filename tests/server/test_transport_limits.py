@@ -192,7 +192,8 @@ async def test_unactivated_connections_are_capped_per_address_and_released(
     # another address and a logged-in client are not affected
     viewer = await connect(site, user="viewer")
     try:
-        assert await viewer.get_node(site.node(f"{SITE_ID}.FeedInLimit")).read_value() is not None
+        data = await viewer.get_node(site.node(f"{SITE_ID}.FeedInLimit")).read_data_value()
+        assert data.StatusCode.is_good()
     finally:
         await viewer.disconnect()
     # the handshake timeout closes the holders; their address may connect again
@@ -237,3 +238,63 @@ async def test_unactivated_message_larger_than_64_kib_closes_the_connection(
     data = hello(site.endpoint) + opn_chunk(1) + opn_chunk(2) + opn_chunk(3, final=True)
     answer = await _raw(site, data, "127.0.0.70")
     assert _error_code(answer) == ua.StatusCodes.BadRequestTooLarge
+
+
+async def test_a_closed_connection_drops_its_half_received_message(site: SecureSite) -> None:
+    """One intermediate chunk of an OpenSecureChannel (held by the server), then the client goes:
+    the server keeps nothing of it."""
+    from transport_attack import opn_chunk
+
+    target = _target(site)
+    reader, writer = await asyncio.open_connection(
+        target.host, target.port, local_addr=("127.0.0.80", 0)
+    )
+    server = _server(site)
+    assert server.bserver is not None
+    try:
+        writer.write(hello(site.endpoint) + opn_chunk(1) + b"MSGC")  # and 4 bytes of the next
+        await writer.drain()
+        await asyncio.wait_for(reader.readexactly(28), 5)  # the Acknowledge
+        protocol = None
+        for _ in range(200):
+            held = [
+                p
+                for p in server.bserver.clients
+                if p.peer_name[0] == "127.0.0.80"
+                and p.processor is not None
+                and p.processor._connection._incoming_parts
+            ]
+            if held:
+                protocol = held[0]
+                break
+            await asyncio.sleep(0.005)
+        assert protocol is not None, "the server did not hold the chunk"
+        assert protocol._rx  # the 4 bytes of the next chunk
+    finally:
+        writer.close()
+    for _ in range(200):
+        if protocol not in server.bserver.clients:
+            break
+        await asyncio.sleep(0.005)
+    assert protocol.processor is not None
+    assert protocol.processor._connection._incoming_parts == []
+    assert not protocol._rx
+    assert protocol.messages.empty()
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        b"OPNF" + struct.pack("<II", 40, 0) + b"\xff" * 28,  # unreadable security header
+        b"MSGF" + struct.pack("<II", 40, 7) + b"\x01" * 28,  # no channel, unknown token
+        b"HELF" + struct.pack("<II", 20, 0) + b"\x00" * 12,  # a second, truncated Hello
+    ],
+    ids=["OPN", "MSG", "HEL"],
+)
+async def test_garbage_closes_the_connection_with_an_error_and_no_traceback(
+    site: SecureSite, garbage: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("WARNING"):
+        answer = await _raw(site, hello(site.endpoint) + garbage, "127.0.0.90")
+    assert _error_code(answer) == ua.StatusCodes.BadDecodingError
+    assert [r for r in caplog.records if r.levelname == "ERROR" or r.exc_info] == []

@@ -141,10 +141,10 @@ Attack = Callable[[Target, int, str | None], Awaitable[int]]
 ATTACKS: dict[str, Attack] = {"huge_chunk": huge_chunk, "endless_message": endless_message}
 
 
-def rss_bytes(pid: int | str = "self") -> int:
-    """Resident set size of a process (Linux ``/proc``)."""
+def rss_bytes(pid: int | str = "self", field: str = "VmRSS") -> int:
+    """Resident set size of a process (Linux ``/proc``); ``field="VmHWM"``: its peak so far."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) * 1024
     raise RuntimeError("no VmRSS")
 
