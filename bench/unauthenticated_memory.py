@@ -6,8 +6,10 @@
 Starts a configured (secure) site in a child process and attacks it from this one, as in issue
 17: per round, ``--connections`` raw TCP connections each send a Hello and then a chunk header
 announcing 100 MB followed by its body, and as many send an OpenSecureChannel as endless
-intermediate chunks (each from its own loopback address, so that the per-address cap does not
-hide what a connection may hold); each tries to send ``--mb`` MB. Meanwhile a logged-in viewer
+intermediate chunks, and as many open a channel (policy None, allowed for discovery) and send
+GetEndpoints requests without reading the answers (each from its own loopback address, so that
+the per-address cap does not hide what a connection may hold); each tries to send, or to be
+answered, ``--mb`` MB. Meanwhile a logged-in viewer
 reads a value in a loop. Prints the server's RSS before, at its peak during and after each round,
 and the viewer's median read latency before and during the attacks.
 
@@ -39,6 +41,7 @@ from transport_attack import (
     request_sizes,
     rss_bytes,
     sources,
+    unread_responses,
 )
 
 MIB = 1024 * 1024
@@ -116,7 +119,7 @@ async def run(args: argparse.Namespace) -> None:
         target = Target("127.0.0.1", port, endpoint)
         budget = args.mb * MIB
         label = "asyncua defaults" if args.asyncua_defaults else "Ampacity limits"
-        print(f"{label}: {args.connections} + {args.connections} connections, {args.mb} MB each")
+        print(f"{label}: 3 x {args.connections} connections, {args.mb} MB each")
         print(f"request sizes: {request_sizes()}")
         print(
             f"server RSS at start: {rss_bytes(process.pid) / MIB:.1f} MiB "
@@ -125,8 +128,13 @@ async def run(args: argparse.Namespace) -> None:
         attacked: list[float] = []
         for round_no in range(1, args.rounds + 1):
             before = rss_bytes(process.pid)
-            addresses = sources(2 * args.connections)
+            addresses = sources(3 * args.connections)
             tasks = [
+                asyncio.create_task(
+                    unread_responses(target, budget, addresses[2 * args.connections + i])
+                )
+                for i in range(args.connections)
+            ] + [
                 asyncio.create_task(huge_chunk(target, budget, addresses[i]))
                 for i in range(args.connections)
             ] + [

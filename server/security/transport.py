@@ -15,6 +15,9 @@ session after 30 s. ``AmpacityServer`` serves the same protocol through ``Guarde
 * chunks received but not yet processed are bounded (``UNACTIVATED_MAX_QUEUED`` before
   activation, twice the message size after): beyond that the server stops reading the socket
   until the backlog is processed (TCP back-pressure), it does not buffer more;
+* a peer that does not read its responses: once the send buffer is above asyncio's high-water
+  mark (64 KiB) no further request is processed and the socket is not read until it drains
+  (asyncua would queue every response: 13 MB in 3 s of GetEndpoints from one connection);
 * connections are capped in total, unactivated ones in total and per source address
   (``ConnectionGuard``); a refused connection is closed at once; warnings about an address
   are logged at most once a minute;
@@ -159,6 +162,8 @@ class GuardedProtocol(OPCUAProtocol):
         self._rx = bytearray()
         self._queued = 0
         self._paused = False
+        self._writable = asyncio.Event()
+        self._writable.set()
 
     # --- connection accounting ----------------------------------------------------------------
 
@@ -230,12 +235,33 @@ class GuardedProtocol(OPCUAProtocol):
                 self._refuse(ua.StatusCodes.BadTcpNotEnoughResources, "too many queued messages")
                 return
             self._queued += size
-            if not self._paused and (
-                self._queued >= self._queue_limit()
-                or self.messages.qsize() >= max(1, self.messages.maxsize - 1)
-            ):
-                self._paused = True
-                transport.pause_reading()
+            self._flow()
+
+    # --- flow control: read no more while the backlog is full or the peer does not read ----------
+
+    def _flow(self) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        backlog = self._queued >= self._queue_limit() or self.messages.qsize() >= max(
+            1, self.messages.maxsize - 1
+        )
+        pause = backlog or not self._writable.is_set()
+        if pause and not self._paused:
+            self._paused = True
+            transport.pause_reading()
+        elif not pause and self._paused:
+            self._paused = False
+            transport.resume_reading()
+
+    def pause_writing(self) -> None:
+        """asyncio: the send buffer is above its high-water mark (the peer does not read)."""
+        self._writable.clear()
+        self._flow()
+
+    def resume_writing(self) -> None:
+        self._writable.set()
+        self._flow()
 
     def _refuse(self, code: int, reason: str) -> None:
         self._guard.warn(self._address, f"closing connection from {self._address}: {reason}")
@@ -248,6 +274,7 @@ class GuardedProtocol(OPCUAProtocol):
 
     async def _process_one_msg(self, header: Any, buf: Buffer) -> bool:
         try:
+            await self._writable.wait()  # answer nothing more while the peer does not read
             return await super()._process_one_msg(header, buf)
         except Exception as exc:  # a message asyncua cannot take (services answer on their own)
             code = exc.code if isinstance(exc, ua.UaStatusCodeError) else None
@@ -278,16 +305,7 @@ class GuardedProtocol(OPCUAProtocol):
             self._guard.activated(self._address)
             if self._negotiated is not None:
                 limits.max_message_size, limits.max_chunk_count = self._negotiated
-        transport = self.transport
-        if (
-            self._paused
-            and transport is not None
-            and self._queued < self._queue_limit()
-            and self.messages.qsize() < max(1, self.messages.maxsize - 1)
-        ):
-            self._paused = False
-            if not transport.is_closing():
-                transport.resume_reading()
+        self._flow()
 
 
 class GuardedBinaryServer(BinaryServer):

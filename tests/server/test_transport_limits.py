@@ -298,3 +298,37 @@ async def test_garbage_closes_the_connection_with_an_error_and_no_traceback(
         answer = await _raw(site, hello(site.endpoint) + garbage, "127.0.0.90")
     assert _error_code(answer) == ua.StatusCodes.BadDecodingError
     assert [r for r in caplog.records if r.levelname == "ERROR" or r.exc_info] == []
+
+
+async def test_a_peer_that_does_not_read_its_responses_gets_no_more_answers(
+    site: SecureSite,
+) -> None:
+    """GetEndpoints needs no session; 3,000 of them (a few KB of answer each) from a client that
+    does not read: the server's send buffer stays near asyncio's 64 KiB high-water mark."""
+    client = Client(site.endpoint, timeout=5)
+    await client.connect_socket()
+    try:
+        await client.send_hello()
+        await client.open_secure_channel()
+        protocol = client.uaclient.protocol
+        assert protocol is not None and protocol.transport is not None
+        port = protocol.transport.get_extra_info("sockname")[1]
+        protocol.transport.pause_reading()
+        for i in range(3000):
+            request = ua.GetEndpointsRequest()
+            request.Parameters = ua.GetEndpointsParameters(EndpointUrl=site.endpoint)
+            protocol._send_request(request).add_done_callback(lambda f: f.exception())
+            if i % 100 == 0:
+                await asyncio.sleep(0.01)
+        server = _server(site)
+        assert server.bserver is not None
+        (peer,) = [p for p in server.bserver.clients if p.peer_name[1] == port]
+        assert peer.transport is not None
+        for _ in range(50):  # until the server stopped answering
+            size = peer.transport.get_write_buffer_size()
+            await asyncio.sleep(0.02)
+            if peer.transport.get_write_buffer_size() == size:
+                break
+        assert 0 < peer.transport.get_write_buffer_size() < 256 * 1024
+    finally:
+        client.disconnect_socket()

