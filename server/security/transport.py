@@ -15,6 +15,9 @@ session after 30 s. ``AmpacityServer`` serves the same protocol through ``Guarde
 * chunks received but not yet processed are bounded (``UNACTIVATED_MAX_QUEUED`` before
   activation, twice the message size after): beyond that the server stops reading the socket
   until the backlog is processed (TCP back-pressure), it does not buffer more;
+* a peer that reads none of its answers for ``WRITE_STALL_S`` is disconnected, and at once when
+  its connection is being closed (asyncio's close would wait for it to read, forever);
+* before its session is activated a connection may send ``UNACTIVATED_MAX_CHUNKS`` chunks;
 * a peer that does not read its responses: once the send buffer is above asyncio's high-water
   mark (64 KiB) no further request is processed and the socket is not read until it drains
   (asyncua would queue every response: 13 MB in 3 s of GetEndpoints from one connection);
@@ -61,6 +64,13 @@ UNACTIVATED_MAX_MESSAGE = 64 * 1024
 """Largest message (bytes, all chunks) before the session is activated."""
 UNACTIVATED_MAX_QUEUED = 128 * 1024
 """Received, unprocessed chunks (bytes) before the session is activated; then reading pauses."""
+UNACTIVATED_MAX_CHUNKS = 32
+"""Chunks a connection may send before its session is activated (a handshake with discovery
+takes about 6); more, and it is closed: a discovery request costs little to send and much more
+to answer."""
+WRITE_STALL_S = 30.0
+"""A peer that reads none of its answers for this long is disconnected (abort: a close would
+wait for it to read)."""
 HELLO_MAX_SIZE = 8 * 1024
 """Largest first message: a Hello (its EndpointUrl is at most 4,096 bytes, Part 6 §7.1.2.3)."""
 REFUSAL_LOG_INTERVAL_S = 60.0
@@ -161,9 +171,12 @@ class GuardedProtocol(OPCUAProtocol):
         self._negotiated: tuple[int, int] | None = None
         self._rx = bytearray()
         self._queued = 0
+        self._chunks = 0
         self._paused = False
         self._writable = asyncio.Event()
         self._writable.set()
+        self._stalled_since: float | None = None
+        self._stall_timer: asyncio.TimerHandle | None = None
 
     # --- connection accounting ----------------------------------------------------------------
 
@@ -177,6 +190,10 @@ class GuardedProtocol(OPCUAProtocol):
         super().connection_made(transport)
 
     def connection_lost(self, ex: BaseException | None) -> None:
+        if self._stall_timer is not None:
+            self._stall_timer.cancel()
+            self._stall_timer = None
+        self._stalled_since = None
         super().connection_lost(ex)
         if self._admitted:
             self._admitted = False
@@ -209,7 +226,12 @@ class GuardedProtocol(OPCUAProtocol):
         if transport is None or transport.is_closing():
             return
         self._rx += data
-        while len(self._rx) >= 8:
+        self._parse()
+
+    def _parse(self) -> None:
+        """Queue the complete chunks in the receive buffer, while reading is not paused (what is
+        left waits there: at most one read of asyncio, 256 KiB, plus a chunk)."""
+        while len(self._rx) >= 8 and not self._paused:
             kind = bytes(self._rx[:3])
             size = int.from_bytes(self._rx[4:8], "little")
             if kind not in _MESSAGE_TYPES or (not self._hello_done and kind != b"HEL"):
@@ -223,6 +245,13 @@ class GuardedProtocol(OPCUAProtocol):
                 return
             if len(self._rx) < size:
                 return
+            self._chunks += 1
+            if not self._activated and self._chunks > UNACTIVATED_MAX_CHUNKS:
+                self._refuse(
+                    ua.StatusCodes.BadTcpNotEnoughResources,
+                    f"more than {UNACTIVATED_MAX_CHUNKS} chunks before a session was activated",
+                )
+                return
             chunk = bytes(self._rx[:size])
             del self._rx[:size]
             buf = Buffer(chunk)
@@ -235,11 +264,11 @@ class GuardedProtocol(OPCUAProtocol):
                 self._refuse(ua.StatusCodes.BadTcpNotEnoughResources, "too many queued messages")
                 return
             self._queued += size
-            self._flow()
+            self._flow(parse=False)
 
     # --- flow control: read no more while the backlog is full or the peer does not read ----------
 
-    def _flow(self) -> None:
+    def _flow(self, parse: bool = True) -> None:
         transport = self.transport
         if transport is None or transport.is_closing():
             return
@@ -253,15 +282,39 @@ class GuardedProtocol(OPCUAProtocol):
         elif not pause and self._paused:
             self._paused = False
             transport.resume_reading()
+            if parse:
+                self._parse()
 
     def pause_writing(self) -> None:
         """asyncio: the send buffer is above its high-water mark (the peer does not read)."""
         self._writable.clear()
+        self._stalled_since = time.monotonic()
+        self._watch_stall()
         self._flow()
 
     def resume_writing(self) -> None:
         self._writable.set()
+        self._stalled_since = None
         self._flow()
+
+    def _watch_stall(self) -> None:
+        """While the peer does not read: abort once the connection is being closed (a close
+        waits for the send buffer to drain, which never happens: the server could not stop) or
+        after ``WRITE_STALL_S``."""
+        self._stall_timer = None
+        transport = self.transport
+        if self._stalled_since is None or transport is None:
+            return
+        stalled = time.monotonic() - self._stalled_since
+        if transport.is_closing() or stalled >= WRITE_STALL_S:
+            if not transport.is_closing():
+                self._guard.warn(
+                    self._address,
+                    f"closing connection from {self._address}: read no answer for {stalled:.0f} s",
+                )
+            transport.abort()
+            return
+        self._stall_timer = asyncio.get_running_loop().call_later(0.5, self._watch_stall)
 
     def _refuse(self, code: int, reason: str) -> None:
         self._guard.warn(self._address, f"closing connection from {self._address}: {reason}")

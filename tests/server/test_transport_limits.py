@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from ampacity.server.security import SecurityConfig
+from ampacity.server.security import SecurityConfig, transport
 from ampacity.server.security.config import ConnectionSettings, LoginThrottleSettings
 from ampacity.server.security.transport import UNACTIVATED_MAX_MESSAGE, AmpacityServer
 from asyncua import Client, ua
@@ -301,34 +301,63 @@ async def test_garbage_closes_the_connection_with_an_error_and_no_traceback(
 
 
 async def test_a_peer_that_does_not_read_its_responses_gets_no_more_answers(
-    site: SecureSite,
+    site: SecureSite, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """GetEndpoints needs no session; 3,000 of them (a few KB of answer each) from a client that
-    does not read: the server's send buffer stays near asyncio's 64 KiB high-water mark."""
-    client = Client(site.endpoint, timeout=5)
-    await client.connect_socket()
+    """A logged-in viewer sends Reads of 300 values and stops reading the answers: the server's
+    send buffer stays near asyncio's 64 KiB high-water mark (asyncua queued every answer), and
+    after ``WRITE_STALL_S`` (here 1 s) the connection is dropped."""
+    monkeypatch.setattr(transport, "WRITE_STALL_S", 1.0)
+    viewer = await connect(site, user="viewer")
+    protocol = viewer.uaclient.protocol
+    assert protocol is not None and protocol.transport is not None
+    port = protocol.transport.get_extra_info("sockname")[1]
+    server = _server(site)
+    assert server.bserver is not None
+    (peer,) = [p for p in server.bserver.clients if p.peer_name[1] == port]
+    assert peer.transport is not None
+    node = site.node(f"{SITE_ID}.FeedInLimit")
+    protocol.transport.pause_reading()
     try:
-        await client.send_hello()
-        await client.open_secure_channel()
-        protocol = client.uaclient.protocol
-        assert protocol is not None and protocol.transport is not None
-        port = protocol.transport.get_extra_info("sockname")[1]
-        protocol.transport.pause_reading()
-        for i in range(3000):
-            request = ua.GetEndpointsRequest()
-            request.Parameters = ua.GetEndpointsParameters(EndpointUrl=site.endpoint)
-            protocol._send_request(request).add_done_callback(lambda f: f.exception())
-            if i % 100 == 0:
+        for i in range(2000):
+            request = ua.ReadRequest()
+            request.Parameters.NodesToRead = [
+                ua.ReadValueId(NodeId=node, AttributeId=ua.AttributeIds.DisplayName)
+            ] * 300
+            protocol._send_request(request).add_done_callback(lambda f: f.cancelled())
+            if i % 50 == 0:
                 await asyncio.sleep(0.01)
-        server = _server(site)
-        assert server.bserver is not None
-        (peer,) = [p for p in server.bserver.clients if p.peer_name[1] == port]
-        assert peer.transport is not None
+                if protocol.transport.get_write_buffer_size() > 1024 * 1024:
+                    break  # the server reads no more
         for _ in range(50):  # until the server stopped answering
             size = peer.transport.get_write_buffer_size()
             await asyncio.sleep(0.02)
             if peer.transport.get_write_buffer_size() == size:
                 break
         assert 0 < peer.transport.get_write_buffer_size() < 256 * 1024
+        assert protocol.transport.get_write_buffer_size() > 0  # the server stopped reading
+        for _ in range(60):  # stalled since before the loop above ended: gone within 3 s
+            if peer not in server.bserver.clients:
+                break
+            await asyncio.sleep(0.05)
+        assert peer not in server.bserver.clients
+    finally:
+        viewer.disconnect_socket()
+
+
+async def test_a_connection_without_a_session_may_send_32_chunks(site: SecureSite) -> None:
+    """Discovery (GetEndpoints) is cheap to ask and dear to answer: 32 chunks, then closed."""
+    client = Client(site.endpoint, timeout=5)
+    await client.connect_socket()
+    answered = 0
+    try:
+        await client.send_hello()
+        await client.open_secure_channel()
+        with pytest.raises((ConnectionError, ua.UaError, TimeoutError)):
+            for _ in range(40):
+                await client.uaclient.get_endpoints(
+                    ua.GetEndpointsParameters(EndpointUrl=site.endpoint)
+                )
+                answered += 1
     finally:
         client.disconnect_socket()
+    assert answered == 30  # Hello and OpenSecureChannel were the first two

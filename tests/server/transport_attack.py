@@ -173,8 +173,11 @@ async def unread_responses(target: Target, budget: int, source: str | None = Non
             sent += 5000
             if i % 100 == 0:
                 await asyncio.sleep(0.01)
-                if protocol.transport is None or protocol.transport.is_closing():
+                transport = protocol.transport
+                if transport is None or transport.is_closing():
                     break
+                if transport.get_write_buffer_size() > 1024 * 1024:
+                    break  # the server reads no more: what is sent now stays here
         await asyncio.sleep(1)
     except (ConnectionError, OSError):
         pass
