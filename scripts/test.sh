@@ -27,7 +27,9 @@ fi
 python3 -m ruff check .
 python3 -m ruff format --check .
 bash scripts/typecheck.sh
-python3 -m pytest "$@"
+# Two workers (this machine kind has 2 cores); a test file stays on one worker, so its
+# module-scoped fixtures (a running demo site) are built once.
+python3 -m pytest -n 2 --dist loadfile "$@"
 
 # The whole suite (no arguments, as CI runs it) then runs the demo's end-to-end tests again with
 # the simulated day started at night, at noon and in the evening (the demo's clock reads
@@ -38,7 +40,8 @@ if [ "$#" -eq 0 ]; then
   failed=()
   for start in 03:00 12:00 20:00; do
     echo "demo end-to-end tests, the demo's day starting at $start:"
-    AMPACITY_DEMO_START=$start python3 -m pytest -q -p no:cacheprovider "${demo_e2e[@]}" \
+    AMPACITY_DEMO_START=$start python3 -m pytest -q -p no:cacheprovider -n 2 --dist loadfile \
+      "${demo_e2e[@]}" \
       || failed+=("$start")
   done
   if [ "${#failed[@]}" -gt 0 ]; then
