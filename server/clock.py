@@ -147,8 +147,13 @@ class ClockWatch:
 
     def check_ntp(self) -> ClockStatus:
         """Ask the system; warn when it is not synchronised (on the change to that state)."""
+        return self.note_ntp(ntp_status(self.run))
+
+    def note_ntp(self, status: ClockStatus) -> ClockStatus:
+        """Take a new NTP state: warn on the change to "not synchronised", say when it is back.
+        Runs on the event loop (it publishes to the sink); only the asking runs in a thread."""
         before = self.status
-        self.status = status = ntp_status(self.run)
+        self.status = status
         if status.synchronized is False and (before is None or before.synchronized is not False):
             self._warn(f"clock: not synchronised ({status.detail}); plans and history may be off")
         else:
@@ -178,7 +183,7 @@ class ClockWatch:
         """Check for jumps every ``check_s`` and the NTP state every ``ntp_s`` until cancelled."""
         loop = asyncio.get_running_loop()
         if self.status is None:
-            await loop.run_in_executor(None, self.check_ntp)
+            self.note_ntp(await loop.run_in_executor(None, ntp_status, self.run))
         self.check_jump()
         next_ntp = self.monotonic() + ntp_s
         while True:
@@ -186,4 +191,4 @@ class ClockWatch:
             self.check_jump()
             if self.monotonic() >= next_ntp:
                 next_ntp = self.monotonic() + ntp_s
-                await loop.run_in_executor(None, self.check_ntp)
+                self.note_ntp(await loop.run_in_executor(None, ntp_status, self.run))
