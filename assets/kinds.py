@@ -325,6 +325,21 @@ SPECS: dict[AssetKind, AssetSpec] = {
                     PHASE_SETTINGS,
                     Access.READ_WRITE,
                 ),
+                setpoint(
+                    "SessionEnergyLimit",
+                    u.WATT_HOUR,
+                    "Energy after which the station ends the current session, Wh (energy "
+                    "delivered to the vehicle, counted like SessionEnergy); 0 = no limit.",
+                    0.0,
+                    1.0e7,
+                ),
+                discrete(
+                    "AuthorizationRequired",
+                    "The station waits for an authorisation (RFID card or a start command) "
+                    "before it charges.",
+                    "Authorisation required",
+                    "No authorisation required",
+                ),
             ),
         ),
         AssetSpec(

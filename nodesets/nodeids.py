@@ -166,6 +166,8 @@ POINT_SLOTS: dict[str, int] = {
     "HydrogenTankLevel": 89,
     "HydrogenPressure": 90,
     "OperatingHours": 91,
+    "SessionEnergyLimit": 92,
+    "AuthorizationRequired": 93,
 }
 """One slot per point BrowseName; append new names with the next free number."""
 
