@@ -8,8 +8,10 @@ Two ways to run it:
 * ``KebaStation()``: a station with a car. ``currtime <mA> <s>`` takes effect after its delay
   (report 2 shows ``Curr timer`` and the countdown ``Tmo CT``), ``ena 0/1`` disables and enables,
   ``failsafe <s> <mA> <persist>`` makes the station fall back to that current when no command
-  came within the timeout, ``x2 0/1`` switches to one or three phases. The car draws the current
-  in force on its phases while it is plugged in (``plugged``); energies integrate the power.
+  came within the timeout, ``x2 0/1`` switches to one or three phases, ``setenergy <0.1 Wh>``
+  ends the car's charging once the session energy reaches it (0 = no limit). The car draws the
+  current in force on its phases while it is plugged in (``plugged``) and authorised
+  (``authreq`` False); energies integrate the power.
 
 ``KebaStation(car=ChargePointSim(...))`` lets a charge point of the site physics be the vehicle
 (the demo): the station hands it the current in force (``car.limit_a``; the station's own
@@ -71,6 +73,11 @@ class KebaStation:
     """0.1 Wh."""
     energy_session: float = 0.0
     """0.1 Wh."""
+    setenergy: int = 0
+    """The session's energy limit, 0.1 Wh (``setenergy``; 0 = none): the car stops drawing once
+    ``E pres`` reaches it."""
+    authreq: bool = False
+    """``Authreq``: the station waits for an RFID card or ``start`` (the car draws nothing)."""
     commands: list[str] = field(default_factory=list)
     captured: Mapping[int, bytes] | None = None
     car: ChargePointSim | None = None
@@ -120,8 +127,8 @@ class KebaStation:
             self.failsafe_timeout_s, self.failsafe_ma = n[0], n[1]
         elif verb == "x2" and len(n) == 1 and self.phase_switch:
             self.x2 = 1 if n[0] else 0
-        elif verb == "setenergy" and len(n) == 1:
-            pass
+        elif verb == "setenergy" and len(n) == 1 and 0 <= n[0] <= 999_999_999:
+            self.setenergy = n[0]
         else:
             return b"TCH-ERR :unknown command\n"
         if verb in ("ena", "curr", "currtime", "failsafe"):
@@ -152,9 +159,13 @@ class KebaStation:
         if self.car is not None:
             return round(self.car.current_a * 1000)
         limit = self.max_curr_ma()
-        if not self.plugged or limit < 6000:
+        if not self.plugged or limit < 6000 or self.authreq or self.energy_reached():
             return 0
         return min(limit, self.car_max_ma)
+
+    def energy_reached(self) -> bool:
+        """The session's energy limit is set and reached."""
+        return 0 < self.setenergy <= self.energy_session
 
     def power_mw(self) -> int:
         if self.car is not None:
@@ -169,7 +180,8 @@ class KebaStation:
             self.curr_user_ma, self.pending = self.pending[0], None
         if self.car is not None:
             self.plugged = self.car.connected
-            self.car.limit_a = self.max_curr_ma(now) / 1000.0
+            stopped = self.authreq or self.energy_reached()
+            self.car.limit_a = 0.0 if stopped else self.max_curr_ma(now) / 1000.0
             self.car.set_phases(3 if self.x2 == 1 else 1)
             self.energy_total = self.car.total_wh * 10.0
             self.energy_session = self.car.session_wh * 10.0
@@ -203,6 +215,8 @@ class KebaStation:
                 "Error1": 0,
                 "Error2": 0,
                 "Plug": 7 if self.plugged else 1,
+                "AuthON": 1 if self.authreq else 0,
+                "Authreq": 1 if self.authreq else 0,
                 "Enable sys": 1 if self.max_curr_ma() > 0 else 0,
                 "Enable user": 1 if self.enabled else 0,
                 "Max curr": self.max_curr_ma(),
@@ -213,7 +227,7 @@ class KebaStation:
                 "Tmo FS": self.failsafe_timeout_s,
                 "Curr timer": self.pending[0] if self.pending else 0,
                 "Tmo CT": max(0, round(self.pending[1] - now)) if self.pending else 0,
-                "Setenergy": 0,
+                "Setenergy": self.setenergy,
                 "Output": 0,
                 "Input": 0,
                 "Serial": self.serial,

@@ -340,13 +340,14 @@ class KebaLink:
         return out
 
     async def write(self, point: PointKey, value: float | int | bool) -> PointValue:
-        """``ChargeCurrentLimit`` (A; 0 = ``ena 0``) or ``PhaseSetting`` (1 or 3, ``x2``).
+        """``ChargeCurrentLimit`` (A; 0 = ``ena 0``), ``PhaseSetting`` (1 or 3, ``x2``) or
+        ``SessionEnergyLimit`` (Wh, 0 = none; ``setenergy`` in 0.1 Wh).
 
         The first setpoint after a (re)connect also sets the station's fallback (``failsafe``,
         not stored in flash); every setpoint re-sent by the runtime restarts its timer.
 
         Raises:
-            OutOfRangeError: a phase count other than 1 or 3.
+            OutOfRangeError: a phase count other than 1 or 3, an energy limit out of range.
             TimeoutError, DeviceError, OSError: the station did not accept it.
         """
         name = point[1]
@@ -358,6 +359,13 @@ class KebaLink:
             return await self._write_current(float(value))
         if name == "PhaseSetting":
             return await self._write_phases(int(value))
+        if name == "SessionEnergyLimit":
+            try:
+                command = p.session_energy_limit(float(value))
+            except ValueError as exc:
+                raise OutOfRangeError(f"{self.endpoint}: SessionEnergyLimit: {exc}") from None
+            await self._command(command)
+            return None  # the next report 2 shows it (Setenergy)
         raise DeviceError(f"{self.endpoint}: {name} is not writable on a KEBA")
 
     async def _write_current(self, amps: float) -> PointValue:

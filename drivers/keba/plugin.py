@@ -118,7 +118,9 @@ def plan_for(profile: KebaUdpProfile, asset_id: str) -> AssetPlan:
             zero_means_off=True,
             step=0.001,
             refresh_s=cp.refresh_s,
-        )
+        ),
+        # a session setting: sent when written, not re-sent by the runtime
+        "SessionEnergyLimit": SetpointSpec(low=0.0, high=1.0e7, step=0.1),
     }
     if cp.phase_switching:
         points.append("PhaseSetting")

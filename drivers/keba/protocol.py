@@ -1,7 +1,7 @@
 """The KEBA UDP protocol as data: datagrams in and out, report fields as model points.
 
 Source: KEBA "KeContact P20/P30 UDP Programmer's Guide" (commands ``report 1/2/3``, ``ena``,
-``currtime``, ``failsafe``, ``x2``; the report fields and their units).
+``currtime``, ``failsafe``, ``x2``, ``setenergy``; the report fields and their units).
 Units on the wire: U in V, I in mA, P in mW, PF in 0.1 %, energies in 0.1 Wh, currents of
 ``report 2`` in mA. The model: W, Wh, A, V; a charge point's power + = consumption.
 """
@@ -117,6 +117,8 @@ def status_points(report2: Mapping[str, Any]) -> dict[str, float | bool]:
     * ``Charging``: ``State`` is 3.
     * ``ChargeCurrentLimit``: ``Max curr`` mA → A, the current in force (0 while disabled).
     * ``PhaseSetting``: ``X2 phaseSwitch`` 0 → 1 phase, 1 → 3 phases (firmware ≥ 3.10 only).
+    * ``SessionEnergyLimit``: ``Setenergy`` 0.1 Wh → Wh, the session's energy limit (0 = none).
+    * ``AuthorizationRequired``: ``Authreq`` ≠ 0, the station waits for an RFID card or ``start``.
 
     Raises:
         ProtocolError: a field is not a number.
@@ -133,6 +135,10 @@ def status_points(report2: Mapping[str, Any]) -> dict[str, float | bool]:
     x2 = _number(report2, "X2 phaseSwitch", where)
     if x2 is not None:
         out["PhaseSetting"] = 3 if int(x2) == 1 else 1
+    _put(out, "SessionEnergyLimit", _number(report2, "Setenergy", where), 0.1)
+    authreq = _number(report2, "Authreq", where)
+    if authreq is not None:
+        out["AuthorizationRequired"] = int(authreq) != 0
     return out
 
 
@@ -154,7 +160,13 @@ def meter_points(report3: Mapping[str, Any]) -> dict[str, float | bool]:
     return out
 
 
-STATUS_POINTS = ("VehicleConnected", "Charging", "ChargeCurrentLimit")
+STATUS_POINTS = (
+    "VehicleConnected",
+    "Charging",
+    "ChargeCurrentLimit",
+    "SessionEnergyLimit",
+    "AuthorizationRequired",
+)
 METER_POINTS = (
     "VoltageL1",
     "VoltageL2",
@@ -208,6 +220,23 @@ def failsafe(timeout_s: int, milliamps: int, persist: bool = False) -> bytes:
     """``failsafe <timeout s> <mA> <persist>``: without a command within the timeout the station
     falls back to the current (0 = stop). ``persist`` 0 keeps it out of the flash."""
     return f"failsafe {timeout_s} {milliamps} {1 if persist else 0}".encode()
+
+
+SETENERGY_MAX = 999_999_999
+"""The largest ``setenergy`` argument, 0.1 Wh."""
+
+
+def session_energy_limit(watt_hours: float) -> bytes:
+    """``setenergy <0.1 Wh>``: the station ends the session once ``E pres`` reaches it
+    (0 = no limit).
+
+    Raises:
+        ValueError: negative or above the largest value.
+    """
+    tenths = round(watt_hours * 10)
+    if not 0 <= tenths <= SETENERGY_MAX:
+        raise ValueError(f"setenergy {tenths} (0.1 Wh) outside 0..{SETENERGY_MAX}")
+    return f"setenergy {tenths}".encode()
 
 
 def phases(count: int) -> bytes:
