@@ -340,6 +340,14 @@ SPECS: dict[AssetKind, AssetSpec] = {
                     "Authorisation required",
                     "No authorisation required",
                 ),
+                analog(
+                    "VehicleSoc",
+                    u.PERCENT,
+                    "The vehicle's state of charge in % as the station reports it (DC "
+                    "chargers, ISO 15118 stations); no value where the station does not know it.",
+                    0.0,
+                    100.0,
+                ),
             ),
         ),
         AssetSpec(

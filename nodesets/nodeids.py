@@ -168,6 +168,7 @@ POINT_SLOTS: dict[str, int] = {
     "OperatingHours": 91,
     "SessionEnergyLimit": 92,
     "AuthorizationRequired": 93,
+    "VehicleSoc": 94,
 }
 """One slot per point BrowseName; append new names with the next free number."""
 
