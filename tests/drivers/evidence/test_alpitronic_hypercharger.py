@@ -3,8 +3,9 @@ evidence.
 
 Read-outs: input and holding frames of real hyperchargers in evcc trace logs, served as they
 were and decoded by the independent table's types. Register table: OpenEMS's Alpitronic driver
-(connector blocks at 100 and 200, state codes, power in W, session energy in 0.01 kWh, the power
-limit written as one FC16 doubleword). A pause (0 W) must not reach the station as 0 W, which
+(connector blocks at 100 and 200, state codes, power in W, session energy in 0.01 kWh, the
+vehicle's SoC in 0.01 % as evcc also reads it since its fix, the power limit written as one FC16
+doubleword). A pause (0 W) must not reach the station as 0 W, which
 ends the session. Broken copies of the profile must fail. Provenance in
 fixtures/alpitronic_hypercharger.json.
 """
@@ -87,7 +88,13 @@ async def test_a_pause_is_sent_as_1547_w_not_as_0_w_which_ends_the_session() -> 
 
 @pytest.mark.parametrize(
     ("point", "mistake"),
-    [("ActivePower", "address"), ("ActivePower", "word_order"), ("SessionEnergy", "scale")],
+    [
+        ("ActivePower", "address"),
+        ("ActivePower", "word_order"),
+        ("SessionEnergy", "scale"),
+        ("VehicleSoc", "scale"),
+        ("VehicleSoc", "address"),
+    ],
 )
 async def test_a_wrong_profile_fails(point: str, mistake: str) -> None:
     broken = break_profile(shipped(PROFILE), point, mistake)  # connector 1's mapping
