@@ -187,6 +187,25 @@ INVERTER_STATES = {
     7: "Fault",
     8: "Standby",
 }
+BATTERY_STATES = {
+    0: "Unknown",
+    1: "Off",
+    2: "Standby",
+    3: "Charging",
+    4: "Inverting",
+    5: "Passthrough",
+    6: "ExternalControl",
+    7: "Fault",
+    8: "Running",
+}
+"""Operating state of a storage system's inverter/charger: 2 = low-power or search mode, 3 = any
+charge stage (bulk, absorption, float, storage, equalize), 4 = making AC from the battery (also
+assisting a limited AC input), 5 = AC input passed through with the battery idle, 6 = following an
+external setpoint, 8 = running in a mode none of the others names. Fault is 7 as in
+``INVERTER_STATES``."""
+CONTROL_MODES = {0: "Unknown", 1: "DeviceControl", 2: "ExternalControl"}
+"""Whose control a battery's power follows: 1 = the device's own (self-consumption) control, which
+overrides ``BatteryPowerSetpoint``; 2 = an external setpoint (the EMS can drive it)."""
 
 COGENERATION_POINTS: tuple[PointSpec, ...] = (
     *electrical(PRODUCTION),
@@ -271,6 +290,19 @@ SPECS: dict[AssetKind, AssetSpec] = {
                     f"Target battery power in W; {DISCHARGE}.",
                     -MAX_POWER_W,
                     MAX_POWER_W,
+                ),
+                enum(
+                    "BatteryState",
+                    "Operating state of the storage system's inverter/charger as the device "
+                    "reports it (Victron: the VE.Bus state).",
+                    BATTERY_STATES,
+                ),
+                enum(
+                    "ControlMode",
+                    "Whose control the battery power follows: the device's own "
+                    "(BatteryPowerSetpoint is not followed) or an external setpoint "
+                    "(Victron: ESS mode 3, external control).",
+                    CONTROL_MODES,
                 ),
             ),
         ),

@@ -169,6 +169,8 @@ POINT_SLOTS: dict[str, int] = {
     "SessionEnergyLimit": 92,
     "AuthorizationRequired": 93,
     "VehicleSoc": 94,
+    "BatteryState": 95,
+    "ControlMode": 96,
 }
 """One slot per point BrowseName; append new names with the next free number."""
 
