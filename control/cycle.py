@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import math
 import time as _time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -117,7 +118,10 @@ class ControlCycle:
     def put(self, demand: Demand) -> None:
         """An external demand (marketer, grid operator, operator) held until it expires or is
         replaced by the same owner on the same resource. Run ``step`` right after it so it acts
-        at once."""
+        at once. A target without a range is a command: its range is pinned to the target, so
+        no lower priority's bound moves it (the arbiter's rule 3)."""
+        if demand.target is not None and demand.low == -math.inf and demand.high == math.inf:
+            demand = replace(demand, low=demand.target, high=demand.target)
         self.external[(demand.owner, demand.resource)] = demand
 
     def withdraw(self, owner: str, resource: str | None = None) -> None:

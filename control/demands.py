@@ -68,6 +68,11 @@ def setpoint(resource: str, value: float, owner: str, priority: Priority, reason
     return Demand(resource, owner, priority, reason, target=value)
 
 
+def command(resource: str, value: float, owner: str, priority: Priority, reason: str) -> Demand:
+    """A value that must hold: the range pinned to it, so no lower priority's bound moves it."""
+    return Demand(resource, owner, priority, reason, target=value, low=value, high=value)
+
+
 def at_most(resource: str, high: float, owner: str, priority: Priority, reason: str) -> Demand:
     """A demand that the value stays ≤ ``high``."""
     return Demand(resource, owner, priority, reason, high=high)

@@ -7,6 +7,7 @@ take goes to the others. Battery power W: + discharge, − charge.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ..config import BatteryConfig
@@ -153,8 +154,12 @@ class BatteryController(Controller):
         for room in rooms:
             value = shares[room.id]
             what = "discharging" if value > 0 else "charging" if value < 0 else "idle"
+            # shaving a peak is a lower bound on discharge: a schedule's bound cannot cut it
+            low = value if priority >= Priority.GRID_CONNECTION else -math.inf
             ctx.demand(
-                Demand(f"{room.id}.{SETPOINT}", self.name, priority, f"{what}: {reason}", value)
+                Demand(
+                    f"{room.id}.{SETPOINT}", self.name, priority, f"{what}: {reason}", value, low
+                )
             )
             ctx.planned[f"{room.id}.{SETPOINT}"] = value
         ctx.add_grid(self._total - total)

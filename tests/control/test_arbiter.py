@@ -43,8 +43,15 @@ CASES = [
         "sc",
         "peak",
     ),
-    # a limit below the chosen target's priority does not apply
-    ([d("mk", P.MARKETER, 4000), d("sc", P.SELF_CONSUMPTION, high=0)], 4000.0, "mk", None),
+    # a command (pinned range) holds against a lower limit
+    (
+        [d("mk", P.MARKETER, 4000, low=4000, high=4000), d("sc", P.SELF_CONSUMPTION, high=0)],
+        4000.0,
+        "mk",
+        None,
+    ),
+    # a limit is a bound from every priority: a lower one still bounds a higher target
+    ([d("fi", P.FEED_IN_LIMIT, 4000), d("plan", P.SCHEDULE, high=1000)], 1000.0, "fi", "plan"),
     # no target: the neutral value clamped by the limits
     ([d("peak", P.GRID_CONNECTION, low=1500)], 1500.0, "neutral", "peak"),
 ]

@@ -1,0 +1,89 @@
+"""Issue 16, defects 2 and 5: a limit is a bound from every priority, and a decision's reason
+describes the value written when a bound moved it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from ampacity.control import ControlCycle, Demand, Priority, ResourceSpec, arbitrate
+from ampacity.control.dayahead import Plan
+from controlkit import T0, battery, config, step
+
+PV = "pv.ActivePowerLimit"
+BAT = "bat.BatteryPowerSetpoint"
+
+
+def plan(**series: list[float]) -> Plan:
+    """A one-slot optimal plan starting at T0 (15 min), ``series`` per slot."""
+    base: dict[str, list[float]] = {
+        "grid_w": [0.0],
+        "battery_w": [0.0],
+        "soc_pct": [50.0],
+        "curtail_w": [0.0],
+        "import_price": [0.10],
+    }
+    base.update(series)
+    return Plan(T0 - timedelta(minutes=5), 900.0, "optimal", **base)  # type: ignore[arg-type]
+
+
+def test_the_plans_curtailment_lowers_the_pv_limit_the_feed_in_limit_sets() -> None:
+    """Negative price: the plan curtails 6.6 kW of 6.8 kW; the feed-in limit (70 %) alone would
+    leave the inverter at its output. The lower bound wins, whatever its priority."""
+    cfg = config(
+        pv=[{"id": "pv", "nominal_power_w": 10_000}],
+        strategies={"sc": {"template": "self-consumption", "max_feed_in_pct": 70}},
+        strategy="sc",
+        planner={},
+    )
+    cycle = ControlCycle(cfg)
+    cycle.set_plan(plan(curtail_w=[6600.0], grid_w=[-200.0]))
+    result = step(
+        cycle,
+        grid={"ActivePower": -6000.0},
+        pv={"ActivePower": 6800.0, "NominalPower": 10_000.0},
+        bat=battery(soc=100.0),
+    )
+    decision = result.decisions[PV]
+    assert decision.value <= 6800.0 - 6600.0 + 1.0
+    assert decision.limited_by == "schedule"
+    assert "curtail 6.6 kW" in decision.reason
+
+
+def test_a_lower_bound_applies_below_a_higher_target_but_not_below_a_command() -> None:
+    spec = ResourceSpec(BAT, -5000.0, 5000.0, 0.0)
+    plan_bound = Demand(BAT, "schedule", Priority.SCHEDULE, "plan: hold", high=500.0)
+    peak = Demand(BAT, "peak", Priority.GRID_CONNECTION, "import above", 3000.0, low=3000.0)
+    assert arbitrate(spec, [peak, plan_bound]).value == 3000.0  # peak shaving is a lower bound
+    cycle = ControlCycle(config())
+    cycle.put(Demand(BAT, "marketer", Priority.MARKETER, "marketer: 4 kW", 4000.0))
+    assert cycle.external[("marketer", BAT)].low == cycle.external[("marketer", BAT)].high == 4000
+    assert arbitrate(spec, [*cycle.external.values(), plan_bound]).value == 4000.0
+
+
+def test_reason_describes_the_value_written_not_the_proposal() -> None:
+    """The demo's case: self-consumption proposes discharge, the plan charges 5 kW from the grid."""
+    cfg = config(planner={})
+    cycle = ControlCycle(cfg)
+    cycle.set_plan(plan(battery_w=[-5000.0], grid_w=[5400.0]))
+    result = step(
+        cycle,
+        grid={"ActivePower": 2000.0},
+        pv={"ActivePower": 0.0, "NominalPower": 8000.0},
+        bat=battery(soc=40.0),
+    )
+    decision = result.decisions[BAT]
+    assert decision.value == -5000.0  # charging
+    assert decision.limited_by == "schedule"
+    assert decision.reason.startswith("plan: charge 5.0 kW from the grid")
+    assert not decision.reason.startswith("discharging")
+
+
+def test_a_bound_on_a_pure_limit_names_its_reason() -> None:
+    spec = ResourceSpec(PV, 0.0, 8000.0, 8000.0)
+    limit = Demand(PV, "feed-in-limit", Priority.FEED_IN_LIMIT, "export ≤ 4800 W", high=4800.0)
+    decision = arbitrate(spec, [limit])
+    assert (decision.value, decision.limited_by, decision.reason) == (
+        4800.0,
+        "feed-in-limit",
+        "export ≤ 4800 W",
+    )
