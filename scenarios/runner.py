@@ -12,28 +12,58 @@ A day at a 1 s step runs in about ten seconds; test scenarios use larger steps.
 
 from __future__ import annotations
 
+import calendar
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Literal, Protocol
 
-import yaml
 from ampacity.assets import PointValue, Quality
 from ampacity.assets.kinds import CHARGE_MODES
 from ampacity.control import ChargeMode, ControlConfig, ControlCycle, Snapshot, forecasting
 from ampacity.control.dayahead import Plan, solve
-from ampacity.control.schedule import PlannerConfig, inputs_from
+from ampacity.control.schedule import (
+    PlannerConfig,
+    VehicleTarget,
+    inputs_from,
+    parse_price_forecast,
+)
 from ampacity.control.snapshot import Sample
 from ampacity.sim.battery import BatterySim
 from ampacity.sim.clock import FakeClock
-from ampacity.sim.ev import SessionPlan
+from ampacity.sim.ev import ChargePointSim, SessionPlan
 from ampacity.sim.heat_pump import HeatPumpSim
-from ampacity.sim.load import HouseholdLoad
+from ampacity.sim.load import HouseholdLoad, site_zone
 from ampacity.sim.site import INVERTER_EFFICIENCY, SiteConfig, SitePhysics
 from ampacity.sim.solar import CloudModel, PvArray
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
+
+from .baselines import EvccStylePolicy, NoControlPolicy
+from .physics import (
+    Available,
+    Extras,
+    Inverter,
+    MeasuredHeatPump,
+    ScenarioPhysics,
+    Visit,
+    VisitedChargePoint,
+    from_ac_power,
+    from_irradiance,
+    from_model,
+)
+from .series import SeriesError, TimeSeries, read_series
+from .yamllines import ScenarioError, located, parse_with_lines
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "deploy" / "scenarios"
 CHARGE_POINT_IDS = ("alfen1", "alfen2", "heidelberg")
@@ -44,12 +74,90 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class SeriesRef(_Model):
+    """A CSV time series (``scenarios/series.py``): ``file`` relative to the scenario file; every
+    value times ``scale``; timestamps shifted by ``offset_days``; ``label``: whether a timestamp
+    starts or ends its value's interval."""
+
+    file: Path
+    scale: float = 1.0
+    offset_days: int = 0
+    label: Literal["start", "end"] = "start"
+    _series: TimeSeries | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _read(self, info: ValidationInfo) -> SeriesRef:
+        base = (info.context or {}).get("base")
+        if base is not None and not self.file.is_absolute():
+            self.file = Path(base) / self.file
+        try:
+            self._series = read_series(self.file, self.scale, self.offset_days, self.label)
+        except SeriesError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+    def series(self) -> TimeSeries:
+        if self._series is None:
+            self._series = read_series(self.file, self.scale, self.offset_days, self.label)
+        return self._series
+
+
 class BatteryModel(_Model):
     capacity_wh: float = 10_000.0
     max_charge_w: float = 5_000.0
     max_discharge_w: float = 5_000.0
     soc: float = 50.0
     min_soc: float = 5.0
+
+
+class NamedBattery(BatteryModel):
+    """A further battery, asset ``id``."""
+
+    id: str
+
+
+class InverterModel(_Model):
+    """A further PV inverter, asset ``id``: its array's DC peak and its AC rating (W); its output
+    from ``pv_csv`` (AC W), else from the site's irradiance, else the simulated sky."""
+
+    id: str
+    pv_peak_w: float = Field(gt=0)
+    nominal_w: float = Field(gt=0)
+    pv_csv: SeriesRef | None = None
+
+
+class ChargePointModel(_Model):
+    """A further charge point, asset ``id``; without a refreshed limit it falls back to
+    ``fallback_current_a`` after ``limit_timeout_s``."""
+
+    id: str
+    limit_timeout_s: float = Field(60.0, gt=0)
+    fallback_current_a: float = Field(6.0, ge=0)
+
+
+class VehicleModel(_Model):
+    """A vehicle at ``charge_point`` from ``arrival`` to ``departure`` (with a UTC offset),
+    wanting ``energy_wh``; it takes at most ``max_power_w`` (its on-board charger) on ``phases``
+    phases."""
+
+    charge_point: str
+    arrival: datetime
+    departure: datetime
+    energy_wh: float = Field(gt=0)
+    max_power_w: float = Field(11_040.0, gt=0)
+    phases: Literal[1, 3] = 3
+
+    @model_validator(mode="after")
+    def _order(self) -> VehicleModel:
+        if self.arrival.tzinfo is None or self.departure.tzinfo is None:
+            raise ValueError("arrival and departure need a UTC offset (e.g. +01:00)")
+        if self.departure <= self.arrival:
+            raise ValueError("departure must be after arrival")
+        return self
+
+    @property
+    def max_current_a(self) -> float:
+        return self.max_power_w / (230.0 * self.phases)
 
 
 class SessionModel(_Model):
@@ -70,9 +178,26 @@ class HeatPumpModel(_Model):
     force_w: float = 3500.0
     store_wh: float = 6000.0
     utc_offset_h: float = 1.0
+    heat_demand_csv: SeriesRef | None = None
+    """The house's heat demand, W thermal (replaces the built-in winter shape)."""
+    cop: float = Field(3.0, gt=0)
+    """Heat per electrical energy: electrical demand = heat demand / cop."""
 
 
 class SiteModel(_Model):
+    """The simulated site. Without the optional series and lists it is the demo household
+    (``sim/site.py``): the main inverter ``pv``, the battery ``battery``, the charge points
+    ``alfen1``, ``alfen2``, ``heidelberg`` with a daily session each.
+
+    Attributes:
+        latitude / longitude: degrees north / east (the sun for PV without a series).
+        load_csv: the site's load, W (replaces ``annual_load_kwh`` on the H25 profile).
+        pv_csv: the main inverter's AC output, W (what it could deliver: a limit cuts it).
+        irradiance_csv: global horizontal irradiance, W/m², for inverters without ``pv_csv``.
+        batteries / inverters / charge_points: further devices (asset ids must be new).
+        vehicles: dated visits at any charge point whose daily ``sessions`` entry is not set.
+    """
+
     pv_peak_w: float = 9_000.0
     inverter_nominal_w: float = 8_000.0
     cloudiness: float = 0.3
@@ -81,22 +206,100 @@ class SiteModel(_Model):
     battery: BatteryModel = BatteryModel()
     sessions: dict[str, SessionModel | None] = Field(default_factory=dict)
     heat_pump: HeatPumpModel | None = None
+    latitude: float = Field(50.775, ge=-90, le=90)
+    longitude: float = Field(6.083, ge=-180, le=180)
+    load_csv: SeriesRef | None = None
+    pv_csv: SeriesRef | None = None
+    irradiance_csv: SeriesRef | None = None
+    batteries: tuple[NamedBattery, ...] = ()
+    inverters: tuple[InverterModel, ...] = ()
+    charge_points: tuple[ChargePointModel, ...] = ()
+    vehicles: tuple[VehicleModel, ...] = ()
+
+    @model_validator(mode="after")
+    def _ids(self) -> SiteModel:
+        taken = {"pv", "battery", "grid", "hp", *CHARGE_POINT_IDS}
+        ids = [d.id for d in self.batteries] + [d.id for d in self.inverters]
+        for asset_id in ids + [d.id for d in self.charge_points]:
+            if asset_id in taken:
+                raise ValueError(f"asset id {asset_id!r} is used twice")
+            taken.add(asset_id)
+        points = {*CHARGE_POINT_IDS, *(cp.id for cp in self.charge_points)}
+        for visit in self.vehicles:
+            if visit.charge_point not in points:
+                raise ValueError(f"vehicles: no charge point {visit.charge_point!r}")
+            if self.sessions.get(visit.charge_point) is not None:
+                raise ValueError(
+                    f"vehicles: {visit.charge_point!r} has a daily session; set it to null"
+                )
+        return self
+
+    @property
+    def charge_point_ids(self) -> tuple[str, ...]:
+        return (*CHARGE_POINT_IDS, *(cp.id for cp in self.charge_points))
+
+    @property
+    def extended(self) -> bool:
+        """Whether the site needs more than the demo household's physics."""
+        return bool(
+            self.load_csv
+            or self.pv_csv
+            or self.irradiance_csv
+            or self.batteries
+            or self.inverters
+            or self.charge_points
+            or self.vehicles
+            or (self.latitude, self.longitude) != (50.775, 6.083)
+        )
 
 
 class TariffModel(_Model):
-    """Import price = spot (EUR/MWh, one value per ``spot_slot_minutes`` from ``start``) / 1000
-    + ``surcharge``, per kWh; without spot prices, ``import_per_kwh``. Export earns
-    ``export_per_kwh`` (a feed-in tariff), or with ``export_spot`` the spot price itself
-    (direct marketing: negative when the spot is negative)."""
+    """Import price = spot (EUR/MWh, one value per ``spot_slot_minutes`` from ``start``, or the
+    series ``prices_csv``) / 1000 + ``surcharge``, per kWh; without spot prices,
+    ``import_per_kwh``.
+
+    Export (``export``): ``fixed`` earns ``export_per_kwh`` (a feed-in tariff); ``spot`` the spot
+    price itself (direct marketing: negative when the spot is negative); ``spot-nonnegative`` the
+    spot price, but nothing while it is negative (no payment in negative hours, as the German
+    EEG has it for new plants). ``export_spot: true`` is the older spelling of ``spot``.
+
+    ``demand_charge_per_kw_month``: a demand charge on the highest 15-minute mean import of the
+    month, prorated to the scenario's share of its month (EUR per kW and month).
+
+    ``asset``: the id of a ``Tariff`` asset the scenario publishes like a tariff driver would:
+    ``CurrentPrice`` (import, per kWh) and ``PriceForecast`` (the day's slots, JSON). Name it in
+    ``control.tariff``; the control and the plan then read the prices from it.
+    """
 
     import_per_kwh: float = 0.30
     export_per_kwh: float = 0.08
     surcharge_per_kwh: float = 0.20
     spot_eur_per_mwh: tuple[float, ...] = ()
     spot_slot_minutes: Literal[15, 60] = 60
+    prices_csv: SeriesRef | None = None
     export_spot: bool = False
+    export: Literal["fixed", "spot", "spot-nonnegative"] | None = None
+    demand_charge_per_kw_month: float = Field(0.0, ge=0)
+    asset: str | None = None
+    _start: datetime | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _one_price_source(self) -> TariffModel:
+        if self.spot_eur_per_mwh and self.prices_csv is not None:
+            raise ValueError("give spot_eur_per_mwh or prices_csv, not both")
+        if self.export_spot and self.export not in (None, "spot"):
+            raise ValueError(f"export_spot: true contradicts export: {self.export}")
+        return self
+
+    @property
+    def export_rule(self) -> Literal["fixed", "spot", "spot-nonnegative"]:
+        return self.export or ("spot" if self.export_spot else "fixed")
 
     def _spot(self, elapsed_s: float) -> float | None:
+        if self.prices_csv is not None:
+            if self._start is None:
+                raise RuntimeError("a tariff with prices_csv needs its scenario's start")
+            return self.prices_csv.series().at(self._start + timedelta(seconds=elapsed_s))
         if not self.spot_eur_per_mwh:
             return None
         index = int(elapsed_s // (self.spot_slot_minutes * 60))
@@ -108,8 +311,17 @@ class TariffModel(_Model):
         return self.import_per_kwh if spot is None else spot / 1000.0 + self.surcharge_per_kwh
 
     def export_price_at(self, elapsed_s: float) -> float:
+        """What a kWh fed in earns, ``elapsed_s`` after the start."""
         spot = self._spot(elapsed_s)
-        return spot / 1000.0 if self.export_spot and spot is not None else self.export_per_kwh
+        rule = self.export_rule
+        if rule == "fixed" or spot is None:
+            return self.export_per_kwh
+        return spot / 1000.0 if rule == "spot" else max(0.0, spot) / 1000.0
+
+    def demand_charge_share(self, start: datetime, hours: float) -> float:
+        """The part of a month's demand charge a run of ``hours`` from ``start`` bears, per W."""
+        days = calendar.monthrange(start.year, start.month)[1]
+        return self.demand_charge_per_kw_month / 1000.0 * hours / 24.0 / days
 
     def import_price(self, hour: int) -> float:
         return self.import_price_at(hour * 3600.0)
@@ -151,6 +363,35 @@ class Scenario(_Model):
     events: tuple[EventModel, ...] = ()
     control: ControlConfig
 
+    @model_validator(mode="after")
+    def _series_cover_the_day(self) -> Scenario:
+        self.tariff._start = self.start
+        end = self.start + timedelta(hours=self.hours)
+        where = {
+            "site.load_csv": self.site.load_csv,
+            "site.pv_csv": self.site.pv_csv,
+            "site.irradiance_csv": self.site.irradiance_csv,
+            "tariff.prices_csv": self.tariff.prices_csv,
+            "site.heat_pump.heat_demand_csv": self.site.heat_pump
+            and self.site.heat_pump.heat_demand_csv,
+        }
+        for inverter in self.site.inverters:
+            where[f"site.inverters.{inverter.id}.pv_csv"] = inverter.pv_csv
+        for name, ref in where.items():
+            if ref and not ref.series().covers(self.start, end):
+                found = ref.series()
+                raise ValueError(
+                    f"{name}: {found.name} covers {found.first:%Y-%m-%d %H:%M} to "
+                    f"{found.last:%Y-%m-%d %H:%M} UTC, not the scenario's "
+                    f"{self.start:%Y-%m-%d %H:%M} + {self.hours:g} h"
+                )
+        if self.tariff.asset is not None and self.control.tariff != self.tariff.asset:
+            raise ValueError(
+                f"tariff.asset {self.tariff.asset!r}: name it in control.tariff so the control "
+                "reads it"
+            )
+        return self
+
 
 def with_step(scenario: Scenario, step_s: float) -> Scenario:
     """The same day simulated and controlled every ``step_s`` (a faster, coarser run); the limits'
@@ -165,11 +406,20 @@ def with_step(scenario: Scenario, step_s: float) -> Scenario:
 
 
 def load_scenario(path: Path | str) -> Scenario:
-    """A scenario from a YAML file (a bare name looks in ``deploy/scenarios/``)."""
+    """A scenario from a YAML file (a bare name looks in ``deploy/scenarios/``); CSV paths in it
+    are relative to the file.
+
+    Raises:
+        ScenarioError: one ``<file>:<line>: <field>: <message>`` line per problem.
+    """
     p = Path(path)
     if not p.suffix:
         p = SCENARIO_DIR / f"{p}.yaml"
-    return Scenario.model_validate(yaml.safe_load(p.read_text(encoding="utf-8")))
+    data, lines = parse_with_lines(p)
+    try:
+        return Scenario.model_validate(data, context={"base": p.parent})
+    except ValidationError as exc:
+        raise ScenarioError(located(p.name, lines, exc.errors(include_url=False))) from None
 
 
 # --- policies -------------------------------------------------------------------------------------
@@ -217,127 +467,161 @@ class AmpacityPolicy:
 
 FORECAST_HISTORY_DAYS = 3
 """Days of PV history the scenario's forecast learns from (the days before, other weather)."""
+LOAD_HISTORY_WEEKS = 4
+"""Weeks of load history the load forecast looks at (the same weekday, the same time)."""
+
+
+def vehicle_target(scenario: Scenario, cp: str, now: datetime) -> tuple[float, datetime] | None:
+    """What the driver asked for at ``cp`` now: ``(energy Wh, departure)`` of the dated visit in
+    progress, else the planner's daily target (``control.planner.vehicles``); ``None`` without
+    a vehicle or a target."""
+    for visit in scenario.site.vehicles:
+        if visit.charge_point == cp and visit.arrival <= now < visit.departure:
+            return visit.energy_wh, visit.departure.astimezone(UTC)
+    planner = scenario.control.planner
+    wish = planner.vehicles.get(cp) if planner is not None else None
+    if wish is None:
+        return None
+    zone = site_zone(scenario.control.time_zone)
+    local = now.astimezone(zone)
+    departure = datetime.combine(local.date(), wish.departure, local.tzinfo)
+    if departure <= local:
+        departure += timedelta(days=1)
+    return wish.energy_kwh * 1000.0, departure.astimezone(UTC)
+
+
+def price_slots(
+    scenario: Scenario, start: datetime, slots: int, slot_s: float
+) -> list[tuple[datetime, datetime, float]]:
+    """The import price per slot from ``start`` (day-ahead prices are known for the day)."""
+    elapsed0 = (start - scenario.start).total_seconds()
+    return [
+        (
+            start + timedelta(seconds=i * slot_s),
+            start + timedelta(seconds=(i + 1) * slot_s),
+            scenario.tariff.import_price_at(elapsed0 + i * slot_s),
+        )
+        for i in range(slots)
+    ]
+
+
+def _pv_history(scenario: Scenario, slot_s: float) -> list[tuple[datetime, float]]:
+    """What the site measured at its inverters on the days before the scenario, W: the series'
+    earlier days where the PV comes from a series, else the simulated sky with other weather."""
+    site = scenario.site
+    peak = site.pv_peak_w + sum(i.pv_peak_w for i in site.inverters)
+    nominal = site.inverter_nominal_w + sum(i.nominal_w for i in site.inverters)
+    moments = [
+        scenario.start - timedelta(days=d) + timedelta(seconds=k * slot_s)
+        for d in range(1, FORECAST_HISTORY_DAYS + 1)
+        for k in range(round(86_400 / slot_s))
+    ]
+    step = timedelta(seconds=slot_s)
+    if site.pv_csv is not None:
+        series = site.pv_csv.series()
+        scale = peak / site.pv_peak_w
+        return [
+            (t, min(nominal, scale * series.mean(t, t + step)))
+            for t in moments
+            if t >= series.first
+        ]
+    if site.irradiance_csv is not None:
+        ghi = site.irradiance_csv.series()
+        ac = from_irradiance(ghi, peak)
+        return [(t, min(nominal, ac(t, t + step))) for t in moments if t >= ghi.first]
+    earlier = PvArray(
+        peak,
+        site.latitude,
+        site.longitude,
+        clouds=CloudModel(cloudiness=site.cloudiness, seed=site.weather_seed + 99),
+    )
+    return [(t, min(nominal, INVERTER_EFFICIENCY * earlier.dc_power(t))) for t in moments]
+
+
+def _load_history(
+    scenario: Scenario, start: datetime, slots: int, slot_s: float
+) -> list[tuple[datetime, float]]:
+    """The site's load in the weeks before ``start``, W: from the series where the load is
+    measured (as far back as it goes), else the H25 profile the simulation uses."""
+    step = timedelta(seconds=slot_s)
+    moments = [
+        t - timedelta(weeks=w)
+        for w in range(1, LOAD_HISTORY_WEEKS + 1)
+        for t in (start + timedelta(seconds=i * slot_s) for i in range(slots))
+    ]
+    if scenario.site.load_csv is not None:
+        series = scenario.site.load_csv.series()
+        return [(t, series.mean(t, t + step)) for t in moments if series.first <= t < start]
+    model = HouseholdLoad(scenario.site.annual_load_kwh, scenario.control.time_zone)
+    return [(t, model.power(t)) for t in moments]
 
 
 def plan_for(scenario: Scenario, snapshot: Snapshot, now: datetime) -> Plan:
-    """The day-ahead plan at ``now``: prices for the rest of the scenario (day-ahead prices are
-    known), PV forecast from the sun and a factor learned from earlier days' simulated output
-    (other weather, never the day itself), load forecast from the same weekday of earlier weeks."""
+    """The day-ahead plan at ``now``, from what a real site knows then and nothing later: the
+    prices for the rest of the scenario (from the tariff asset's ``PriceForecast`` where the
+    scenario publishes one; day-ahead prices are known), a PV forecast from the sun and a factor
+    learned from the days before (never the day itself), a load forecast from the same weekday
+    of earlier weeks, and the vehicles' targets as their drivers set them."""
     config = scenario.control
     planner = config.planner or PlannerConfig()
-    physics = SiteConfig()
-    lat, lon = physics.lat_deg, physics.lon_deg
+    site = scenario.site
+    lat, lon = site.latitude, site.longitude
     slot_s = 900.0
     start = now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0)
     end = scenario.start + timedelta(hours=scenario.hours)
     slots = max(1, int((end - start).total_seconds() // slot_s))
     elapsed0 = (start - scenario.start).total_seconds()
     tariff = scenario.tariff
-    prices = [
-        (
-            start + timedelta(seconds=i * slot_s),
-            start + timedelta(seconds=(i + 1) * slot_s),
-            tariff.import_price_at(elapsed0 + i * slot_s),
-        )
-        for i in range(slots)
-    ]
+    prices = price_slots(scenario, start, slots, slot_s)
+    if tariff.asset is not None:
+        sample = snapshot.samples.get(f"{tariff.asset}.PriceForecast")
+        text = sample.value if sample is not None else None
+        prices = parse_price_forecast(text if isinstance(text, str) else None)
     exports = [tariff.export_price_at(elapsed0 + i * slot_s) for i in range(slots)]
-    peak = scenario.site.pv_peak_w
-    earlier = PvArray(
-        peak,
-        lat,
-        lon,
-        clouds=CloudModel(
-            cloudiness=scenario.site.cloudiness, seed=scenario.site.weather_seed + 99
-        ),
-    )
-    history = [
-        (t, min(scenario.site.inverter_nominal_w, INVERTER_EFFICIENCY * earlier.dc_power(t)))
-        for t in (
-            scenario.start - timedelta(days=d) + timedelta(seconds=k * slot_s)
-            for d in range(1, FORECAST_HISTORY_DAYS + 1)
-            for k in range(96)
-        )
-    ]
+    peak = site.pv_peak_w + sum(i.pv_peak_w for i in site.inverters)
+    nominal = site.inverter_nominal_w + sum(i.nominal_w for i in site.inverters)
+    history = _pv_history(scenario, slot_s)
     factor = forecasting.learn_clear_sky_factor(history, lat, lon, peak)
     weather = forecasting.weather_persistence(history, lat, lon, peak, factor, scenario.start)
     pv = [
-        min(scenario.site.inverter_nominal_w, w)
+        min(nominal, w)
         for w in forecasting.pv_forecast(start, slots, slot_s, lat, lon, peak, factor, weather)
     ]
-    load_model = HouseholdLoad(scenario.site.annual_load_kwh, config.time_zone)
-    load_history = [
-        (t - timedelta(weeks=w), load_model.power(t - timedelta(weeks=w)))
-        for w in range(1, 5)
-        for t in (start + timedelta(seconds=i * slot_s) for i in range(slots))
-    ]
+    load_history = _load_history(scenario, start, slots, slot_s)
     load = forecasting.load_forecast(load_history, start, slots, slot_s)
+    wishes = dict(planner.vehicles)
+    zone = site_zone(config.time_zone)
+    for cp in site.charge_point_ids:
+        wish = vehicle_target(scenario, cp, now)
+        if wish is not None and cp not in wishes:
+            energy_wh, departure = wish
+            local = departure.astimezone(zone).time().replace(tzinfo=None)
+            wishes[cp] = VehicleTarget(energy_kwh=energy_wh / 1000.0, departure=local)
+    planner = planner.model_copy(update={"vehicles": wishes})
     inputs = inputs_from(snapshot, config, planner, prices, pv, load, start, slot_s, exports)
     return solve(inputs)
 
 
-@dataclass
-class NoControlPolicy:
-    """No energy manager: the battery runs its own self-consumption control, PV is unlimited,
-    chargers charge at their maximum current while a vehicle is connected."""
-
-    max_current_a: float = 16.0
-    period_s: float = 10.0
-
-    def decide(self, snapshot: Snapshot, now: datetime) -> dict[str, float]:
-        return {f"{cp}.ChargeCurrentLimit": self.max_current_a for cp in CHARGE_POINT_IDS}
+def no_control(scenario: Scenario) -> NoControlPolicy:
+    return NoControlPolicy(scenario.site.charge_point_ids)
 
 
-@dataclass
-class SurplusRulePolicy:
-    """A simple surplus rule as evcc applies it: every 30 s, a charger in a surplus mode starts
-    when the surplus covers its minimum power for ``enable_delay_s`` and stops when it has not
-    for ``disable_delay_s``; in between its current follows the surplus; the battery is left to
-    itself (no power setpoints), PV is not curtailed. Fast modes charge at full current."""
+def evcc_style(scenario: Scenario) -> EvccStylePolicy:
+    """evcc's modes and plan on the scenario's charge points, targets and tariff."""
+    start = scenario.start
 
-    modes: dict[str, str]
-    period_s: float = 30.0
-    min_current_a: float = 6.0
-    max_current_a: float = 16.0
-    enable_delay_s: float = 60.0
-    disable_delay_s: float = 180.0
-    _on: dict[str, bool] = field(default_factory=dict)
-    _since: dict[str, datetime | None] = field(default_factory=dict)
+    def price(when: datetime) -> float:
+        return scenario.tariff.import_price_at((when - start).total_seconds())
 
-    def decide(self, snapshot: Snapshot, now: datetime) -> dict[str, float]:
-        grid = snapshot.number("grid", "ActivePower")
-        writes: dict[str, float] = {}
-        if grid is None:
-            return writes  # a stale meter skips control
-        surplus = -grid
-        for cp in CHARGE_POINT_IDS:
-            mode = snapshot.number(cp, "ChargeMode")
-            key = f"{cp}.ChargeCurrentLimit"
-            if mode in (ChargeMode.FAST, ChargeMode.FAST_ONCE):
-                writes[key] = self.max_current_a
-                continue
-            if not snapshot.flag(cp, "VehicleConnected") or mode == ChargeMode.OFF:
-                writes[key] = 0.0
-                self._on[cp], self._since[cp] = False, None
-                continue
-            phases = snapshot.number(cp, "PhasesInUse") or 3
-            own = snapshot.number(cp, "ActivePower") or 0.0
-            available = surplus + own
-            per_amp = 230.0 * phases
-            enough = available >= self.min_current_a * per_amp
-            on = self._on.get(cp, False)
-            since = self._since.get(cp)
-            if enough != on:
-                since = since or now
-                delay = self.enable_delay_s if enough else self.disable_delay_s
-                if (now - since).total_seconds() >= delay:
-                    on, since = enough, None
-            else:
-                since = None
-            self._on[cp], self._since[cp] = on, since
-            current = min(self.max_current_a, max(self.min_current_a, available / per_amp))
-            writes[key] = current if on else 0.0
-        return writes
+    return EvccStylePolicy(
+        scenario.site.charge_point_ids,
+        target=lambda cp, now: vehicle_target(scenario, cp, now),
+        price=price,
+    )
+
+
+SurplusRulePolicy = EvccStylePolicy
+"""The older name of the rule baseline."""
 
 
 # --- KPIs -----------------------------------------------------------------------------------------
@@ -348,20 +632,29 @@ class Kpis:
     """What a day achieved (energy Wh, power W, money in the tariff's currency)."""
 
     pv_wh: float = 0.0
+    """Every inverter's output."""
     consumption_wh: float = 0.0
     """Household load, charge points and further consumers (heat pump)."""
     import_wh: float = 0.0
     export_wh: float = 0.0
     cost: float = 0.0
+    """Import paid less export earned, plus the day's share of a demand charge."""
+    demand_charge: float = 0.0
+    """The day's share of the demand charge (in ``cost``)."""
     peak_import_w: float = 0.0
+    peak_import_15min_w: float = 0.0
+    """The highest 15-minute mean import (what a demand charge bills), W."""
     feed_in_violations: int = 0
     """Exceedances of the feed-in limit that lasted longer than the grace time."""
     feed_in_violation_wh: float = 0.0
     """Energy exported above the limit in those violations, Wh."""
+    feed_in_violation_s: float = 0.0
+    """Duration of those violations, grace time included, s."""
     feed_in_exceedance_s: float = 0.0
     """Time above the feed-in limit, all exceedances, s."""
     import_violations: int = 0
     import_violation_wh: float = 0.0
+    import_violation_s: float = 0.0
     import_exceedance_s: float = 0.0
     ev_energy_wh: float = 0.0
     """Energy to vehicles over the day, all sessions, Wh."""
@@ -370,10 +663,15 @@ class Kpis:
     """Energy wanted by the sessions that ended within the day."""
     ev_sessions_met: int = 0
     ev_sessions: int = 0
+    ev_open_delivered_wh: float = 0.0
+    """Energy delivered to sessions still open at the end (their targets lie beyond the day)."""
     failsafe_steps: int = 0
     battery_soc_end: float = 0.0
+    """The demo battery's SoC at the end, %."""
     battery_net_wh: float = 0.0
-    """Energy discharged minus energy charged (AC side), Wh."""
+    """Energy discharged minus energy charged (AC side), every battery, Wh."""
+    battery_stored_delta_wh: float = 0.0
+    """Change of the energy stored in every battery over the day, Wh (+ more stored)."""
     heat_store_end_wh: float = 0.0
     """Heat left in the heat pump's store at the end (electrical equivalent), Wh."""
 
@@ -400,28 +698,128 @@ class Kpis:
 # --- the runner -----------------------------------------------------------------------------------
 
 
+def _battery_sim(b: BatteryModel) -> BatterySim:
+    return BatterySim(
+        capacity_wh=b.capacity_wh,
+        max_charge_w=b.max_charge_w,
+        max_discharge_w=b.max_discharge_w,
+        soc=b.soc,
+        min_soc=b.min_soc,
+    )
+
+
 def site_config(s: Scenario) -> SiteConfig:
-    b = s.site.battery
     sessions = {
         cp: None if plan is None else SessionPlan(**plan.model_dump())
         for cp, plan in s.site.sessions.items()
     }
+    zone = {"time_zone": s.control.time_zone} if s.site.extended else {}
     return SiteConfig(
+        lat_deg=s.site.latitude,
+        lon_deg=s.site.longitude,
         pv_peak_w=s.site.pv_peak_w,
         inverter_nominal_w=s.site.inverter_nominal_w,
         cloudiness=s.site.cloudiness,
         weather_seed=s.site.weather_seed,
         annual_load_kwh=s.site.annual_load_kwh,
-        battery=BatterySim(
-            capacity_wh=b.capacity_wh,
-            max_charge_w=b.max_charge_w,
-            max_discharge_w=b.max_discharge_w,
-            soc=b.soc,
-            min_soc=b.min_soc,
-        ),
+        battery=_battery_sim(s.site.battery),
         sessions={cp: sessions.get(cp) for cp in CHARGE_POINT_IDS},
         max_step_s=max(1.0, s.step_s),
+        **zone,
     )
+
+
+def make_physics(scenario: Scenario, clock: FakeClock) -> SitePhysics:
+    """The demo site's physics, extended where the scenario adds series or devices."""
+    site = scenario.site
+    config = site_config(scenario)
+    if not site.extended:
+        return SitePhysics(clock, config)
+    ghi = site.irradiance_csv.series() if site.irradiance_csv is not None else None
+
+    def source(peak_w: float, ac: SeriesRef | None, seed: int) -> Available:
+        if ac is not None:
+            return from_ac_power(ac.series())
+        if ghi is not None:
+            return from_irradiance(ghi, peak_w)
+        clouds = CloudModel(cloudiness=site.cloudiness, seed=seed)
+        return from_model(PvArray(peak_w, site.latitude, site.longitude, clouds=clouds))
+
+    inverters = {
+        inv.id: Inverter(
+            source(inv.pv_peak_w, inv.pv_csv, site.weather_seed + 1 + i), inv.nominal_w
+        )
+        for i, inv in enumerate(site.inverters)
+    }
+    chargers: dict[str, ChargePointSim] = {}
+    for cp in site.charge_points:
+        chargers[cp.id] = ChargePointSim(
+            None, fallback_limit_a=cp.fallback_current_a, limit_timeout_s=cp.limit_timeout_s
+        )
+    for cp_id in {v.charge_point for v in site.vehicles}:
+        visits = tuple(
+            Visit(v.arrival, v.departure, v.energy_wh, v.phases, v.max_current_a)
+            for v in sorted(site.vehicles, key=lambda v: v.arrival)
+            if v.charge_point == cp_id
+        )
+        extra = next((c for c in site.charge_points if c.id == cp_id), None)
+        chargers[cp_id] = VisitedChargePoint(
+            None,
+            limit_a=16.0,
+            fallback_limit_a=extra.fallback_current_a if extra else 6.0,
+            limit_timeout_s=extra.limit_timeout_s if extra else 60.0,
+            visits=visits,
+        )
+    extras = Extras(
+        pv=source(site.pv_peak_w, site.pv_csv, site.weather_seed),
+        load_w=site.load_csv.series() if site.load_csv is not None else None,
+        inverters=inverters,
+        batteries={b.id: _battery_sim(b) for b in site.batteries},
+        chargers=chargers,
+    )
+    return ScenarioPhysics(clock, config, extras)
+
+
+def _batteries(physics: SitePhysics) -> dict[str, BatterySim]:
+    if isinstance(physics, ScenarioPhysics):
+        return physics.batteries
+    return {"battery": physics.battery}
+
+
+def _inverters(physics: SitePhysics) -> dict[str, Inverter]:
+    return physics.inverters if isinstance(physics, ScenarioPhysics) else {}
+
+
+def _available_pv_w(physics: SitePhysics, start: datetime, end: datetime) -> float:
+    """What every inverter could have delivered over the step, W (the optimum's PV)."""
+    if isinstance(physics, ScenarioPhysics):
+        return physics.available_pv_w(start, end)
+    available = physics.pv_array.dc_power(end) * INVERTER_EFFICIENCY
+    return max(0.0, min(available, physics.config.inverter_nominal_w))
+
+
+available_pv_w = _available_pv_w
+
+
+@dataclass(frozen=True)
+class TariffAsset:
+    """What a tariff driver would publish for the scenario's tariff: the import price now, and
+    the day's prices as ``PriceForecast`` JSON (quarter-hours, per kWh)."""
+
+    asset: str
+    forecast: str
+
+    @classmethod
+    def of(cls, scenario: Scenario) -> TariffAsset | None:
+        asset = scenario.tariff.asset
+        if asset is None:
+            return None
+        slots = max(1, math.ceil(scenario.hours * 4))
+        items = [
+            {"start": s.isoformat(), "end": e.isoformat(), "price": round(p, 6)}
+            for s, e, p in price_slots(scenario, scenario.start, slots, 900.0)
+        ]
+        return cls(asset, json.dumps(items))
 
 
 def snapshot_of(
@@ -430,18 +828,22 @@ def snapshot_of(
     now: datetime,
     grid_quality: Quality,
     heat_pump: HeatPumpSim | None = None,
+    tariff: tuple[TariffAsset, float] | None = None,
 ) -> Snapshot:
     """What the address space would hold: the physics' values under the sim's asset ids."""
-    b = physics.battery
     values: dict[str, PointValue] = {
         "pv.ActivePower": physics.pv_w,
         "pv.NominalPower": physics.config.inverter_nominal_w,
-        "battery.ActivePower": b.power_w,
-        "battery.StateOfCharge": b.soc,
-        "battery.Capacity": b.capacity_wh,
-        "battery.MaxChargePower": b.max_charge_w,
-        "battery.MaxDischargePower": b.max_discharge_w,
     }
+    for inverter_id, inverter in _inverters(physics).items():
+        values[f"{inverter_id}.ActivePower"] = inverter.pv_w
+        values[f"{inverter_id}.NominalPower"] = inverter.nominal_w
+    for battery_id, b in _batteries(physics).items():
+        values[f"{battery_id}.ActivePower"] = b.power_w
+        values[f"{battery_id}.StateOfCharge"] = b.soc
+        values[f"{battery_id}.Capacity"] = b.capacity_wh
+        values[f"{battery_id}.MaxChargePower"] = b.max_charge_w
+        values[f"{battery_id}.MaxDischargePower"] = b.max_discharge_w
     for cp_id, cp in physics.chargers.items():
         values[f"{cp_id}.ActivePower"] = cp.power_w
         values[f"{cp_id}.VehicleConnected"] = cp.connected
@@ -451,6 +853,10 @@ def snapshot_of(
     if heat_pump is not None:
         values["hp.ActivePower"] = heat_pump.power_w
         values["hp.SgReadyState"] = heat_pump.sg_ready
+    if tariff is not None:
+        asset, price = tariff
+        values[f"{asset.asset}.CurrentPrice"] = price
+        values[f"{asset.asset}.PriceForecast"] = asset.forecast
     samples = {k: Sample(v, Quality.GOOD, now) for k, v in values.items()}
     samples["grid.ActivePower"] = Sample(physics.grid_w, grid_quality, now)
     return Snapshot(now, samples)
@@ -463,14 +869,18 @@ def apply(
     heat_pump: HeatPumpSim | None = None,
 ) -> None:
     """Setpoint writes reach the simulated devices."""
+    batteries = _batteries(physics)
+    inverters = _inverters(physics)
     for resource, value in writes.items():
         asset, point = resource.split(".", 1)
         if resource == "hp.SgReadyState" and heat_pump is not None:
             heat_pump.set_sg_ready(value)
         elif resource == "pv.ActivePowerLimit":
             physics.set_pv_limit(value)
-        elif resource == "battery.BatteryPowerSetpoint":
-            physics.battery.set_setpoint(value)
+        elif asset in inverters and point == "ActivePowerLimit":
+            inverters[asset].set_limit(value)
+        elif asset in batteries and point == "BatteryPowerSetpoint":
+            batteries[asset].set_setpoint(value)
         elif asset in physics.chargers and point == "ChargeCurrentLimit":
             physics.chargers[asset].set_limit(value)
         elif asset in physics.chargers and point == "PhaseSetting":
@@ -506,6 +916,12 @@ class _Sessions:
                 kpis.ev_sessions_met += cp.session_wh >= cp.plan.energy_wh - 1.0
             self.was_connected[cp_id] = cp.connected
 
+    def close(self, physics: SitePhysics, kpis: Kpis) -> None:
+        """At the end: the energy in sessions still open."""
+        for cp in physics.chargers.values():
+            if cp.connected:
+                kpis.ev_open_delivered_wh += cp.session_wh
+
 
 def _grid_quality(events: tuple[EventModel, ...], hours: float) -> Quality:
     for e in events:
@@ -514,6 +930,18 @@ def _grid_quality(events: tuple[EventModel, ...], hours: float) -> Quality:
                 return Quality.UNCERTAIN_LAST_USABLE
             return Quality.BAD_COMMUNICATION_ERROR
     return Quality.GOOD
+
+
+def _heat_pump(scenario: Scenario) -> HeatPumpSim | None:
+    model = scenario.site.heat_pump
+    if model is None:
+        return None
+    fields = model.model_dump(exclude={"heat_demand_csv", "cop"})
+    if model.heat_demand_csv is None:
+        return HeatPumpSim(**fields)
+    return MeasuredHeatPump(
+        **fields, heat_w=model.heat_demand_csv.series(), cop=model.cop, step_s=scenario.step_s
+    )
 
 
 def run_scenario(
@@ -531,11 +959,12 @@ def run_scenario(
     """
     policy = (policy_factory or ampacity_policy)(scenario)
     clock = FakeClock(scenario.start)
-    physics = SitePhysics(clock, site_config(scenario))
-    heat_pump = None
-    if scenario.site.heat_pump is not None:
-        heat_pump = HeatPumpSim(**scenario.site.heat_pump.model_dump())
+    physics = make_physics(scenario, clock)
+    heat_pump = _heat_pump(scenario)
+    if heat_pump is not None:
         physics.consumers["hp"] = heat_pump.step
+    tariff = TariffAsset.of(scenario)
+    stored_before = sum(b.soc / 100 * b.capacity_wh for b in _batteries(physics).values())
     modes = _mode_values(scenario.modes)
     kpis, sessions = Kpis(), _Sessions()
     account = _Account(kpis, scenario)
@@ -551,7 +980,10 @@ def run_scenario(
         now = clock.now()
         quality = _grid_quality(scenario.events, hours)
         if elapsed_s >= next_decision:
-            snapshot = snapshot_of(physics, modes, now, quality, heat_pump)
+            published = None
+            if tariff is not None:
+                published = (tariff, scenario.tariff.import_price_at(elapsed_s))
+            snapshot = snapshot_of(physics, modes, now, quality, heat_pump, published)
             apply(physics, modes, policy.decide(snapshot, now), heat_pump)
             next_decision += policy.period_s
         clock.advance(scenario.step_s)
@@ -560,8 +992,15 @@ def run_scenario(
         if trace is not None:
             trace(clock.now(), physics)
         account.step(physics, scenario.step_s, elapsed_s, quality)
+    sessions.close(physics, kpis)
+    account.finish()
+    batteries = _batteries(physics)
     kpis.battery_soc_end = physics.battery.soc
-    kpis.battery_net_wh = physics.battery.energy_discharged_wh - physics.battery.energy_charged_wh
+    kpis.battery_net_wh = sum(
+        b.energy_discharged_wh - b.energy_charged_wh for b in batteries.values()
+    )
+    stored_after = sum(b.soc / 100 * b.capacity_wh for b in batteries.values())
+    kpis.battery_stored_delta_wh = stored_after - stored_before
     kpis.heat_store_end_wh = heat_pump.stored_wh if heat_pump is not None else 0.0
     return kpis
 
@@ -574,20 +1013,24 @@ class _Exceedance:
     energy_wh: float = 0.0
     counted: bool = False
 
-    def observe(self, over_w: float, dt_s: float, grace_s: float) -> tuple[int, float]:
-        """Returns (new violations, energy to add to violations) for this step."""
+    def observe(self, over_w: float, dt_s: float, grace_s: float) -> tuple[int, float, float]:
+        """Returns (new violations, energy Wh and time s to add to violations) for this step."""
         if over_w <= 0:
             self.duration_s = self.energy_wh = 0.0
             self.counted = False
-            return 0, 0.0
+            return 0, 0.0, 0.0
         self.duration_s += dt_s
         self.energy_wh += over_w * dt_s / 3600.0
         if self.duration_s <= grace_s:
-            return 0, 0.0
+            return 0, 0.0, 0.0
         if not self.counted:
             self.counted = True
-            return 1, self.energy_wh
-        return 0, over_w * dt_s / 3600.0
+            return 1, self.energy_wh, self.duration_s
+        return 0, over_w * dt_s / 3600.0, dt_s
+
+
+DEMAND_INTERVAL_S = 900.0
+"""A demand charge bills the highest mean import over this interval, s."""
 
 
 @dataclass
@@ -598,11 +1041,12 @@ class _Account:
     scenario: Scenario
     feed_in: _Exceedance = field(default_factory=_Exceedance)
     imports: _Exceedance = field(default_factory=_Exceedance)
+    _interval_wh: dict[int, float] = field(default_factory=dict)
 
     def step(self, p: SitePhysics, dt_s: float, elapsed_s: float, quality: Quality) -> None:
         k, s = self.kpis, self.scenario
         h = dt_s / 3600.0
-        k.pv_wh += p.pv_w * h
+        k.pv_wh += (p.pv_w + sum(i.pv_w for i in _inverters(p).values())) * h
         k.consumption_wh += (p.load_w + p.ev_w + p.flex_w) * h
         k.ev_energy_wh += p.ev_w * h
         imported, exported = max(0.0, p.grid_w), max(0.0, -p.grid_w)
@@ -611,20 +1055,34 @@ class _Account:
         price = s.tariff.import_price_at(elapsed_s)
         k.cost += (imported * price - exported * s.tariff.export_price_at(elapsed_s)) * h / 1000.0
         k.peak_import_w = max(k.peak_import_w, imported)
+        interval = int(elapsed_s // DEMAND_INTERVAL_S)
+        self._interval_wh[interval] = self._interval_wh.get(interval, 0.0) + imported * h
         k.failsafe_steps += not quality.is_good
         grace = s.limits.grace_s
         if s.limits.feed_in_w is not None:
             over = exported - s.limits.feed_in_w
             k.feed_in_exceedance_s += dt_s if over > 0 else 0.0
-            count, energy = self.feed_in.observe(over, dt_s, grace)
+            count, energy, seconds = self.feed_in.observe(over, dt_s, grace)
             k.feed_in_violations += count
             k.feed_in_violation_wh += energy
+            k.feed_in_violation_s += seconds
         if s.limits.import_w is not None:
             over = imported - s.limits.import_w
             k.import_exceedance_s += dt_s if over > 0 else 0.0
-            count, energy = self.imports.observe(over, dt_s, grace)
+            count, energy, seconds = self.imports.observe(over, dt_s, grace)
             k.import_violations += count
             k.import_violation_wh += energy
+            k.import_violation_s += seconds
+
+    def finish(self) -> None:
+        """The demand charge on the highest 15-minute mean import."""
+        k, s = self.kpis, self.scenario
+        k.peak_import_15min_w = (
+            max(self._interval_wh.values(), default=0.0) * 3600.0 / DEMAND_INTERVAL_S
+        )
+        share = s.tariff.demand_charge_share(s.start, s.hours)
+        k.demand_charge = k.peak_import_15min_w * share
+        k.cost += k.demand_charge
 
 
 def ampacity_policy(scenario: Scenario) -> Policy:
@@ -632,11 +1090,12 @@ def ampacity_policy(scenario: Scenario) -> Policy:
 
 
 def no_control_policy(scenario: Scenario) -> Policy:
-    return NoControlPolicy()
+    return no_control(scenario)
 
 
 def surplus_rule_policy(scenario: Scenario) -> Policy:
-    return SurplusRulePolicy(scenario.modes)
+    """The evcc-style rule baseline (``baselines.EvccStylePolicy``)."""
+    return evcc_style(scenario)
 
 
 def shipped_scenarios() -> list[Path]:
