@@ -345,13 +345,25 @@ class VictronGxThreePhase:
     820-822 grid L1-L3 (S16 W, + = import), 842 battery power (S16 W, + = charging), 843 SoC
     (U16 %), 850 DC PV power (U16 W). The setpoint goes to the device's own unit (the VE.Bus
     unit): 37 / 40 / 41 AC-input power setpoints L1 / L2 / L3 (S16 W, + = taken from the grid),
-    written as one FC16 block 37..41 with 38 (disable charge) and 39 (disable feed-in) = 0.
+    written as one FC16 block 37..41 with 38 (disable charge) and 39 (disable feed-in) = 0. The
+    VE.Bus state (31, U16) becomes ``BatteryState``, the ESS mode (2902 on unit 100, U16) becomes
+    ``ControlMode``; a setpoint is refused before it is written unless the ESS mode is 3.
     """
 
     name: ClassVar[str] = "victron_gx_3p"
     write_only: ClassVar[tuple[str, ...]] = ()
     assets: ClassVar[tuple[tuple[str, AssetKind, tuple[str, ...]], ...]] = (
-        ("battery", AssetKind.BATTERY, ("ActivePower", "StateOfCharge", "BatteryPowerSetpoint")),
+        (
+            "battery",
+            AssetKind.BATTERY,
+            (
+                "ActivePower",
+                "StateOfCharge",
+                "BatteryPowerSetpoint",
+                "BatteryState",
+                "ControlMode",
+            ),
+        ),
         (
             "grid",
             AssetKind.ELECTRICITY_METER,
@@ -360,6 +372,18 @@ class VictronGxThreePhase:
         ("pv", AssetKind.PV_INVERTER, ("ActivePower", "DcPower")),
     )
     SYSTEM_UNIT = 100
+    ESS_MODE = 2902
+    EXTERNAL_CONTROL = 3
+    VEBUS_STATES: ClassVar[dict[int, int]] = {
+        0: 1, 1: 2, 2: 7, 3: 3, 4: 3, 5: 3, 6: 3, 7: 3, 8: 5, 9: 4, 10: 4, 11: 8, 252: 6
+    }  # fmt: skip
+    """VE.Bus /State -> the model's BatteryState (as in the victron_gx profile)."""
+    CONTROL_MODES: ClassVar[dict[int, int]] = {1: 1, 2: 1, 3: 2}
+    """ESS mode (Hub4Mode) -> ControlMode: 1, 2 the GX's own ESS, 3 external control."""
+
+    @staticmethod
+    def _enum(table: Mapping[int, int], raw: int) -> PointValue | Sample:
+        return table.get(raw, NOT_AVAILABLE)
 
     async def read(self, io: Registers) -> Mapping[PointKey, PointValue | Sample]:
         system = Registers(io.link, self.SYSTEM_UNIT)
@@ -368,6 +392,8 @@ class VictronGxThreePhase:
         battery = await system.holding(842, 2)
         pv_dc = (await system.holding(850, 1))[0]
         ac_in = await io.holding(37, 5)
+        vebus_state = (await io.holding(31, 1))[0]
+        ess_mode = (await system.holding(self.ESS_MODE, 1))[0]
         pv = sum(w for w in pv_ac if w != 0xFFFF) + (pv_dc if pv_dc != 0xFFFF else 0)
         return {
             ("battery", "ActivePower"): -s16(battery[0]),  # GX: + = charging
@@ -379,9 +405,17 @@ class VictronGxThreePhase:
             ("pv", "ActivePower"): pv,
             ("pv", "DcPower"): pv_dc if pv_dc != 0xFFFF else NOT_AVAILABLE,
             ("battery", "BatteryPowerSetpoint"): -(s16(ac_in[0]) + s16(ac_in[3]) + s16(ac_in[4])),
+            ("battery", "BatteryState"): self._enum(self.VEBUS_STATES, vebus_state),
+            ("battery", "ControlMode"): self._enum(self.CONTROL_MODES, ess_mode),
         }
 
     async def write_battery(self, io: Registers, watts: float) -> float | None:
+        mode = (await Registers(io.link, self.SYSTEM_UNIT).holding(self.ESS_MODE, 1))[0]
+        if mode != self.EXTERNAL_CONTROL:
+            raise WriteError(
+                f"ESS mode {mode} (register 2902): the GX's own ESS control overwrites the "
+                "setpoint; set ESS mode 3 'External control' on the GX"
+            )
         per_phase = -round(watts / 3)  # AC-in: + = from the grid, the battery's - sign
         word = per_phase & 0xFFFF
         await io.write_many(37, [word, 0, 0, word, word])

@@ -10,7 +10,10 @@ fixtures/victron_gx.json.
 
 from __future__ import annotations
 
+import asyncio
 import struct
+from itertools import zip_longest
+from typing import Any
 
 from ampacity.drivers.modbus import ModbusDeviceConfig, ModbusDriver, TcpEndpoint
 from evidence_kit import check, load
@@ -67,3 +70,39 @@ async def test_setpoint_goes_to_the_vebus_ac_in_register_negated() -> None:
         sent = [(w.unit_id, w.address, list(w.values)) for w in server.writes]
         assert (case["unit_id"], case["address"], case["expect_words"]) in sent, sent
         assert result.read_back == case["value_w"]  # read back through the same sign
+
+
+STATES = TABLE["states"]
+
+
+async def _read_states(state_raw: int, mode_raw: int) -> tuple[Any, Any]:
+    """BatteryState and ControlMode read through the profile from a GX whose VE.Bus state is
+    ``state_raw`` and whose ESS mode is ``mode_raw``."""
+    served = units()
+    state, mode = STATES["battery_state"], STATES["control_mode"]
+    served[state["unit_id"]].put(state["address"], [state_raw])
+    served[mode["unit_id"]].put(mode["address"], [mode_raw])
+    server = PlainModbusServer(served)
+    async with server, running(driver_for(server)) as sink:
+        return (
+            await sink.wait_for("gx-battery.BatteryState"),
+            await sink.wait_for("gx-battery.ControlMode"),
+        )
+
+
+async def test_vebus_state_and_ess_mode() -> None:
+    """Each VE.Bus state and ESS mode of the independent table becomes the model's enum value;
+    a code Victron's list does not name reads as out of range."""
+    state_cases = STATES["battery_state"]["cases"]
+    mode_cases = STATES["control_mode"]["cases"]
+    pairs = list(zip_longest(state_cases, mode_cases, fillvalue=mode_cases[-1]))
+    results = await asyncio.gather(*(_read_states(s["raw"], m["raw"]) for s, m in pairs))
+    for (state_case, mode_case), (state, mode) in zip(pairs, results, strict=True):
+        check(state, _expectation(state_case), f"VE.Bus state {state_case['name']}")
+        check(mode, _expectation(mode_case), f"ESS mode {mode_case['name']}")
+
+
+def _expectation(case: dict[str, Any]) -> dict[str, Any]:
+    if "quality" in case:
+        return {"quality": case["quality"]}
+    return {"value": case["model_value"]}
