@@ -6,6 +6,9 @@ plan afterwards (``settle``). Grid power W: + import, − export.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
 from ampacity.assets.kinds import MAX_POWER_W
 
 from ..config import HeatPumpConfig, PvConfig
@@ -15,6 +18,8 @@ from ..snapshot import Snapshot
 from .base import Controller
 
 PV_LIMIT = "ActivePowerLimit"
+PRODUCING_W = 50.0
+"""Below this output (or 1 % of nominal power) an inverter is taken to produce nothing."""
 
 
 def pv_nominal_w(snapshot: Snapshot, pv: PvConfig) -> float:
@@ -57,6 +62,23 @@ def grid_import_limit_w(ctx: CycleContext) -> float | None:
     return min(known) if known else None
 
 
+@dataclass
+class _Probe:
+    """One inverter's probe for PV hidden by curtailment.
+
+    Attributes:
+        credit_w: what the plan is credited with now, W.
+        since: when the current probe started (``None``: no probe running).
+        base_w: the inverter's output when it started, W.
+        hold_until: no new probe before this (the last one found nothing).
+    """
+
+    credit_w: float = 0.0
+    since: datetime | None = None
+    base_w: float = 0.0
+    hold_until: datetime | None = None
+
+
 class FeedInLimitController(Controller):
     """Curtails PV so that export stays below the limit minus ``margin_w``.
 
@@ -64,26 +86,41 @@ class FeedInLimitController(Controller):
     curtailed inverter may hold back more than it shows, so raising the limit by the headroom
     never lets the export exceed the limit. The total is shared by nominal power.
 
-    A curtailed inverter hides the surplus it holds back; while PV runs at its limit, the plan
-    is credited with ``probe_pct`` of the nominal power so that the battery and flexible loads
-    take more, and the PV limit rises with them (the credit is not counted as headroom).
+    A curtailed inverter hides the surplus it holds back. While one runs at its limit *and
+    produces*, the plan is credited with ``probe_pct`` of its nominal power so that the battery
+    and flexible loads take more and the PV limit rises with them (the credit is not counted as
+    headroom). The probe is judged on the output: if it rose by at least a quarter of the credit,
+    the sun was there and the next probe starts while the inverter is still at its limit; if it
+    did not rise within ``settle_s`` (or the inverter sits below its raised limit and does not
+    rise), nothing was hidden: the credit ends and no probe runs for ``hold_s``. An inverter
+    that produces nothing (night) is never probed: there is nothing hidden to find.
 
     Args:
         pvs: the inverters.
         margin_w: the export is held this far below the limit, W.
         probe_pct: share of nominal power credited while curtailed, %.
+        settle_s: time an inverter gets to follow a raised limit, s.
+        hold_s: pause after a probe that found nothing, s.
     """
 
     name = "feed-in-limit"
 
     def __init__(
-        self, pvs: tuple[PvConfig, ...], margin_w: float = 100.0, probe_pct: float = 15.0
+        self,
+        pvs: tuple[PvConfig, ...],
+        margin_w: float = 100.0,
+        probe_pct: float = 15.0,
+        settle_s: float = 4.0,
+        hold_s: float = 60.0,
     ) -> None:
         self.pvs = pvs
         self.margin_w = margin_w
         self.probe_pct = probe_pct
+        self.settle_s = settle_s
+        self.hold_s = hold_s
         self.assets = tuple(pv.id for pv in pvs)
         self._probe_w = 0.0
+        self._probes: dict[str, _Probe] = {}
 
     def propose(self, ctx: CycleContext) -> None:
         self._probe_w = 0.0
@@ -96,9 +133,36 @@ class FeedInLimitController(Controller):
             nominal = pv_nominal_w(s, pv)
             produced = s.number(pv.id, "ActivePower") or 0.0
             set_limit = ctx.previous.get(f"{pv.id}.{PV_LIMIT}", nominal)
-            if set_limit < nominal - 1.0 and produced >= set_limit - 0.02 * nominal:
-                self._probe_w += self.probe_pct / 100.0 * nominal
+            at_limit = set_limit < nominal - 1.0 and produced >= set_limit - 0.02 * nominal
+            self._probe_w += self._credit(ctx.now, pv.id, at_limit, produced, nominal)
         ctx.add_grid(-self._probe_w)
+
+    def _credit(
+        self, now: datetime, pv_id: str, at_limit: bool, produced: float, nominal: float
+    ) -> float:
+        """This cycle's credit for one inverter, W (see the class's description)."""
+        probe = self._probes.setdefault(pv_id, _Probe())
+        if produced <= max(PRODUCING_W, 0.01 * nominal):
+            probe.credit_w, probe.since = 0.0, None  # nothing produced, nothing hidden
+            return 0.0
+        if probe.since is not None:
+            gain = produced - probe.base_w
+            stalled = not at_limit and gain < 0.02 * nominal  # below its limit, not rising
+            if gain >= 0.25 * probe.credit_w:
+                probe.since = None  # the sun was there: probe on while curtailed
+            elif stalled or (now - probe.since).total_seconds() >= self.settle_s:
+                probe.credit_w, probe.since = 0.0, None  # nothing hidden: what it gives is all
+                probe.hold_until = now + timedelta(seconds=self.hold_s)
+                return 0.0
+            else:
+                return probe.credit_w  # still settling
+        held = probe.hold_until is not None and now < probe.hold_until
+        if not at_limit or held:
+            probe.credit_w = 0.0
+            return 0.0
+        probe.credit_w = self.probe_pct / 100.0 * nominal
+        probe.since, probe.base_w = now, produced
+        return probe.credit_w
 
     def settle(self, ctx: CycleContext) -> None:
         limit = feed_in_limit_w(ctx, self.pvs)
