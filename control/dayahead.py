@@ -12,8 +12,9 @@ electrolyser's and a CHP unit's power and on/off state. Constraints:
   penalty, so an impossible target gives the best effort and says so);
 * heating rod and heat pump: the energy their heat demand needs within the horizon, at most
   their power (the store shifts it in time);
-* electrolyser and CHP / fuel cell: off, or between minimum and maximum power (binary on/off,
-  so the problem becomes a MILP); hydrogen has a value per kWh, CHP fuel a cost per kWh.
+* each electrolyser and each CHP / fuel cell: off, or between its minimum and maximum power
+  (binary on/off per unit, so the problem becomes a MILP); hydrogen has a value per kWh, CHP
+  fuel a cost per kWh. Several units are planned one by one (``FlexUnit``), not as one.
 
 The objective is the energy cost ``Σ (import_price·import − export_price·export)·dt`` with the
 stored energy at the end valued at the mean import price (so the plan does not empty the battery
@@ -53,6 +54,17 @@ class VehicleNeed:
     max_w: float
 
 
+@dataclass(frozen=True, slots=True)
+class FlexUnit:
+    """One electrolyser (``kind`` ``electrolyser``, consumes) or CHP / fuel cell (``chp``,
+    produces): off, or between ``min_w`` and ``max_w``."""
+
+    id: str
+    kind: str
+    min_w: float
+    max_w: float
+
+
 @dataclass(frozen=True)
 class PlanInputs:
     """Everything the plan needs (W, Wh, %, per kWh).
@@ -73,6 +85,8 @@ class PlanInputs:
             (off or at least the minimum) and what its hydrogen is worth per kWh consumed.
         chp_min_w / chp_rated_w / chp_fuel_cost_per_kwh: a CHP or fuel cell (off or between
             minimum and rated power) and its fuel cost per kWh of electricity.
+        units: the electrolysers and CHP units one by one; when given, they replace the
+            single unit of ``electrolyser_*`` / ``chp_*`` (whose value and cost still apply).
     """
 
     start: datetime
@@ -101,15 +115,36 @@ class PlanInputs:
     chp_min_w: float = 0.0
     chp_rated_w: float = 0.0
     chp_fuel_cost_per_kwh: float = 0.0
+    units: tuple[FlexUnit, ...] = ()
 
     @property
     def slots(self) -> int:
         return len(self.import_price)
 
+    def flex_units(self) -> tuple[FlexUnit, ...]:
+        """The electrolysers and CHP units to plan, one by one."""
+        if self.units:
+            return self.units
+        found = []
+        if self.electrolyser_max_w > 0:
+            found.append(
+                FlexUnit("electrolyser", "electrolyser", self.electrolyser_min_w,
+                         self.electrolyser_max_w)
+            )  # fmt: skip
+        if self.chp_rated_w > 0:
+            found.append(FlexUnit("chp", "chp", self.chp_min_w, self.chp_rated_w))
+        return tuple(found)
+
 
 @dataclass
 class Plan:
-    """The solved plan, per slot (W; ``battery_w`` + discharge, ``grid_w`` + import)."""
+    """The solved plan, per slot (W; ``battery_w`` + discharge, ``grid_w`` + import).
+
+    ``status`` starts with ``optimal`` (solved; a MILP within its 1 % gap) or ``time-limited``
+    (the MILP stopped at its time limit; ``gap`` says how far from the bound the plan may be);
+    both are plans to follow (``usable``). ``unit_w`` holds each electrolyser's and CHP unit's
+    power by id; ``electrolyser_w`` / ``chp_w`` are their totals.
+    """
 
     start: datetime
     slot_s: float
@@ -127,6 +162,14 @@ class Plan:
     chp_w: list[float] = field(default_factory=list)
     import_price: list[float] = field(default_factory=list)
     shortfall_wh: dict[str, float] = field(default_factory=dict)
+    unit_w: dict[str, list[float]] = field(default_factory=dict)
+    gap: float | None = None
+    """The MILP's relative gap when it stopped (``None``: an LP, or unknown)."""
+
+    @property
+    def usable(self) -> bool:
+        """A plan to follow: solved, or stopped at the time limit with a feasible plan."""
+        return bool(self.grid_w) and self.status.startswith(("optimal", "time-limited"))
 
     def slot_at(self, when: datetime) -> int | None:
         """Index of the slot covering ``when``, ``None`` outside the plan."""
@@ -154,25 +197,33 @@ class Plan:
             "chp_w": [round(v) for v in self.chp_w],
             "import_price": self.import_price,
             "shortfall_wh": self.shortfall_wh,
+            "unit_w": {k: [round(v) for v in vs] for k, vs in self.unit_w.items()},
+            "gap": self.gap,
         }
 
 
-def solve(inputs: PlanInputs) -> Plan:
+def solve(inputs: PlanInputs, time_limit_s: float | None = None) -> Plan:
     """Solve the plan (never raises for an infeasible case: the status says what happened).
 
     An LP (``linprog``) without an electrolyser or CHP; with them a MILP (``milp``): their
-    on/off state per slot is binary (off, or between minimum and maximum power).
+    on/off state per slot is binary (off, or between minimum and maximum power). The MILP stops
+    after ``time_limit_s`` (default ``MIP_TIME_LIMIT_S``) with the best plan found, reported as
+    time-limited with its gap.
     """
+    time_limit_s = MIP_TIME_LIMIT_S if time_limit_s is None else time_limit_s
     started = time.perf_counter()
     n = inputs.slots
     if n == 0:
         return Plan(inputs.start, inputs.slot_s, "no prices")
     dt = inputs.slot_s / 3600.0
     vehicles = inputs.vehicles
-    # per slot: imp, exp, ch, dis, curt, soc, rod, hp, ely, ely_on, chp, chp_on, ev_0..ev_k;
-    # then one shortfall per vehicle
-    IMP, EXP, CH, DIS, CURT, SOC, ROD, HP, ELY, ELY_ON, CHP, CHP_ON = range(12)
-    per = 12 + len(vehicles)
+    units = inputs.flex_units()
+    # per slot: imp, exp, ch, dis, curt, soc, rod, hp, then power and on/off of each unit, then
+    # ev_0..ev_k; after all slots one shortfall per vehicle
+    IMP, EXP, CH, DIS, CURT, SOC, ROD, HP = range(8)
+    UNITS = 8
+    EV = UNITS + 2 * len(units)
+    per = EV + len(vehicles)
     count = per * n + len(vehicles)
 
     def var(t: int, k: int) -> int:
@@ -186,8 +237,7 @@ def solve(inputs: PlanInputs) -> Plan:
     cap = max(0.0, inputs.capacity_wh)
     reserve = cap * inputs.reserve_pct / 100.0
     soc0 = cap * min(100.0, max(0.0, inputs.soc_pct)) / 100.0
-    has_ely = inputs.electrolyser_max_w > 0
-    has_chp = inputs.chp_rated_w > 0
+    mixed = bool(units)
 
     def bound(index: int, low: float, high: float | None) -> None:
         lower[index], upper[index] = low, np.inf if high is None else high
@@ -197,8 +247,6 @@ def solve(inputs: PlanInputs) -> Plan:
         cost[var(t, EXP)] = -inputs.export_price[t] * dt / 1000.0
         cost[var(t, CH)] = CYCLE_COST * dt / 1000.0
         cost[var(t, DIS)] = CYCLE_COST * dt / 1000.0
-        cost[var(t, ELY)] = -inputs.hydrogen_value_per_kwh * dt / 1000.0
-        cost[var(t, CHP)] = inputs.chp_fuel_cost_per_kwh * dt / 1000.0
         bound(var(t, IMP), 0.0, inputs.grid_import_limit_w)
         bound(var(t, EXP), 0.0, inputs.feed_in_limit_w)
         bound(var(t, CH), 0.0, inputs.max_charge_w if cap > 0 else 0.0)
@@ -207,15 +255,20 @@ def solve(inputs: PlanInputs) -> Plan:
         bound(var(t, SOC), min(reserve, soc0), cap)
         bound(var(t, ROD), 0.0, inputs.rod_max_w)
         bound(var(t, HP), 0.0, inputs.heat_pump_max_w)
-        bound(var(t, ELY), 0.0, inputs.electrolyser_max_w)
-        bound(var(t, ELY_ON), 0.0, 1.0 if has_ely else 0.0)
-        bound(var(t, CHP), 0.0, inputs.chp_rated_w)
-        bound(var(t, CHP_ON), 0.0, 1.0 if has_chp else 0.0)
-        integrality[var(t, ELY_ON)] = 1 if has_ely else 0
-        integrality[var(t, CHP_ON)] = 1 if has_chp else 0
+        for u, unit in enumerate(units):
+            power, on = var(t, UNITS + 2 * u), var(t, UNITS + 2 * u + 1)
+            value = (
+                -inputs.hydrogen_value_per_kwh
+                if unit.kind == "electrolyser"
+                else inputs.chp_fuel_cost_per_kwh
+            )
+            cost[power] = value * dt / 1000.0
+            bound(power, 0.0, unit.max_w)
+            bound(on, 0.0, 1.0)
+            integrality[on] = 1
         for j, v in enumerate(vehicles):
             plugged = inputs.start + timedelta(seconds=t * inputs.slot_s) < v.departure
-            bound(var(t, 12 + j), 0.0, v.max_w if plugged else 0.0)
+            bound(var(t, EV + j), 0.0, v.max_w if plugged else 0.0)
     for j in range(len(vehicles)):
         cost[per * n + j] = SHORTFALL_COST / 1000.0  # per Wh
     mean_price = float(np.mean(inputs.import_price))
@@ -229,12 +282,14 @@ def solve(inputs: PlanInputs) -> Plan:
     a_eq = lil_matrix((2 * n + len(energy_rows), count))
     b_eq = np.zeros(2 * n + len(energy_rows))
     for t in range(n):
-        # balance: imp - exp - ch + dis - curt - rod - hp - ely + chp - Σev = load - pv
+        # balance: imp - exp - ch + dis - curt - rod - hp - Σely + Σchp - Σev = load - pv
         for k, sign in ((IMP, 1), (EXP, -1), (CH, -1), (DIS, 1), (CURT, -1), (ROD, -1),
-                        (HP, -1), (ELY, -1), (CHP, 1)):  # fmt: skip
+                        (HP, -1)):  # fmt: skip
             a_eq[t, var(t, k)] = sign
+        for u, unit in enumerate(units):
+            a_eq[t, var(t, UNITS + 2 * u)] = -1 if unit.kind == "electrolyser" else 1
         for j in range(len(vehicles)):
-            a_eq[t, var(t, 12 + j)] = -1
+            a_eq[t, var(t, EV + j)] = -1
         b_eq[t] = inputs.load_w[t] - inputs.pv_w[t]
         # storage: soc_t - soc_{t-1} - eta*ch*dt + dis*dt/eta = 0
         r = n + t
@@ -250,29 +305,25 @@ def solve(inputs: PlanInputs) -> Plan:
             a_eq[2 * n + i, var(t, k)] = dt
         b_eq[2 * n + i] = min(energy, max_w * dt * n)
     # inequalities: vehicles (need <= Σ ev dt + shortfall, Σ ev dt <= need); on/off ranges
-    ub_rows = 2 * len(vehicles) + (2 * n if has_ely else 0) + (2 * n if has_chp else 0)
+    ub_rows = 2 * len(vehicles) + 2 * n * len(units)
     a_ub = lil_matrix((max(1, ub_rows), count))
     b_ub = np.zeros(max(1, ub_rows))
     row = 0
     for j, v in enumerate(vehicles):
         for t in range(n):
-            a_ub[row, var(t, 12 + j)] = -dt
-            a_ub[row + 1, var(t, 12 + j)] = dt
+            a_ub[row, var(t, EV + j)] = -dt
+            a_ub[row + 1, var(t, EV + j)] = dt
         a_ub[row, per * n + j] = -1
         b_ub[row] = -max(0.0, v.energy_wh)
         b_ub[row + 1] = max(0.0, v.energy_wh)
         row += 2
-    for present, power, on, low, high in (
-        (has_ely, ELY, ELY_ON, inputs.electrolyser_min_w, inputs.electrolyser_max_w),
-        (has_chp, CHP, CHP_ON, inputs.chp_min_w, inputs.chp_rated_w),
-    ):
-        if not present:
-            continue
+    for u, unit in enumerate(units):
+        power, on = UNITS + 2 * u, UNITS + 2 * u + 1
         for t in range(n):
-            a_ub[row, var(t, power)], a_ub[row, var(t, on)] = 1, -high  # p <= high * on
-            a_ub[row + 1, var(t, power)], a_ub[row + 1, var(t, on)] = -1, low  # p >= low * on
+            a_ub[row, var(t, power)], a_ub[row, var(t, on)] = 1, -unit.max_w  # p <= max * on
+            a_ub[row + 1, var(t, power)], a_ub[row + 1, var(t, on)] = -1, unit.min_w  # p >= min*on
             row += 2
-    if has_ely or has_chp:
+    if mixed:
         result = milp(
             cost,
             constraints=[
@@ -281,7 +332,7 @@ def solve(inputs: PlanInputs) -> Plan:
             ],
             integrality=integrality,
             bounds=Bounds(lower, upper),
-            options={"time_limit": MIP_TIME_LIMIT_S, "mip_rel_gap": MIP_GAP},
+            options={"time_limit": time_limit_s, "mip_rel_gap": MIP_GAP},
         )
     else:
         result = linprog(
@@ -294,7 +345,10 @@ def solve(inputs: PlanInputs) -> Plan:
             method="highs",
         )
     elapsed = time.perf_counter() - started
-    in_time = result.status == 1 and (has_ely or has_chp) and result.x is not None
+    in_time = result.status == 1 and mixed and result.x is not None
+    if result.status == 1 and mixed and result.x is None:
+        why = f"time-limited ({time_limit_s:g} s): no plan found"
+        return Plan(inputs.start, inputs.slot_s, why, solve_time_s=elapsed)
     if (result.status != 0 and not in_time) or result.x is None:
         return Plan(
             inputs.start, inputs.slot_s, f"infeasible: {result.message}", solve_time_s=elapsed
@@ -306,9 +360,17 @@ def solve(inputs: PlanInputs) -> Plan:
 
     shortfall = {v.id: float(x[per * n + j]) for j, v in enumerate(vehicles)}
     status = "optimal"
-    if in_time:
-        gap = getattr(result, "mip_gap", None)
-        status = "optimal within the time limit" + (f", gap {gap:.1%}" if gap is not None else "")
+    raw_gap = getattr(result, "mip_gap", None) if mixed else None
+    gap = float(raw_gap) if raw_gap is not None and np.isfinite(raw_gap) else None
+    if in_time:  # stopped at the limit: the best plan found, at most ``gap`` from the bound
+        status = f"time-limited ({time_limit_s:g} s), gap " + (
+            f"{gap:.1%}" if gap is not None else "unknown"
+        )
+    unit_w = {unit.id: series(UNITS + 2 * u) for u, unit in enumerate(units)}
+
+    def total(kind: str) -> list[float]:
+        return [sum(unit_w[u.id][t] for u in units if u.kind == kind) for t in range(n)]
+
     if any(s > 1.0 for s in shortfall.values()):
         status = f"{status}, vehicle energy short: " + ", ".join(
             f"{k} {s / 1000:.1f} kWh" for k, s in shortfall.items() if s > 1.0
@@ -323,11 +385,13 @@ def solve(inputs: PlanInputs) -> Plan:
         battery_w=[float(x[var(t, DIS)] - x[var(t, CH)]) for t in range(n)],
         soc_pct=[float(x[var(t, SOC)] / cap * 100.0) if cap > 0 else 0.0 for t in range(n)],
         curtail_w=series(CURT),
-        vehicle_w={v.id: series(12 + j) for j, v in enumerate(vehicles)},
+        vehicle_w={v.id: series(EV + j) for j, v in enumerate(vehicles)},
         rod_w=series(ROD),
         heat_pump_w=series(HP),
-        electrolyser_w=series(ELY),
-        chp_w=series(CHP),
+        electrolyser_w=total("electrolyser"),
+        chp_w=total("chp"),
         import_price=list(inputs.import_price),
         shortfall_wh=shortfall,
+        unit_w=unit_w,
+        gap=gap,
     )

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .dayahead import Plan, PlanInputs, VehicleNeed
+from .dayahead import FlexUnit, Plan, PlanInputs, VehicleNeed
 from .demands import Demand, Priority, setpoint
 from .snapshot import Snapshot
 
@@ -169,8 +169,9 @@ def inputs_from(
     rod_max = sum(rod.max_power_w for rod in control.heating_rods)
     share_of_day = n * slot_s / 86_400.0
     hp_max = sum(hp.boost_power_w for hp in control.heat_pumps)
-    ely = control.electrolysers[0] if control.electrolysers else None
-    chp = control.generators[0] if control.generators else None
+    units = tuple(
+        FlexUnit(u.id, "electrolyser", u.min_power_w, u.max_power_w) for u in control.electrolysers
+    ) + tuple(FlexUnit(g.id, "chp", g.min_power_w, g.rated_power_w) for g in control.generators)
     return PlanInputs(
         start=start,
         slot_s=slot_s,
@@ -192,12 +193,9 @@ def inputs_from(
         rod_energy_wh=planner.rod_energy_kwh_per_day * 1000.0 * share_of_day,
         heat_pump_max_w=hp_max,
         heat_pump_energy_wh=planner.heat_pump_energy_kwh_per_day * 1000.0 * share_of_day,
-        electrolyser_min_w=ely.min_power_w if ely else 0.0,
-        electrolyser_max_w=ely.max_power_w if ely else 0.0,
         hydrogen_value_per_kwh=planner.hydrogen_value_per_kwh,
-        chp_min_w=chp.min_power_w if chp else 0.0,
-        chp_rated_w=chp.rated_power_w if chp else 0.0,
         chp_fuel_cost_per_kwh=planner.chp_fuel_cost_per_kwh,
+        units=units,
     )
 
 
@@ -206,7 +204,7 @@ def schedule_demands(
 ) -> list[Demand]:
     """The demands of the plan's current slot (none outside the plan)."""
     index = plan.slot_at(now)
-    if index is None or not plan.status.startswith("optimal"):
+    if index is None or not plan.usable:
         return []
     until = plan.slot_end(index)
     price = plan.import_price[index] if index < len(plan.import_price) else None
@@ -252,16 +250,12 @@ def schedule_demands(
                     Demand(f"{pv.id}.ActivePowerLimit", OWNER, Priority.SCHEDULE, why, None,
                            high=limit, expires=until)
                 )  # fmt: skip
-    flexible = (
-        (control.electrolysers[:1], plan.electrolyser_w, "PowerSetpoint"),
-        (control.generators[:1], plan.chp_w, "PowerSetpoint"),
-    )
-    for units, series, point in flexible:
-        for unit in units:
-            if index < len(series):
-                watts = series[index]
-                why = f"plan: {watts / 1000:.1f} kW at {at}"
-                found.append(setpoint(f"{unit.id}.{point}", watts, OWNER, Priority.SCHEDULE, why))
+    for unit in (*control.electrolysers, *control.generators):  # each unit its own series
+        series = plan.unit_w.get(unit.id, [])
+        if index < len(series):
+            watts = series[index]
+            why = f"plan: {watts / 1000:.1f} kW at {at}"
+            found.append(setpoint(f"{unit.id}.PowerSetpoint", watts, OWNER, Priority.SCHEDULE, why))
     for hp in control.heat_pumps:
         if index < len(plan.heat_pump_w) and plan.heat_pump_w[index] > 0.5 * hp.boost_power_w:
             why = f"plan: heat pump on at {at}"
