@@ -213,7 +213,8 @@ class SetpointMemory(Generic[P]):
                 sp.next_refresh = mono + sp.refresh_s
 
     async def wait_due(self) -> None:
-        """Until a refresh is due or the setpoints change."""
+        """Until a refresh is due or the setpoints change (the wait runs on ``clock``, so a
+        test's fast or fake clock moves the refresh too)."""
         timed = [sp.next_refresh for sp in self.active.values() if sp.refresh_s]
         wait = min(timed, default=self.clock.monotonic() + 3600.0) - self.clock.monotonic()
         self.changed.clear()
@@ -221,7 +222,9 @@ class SetpointMemory(Generic[P]):
         # outer cancel can turn the cancel into a TimeoutError, which would be swallowed here and
         # leave the driver running after shutdown.
         changed = asyncio.ensure_future(self.changed.wait())
+        timer = asyncio.ensure_future(self.clock.sleep(max(0.0, wait)))
         try:
-            await asyncio.wait({changed}, timeout=max(0.0, wait))
+            await asyncio.wait({changed, timer}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             changed.cancel()
+            timer.cancel()
