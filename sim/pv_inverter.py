@@ -39,6 +39,9 @@ class RampedPvInverter:
         states: the model's ``OperatingState`` for ``running``, ``throttled`` (held below the
             available power by the limit) and ``sleeping`` (no sun); a device whose status
             register cannot say one of them (SMA's health is "Ok" for all three) maps it to 4.
+        limit_valid_s: a limit not written again within this many seconds lapses (the inverter
+            goes back to full power), as Huawei's "schedule instruction valid duration" (42019)
+            does; ``None``: a limit stays until changed.
     """
 
     def __init__(
@@ -51,8 +54,12 @@ class RampedPvInverter:
         voltage_v: float = 230.0,
         frequency_hz: float = 50.0,
         states: Mapping[str, int] | None = None,
+        limit_valid_s: float | None = None,
     ) -> None:
         self.states = {**STATES, **(states or {})}
+        self.limit_valid_s = limit_valid_s
+        self.lapses = 0
+        """How often a limit lapsed because it was not written again in time."""
         self.nominal_w = nominal_w
         self.available_w = available_w
         self.ramp_w_per_s = ramp_w_per_s
@@ -67,6 +74,7 @@ class RampedPvInverter:
         self.energy_wh = 12_345_000.0
         self._clock = clock
         self._last = clock()
+        self._limit_written_at: float | None = None
 
     @property
     def target_w(self) -> float:
@@ -77,6 +85,15 @@ class RampedPvInverter:
         """Advance the output to the clock's time; returns it (W)."""
         now = self._clock()
         dt, self._last = max(0.0, now - self._last), now
+        written = self._limit_written_at
+        if (
+            self.limit_valid_s is not None
+            and written is not None
+            and now - written > self.limit_valid_s
+        ):
+            self.limit_w = self.nominal_w
+            self._limit_written_at = None
+            self.lapses += 1
         target = self.target_w
         most = self.ramp_w_per_s * dt
         if abs(target - self.power_w) <= most:
@@ -112,6 +129,7 @@ class RampedPvInverter:
         if point == "ActivePowerLimit" and isinstance(value, int | float):
             self.limit_w = max(0.0, min(float(value), self.nominal_w))
             self.limit_writes += 1
+            self._limit_written_at = self._clock()
 
     def _state(self, power: float) -> int:
         """The model's OperatingState (``states``)."""
