@@ -28,6 +28,7 @@ from asyncua import Server, ua
 
 from .addressspace import AddressSpaceBuilder, AssetNodes
 from .aggregates import SiteAggregator
+from .alarms import AlarmService, install_alarms
 from .config import SiteConfig
 from .control import ControlRuntime
 from .history import HistorianHealthNodes, enable_history, install_audit
@@ -90,6 +91,7 @@ class RunningSite:
     historian: Historian
     control: ControlRuntime | None = None
     planning: PlanningRuntime | None = None
+    alarms: AlarmService | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
@@ -259,6 +261,19 @@ async def start_site(config: SiteConfig, drivers: Sequence[Driver]) -> RunningSi
         config, server, writer, site_ns, [d.assets for d in drivers]
     )
     audit_to_historian(server, historian, config.site.id)
+    alarms = None
+    if config.alarms.enabled:
+        alarms = await install_alarms(
+            server,
+            site_ns,
+            config.alarms,
+            site_id,
+            [(d.device_id, d.assets) for d in drivers],
+            control=control is not None,
+            historian=historian,
+            health=historian.health,
+        )
+        writer.add_listener(alarms.on_reading)
     if planning is not None:
         planning.historian = historian
         writer.add_listener(planning.on_change)
@@ -275,6 +290,9 @@ async def start_site(config: SiteConfig, drivers: Sequence[Driver]) -> RunningSi
         ) from exc
     site = RunningSite(config, server, writer, drivers, site_ns, types_ns, historian, control)
     site.tasks.append(health_task)
+    if alarms is not None:
+        site.alarms = alarms
+        site.tasks.append(asyncio.create_task(alarms.run(), name="alarms"))
     writer.publish(initial)
     site.tasks.append(asyncio.create_task(writer.run(), name="node-writer"))
     for driver in drivers:

@@ -35,6 +35,7 @@ from pydantic import (
     model_validator,
 )
 
+from .alarms.config import AlarmsConfig
 from .security.config import SecurityConfig
 
 ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,62}$"
@@ -234,6 +235,10 @@ class SiteConfig(_Strict):
     control: ControlConfig | None = Field(
         None,
         description="The energy management (see the README's control section); none: no control.",
+    )
+    alarms: AlarmsConfig = Field(
+        default_factory=AlarmsConfig,
+        description="OPC UA alarms: severity and enablement per kind, thresholds (docs/alarms.md).",
     )
 
     _profiles: dict[str, ProfileHeader] | None = PrivateAttr(None)

@@ -14,7 +14,10 @@ serves, for string NodeIds ``ns=<site>;s=<asset-id>.<Point>``:
 
 The request's AggregateConfiguration is not evaluated: the server's own (published in each
 variable's ``HA Configuration``) applies. Event filters: the select clauses are answered by field
-name; of the where clause, ``OfType`` and ``InList`` on ``EventType`` are evaluated.
+name; of the where clause, ``OfType`` and ``InList`` on ``EventType`` and comparisons of
+``Severity`` with a literal are evaluated. Alarm transitions (``alarm`` events) answer as
+AlarmConditionType events with ConditionName, ConditionId, Retain, Comment and the ``Id`` of
+their two-state variables.
 
 ``install_audit`` records an audit event for every client write and method call.
 The historian's lifecycle stays with the caller: stopping the OPC UA server does not stop it.
@@ -45,6 +48,8 @@ from ampacity.storage import (
 from asyncua import Node, Server, ua
 from asyncua.server.history import HistoryManager, HistoryStorageInterface
 
+from .history_encoding import encode_history_data
+
 log = logging.getLogger(__name__)
 
 AGGREGATES: dict[int, Aggregate] = {
@@ -69,6 +74,7 @@ EVENT_TYPES: dict[str, int] = {
     EventKind.DEVICE_LOST.value: ua.ObjectIds.DeviceFailureEventType,
     EventKind.CONFIG_LOADED.value: ua.ObjectIds.SystemEventType,
     EventKind.SYSTEM.value: ua.ObjectIds.SystemEventType,
+    EventKind.ALARM.value: ua.ObjectIds.AlarmConditionType,
 }
 
 VARIANT_TYPES: dict[str, ua.VariantType] = {
@@ -206,13 +212,15 @@ class EventFields:
             "MethodId": ua.Variant(ua.NodeId(r.source, self.site_ns), ua.VariantType.NodeId),
             "InputArguments": _json_variant(r.new_value),
         }
+        if r.kind == EventKind.ALARM.value:
+            fields.update(_alarm_fields(r, self.site_ns))
         return fields.get(name, ua.Variant(None, ua.VariantType.Null))
 
     def to_field_list(self, select: list[ua.SimpleAttributeOperand]) -> ua.HistoryEventFieldList:
         out = ua.HistoryEventFieldList()
         for clause in select:
             if clause.BrowsePath:
-                name = clause.BrowsePath[-1].Name
+                name = "/".join(q.Name for q in clause.BrowsePath)
             elif clause.AttributeId == ua.AttributeIds.NodeId:
                 name = "EventType"
             else:
@@ -221,7 +229,42 @@ class EventFields:
         return out
 
 
+def _alarm_fields(r: EventRecord, site_ns: int) -> dict[str, ua.Variant]:
+    """The condition fields of a stored alarm transition (``extra`` of an ``alarm`` event)."""
+    extra: Any = r.extra
+    if isinstance(extra, str):
+        try:
+            extra = json.loads(extra)
+        except ValueError:
+            extra = {}
+    if not isinstance(extra, dict):
+        extra = {}
+    out = {
+        "ConditionName": ua.Variant(str(extra.get("condition_name", "")), ua.VariantType.String),
+        "NodeId": ua.Variant(
+            ua.NodeId(str(extra.get("condition", r.source)), site_ns), ua.VariantType.NodeId
+        ),
+        "Retain": ua.Variant(bool(extra.get("retain")), ua.VariantType.Boolean),
+        "Comment": ua.Variant(
+            ua.LocalizedText(str(extra.get("comment") or "")), ua.VariantType.LocalizedText
+        ),
+        "Quality": ua.Variant(ua.StatusCode(r.status or 0), ua.VariantType.StatusCode),
+    }
+    for state, flag in (
+        ("EnabledState", "enabled"),
+        ("ActiveState", "active"),
+        ("AckedState", "acked"),
+        ("ConfirmedState", "confirmed"),
+    ):
+        out[f"{state}/Id"] = ua.Variant(bool(extra.get(flag)), ua.VariantType.Boolean)
+    return out
+
+
 SUPERTYPES: dict[int, tuple[int, ...]] = {
+    ua.ObjectIds.AlarmConditionType: (
+        ua.ObjectIds.AcknowledgeableConditionType,
+        ua.ObjectIds.ConditionType,
+    ),
     ua.ObjectIds.AuditWriteUpdateEventType: (
         ua.ObjectIds.AuditUpdateEventType,
         ua.ObjectIds.AuditEventType,
@@ -240,6 +283,17 @@ def _type_chain(kind: str) -> set[ua.NodeId]:
     return {ua.NodeId(i) for i in ids}
 
 
+_SEVERITY_OPERATORS = frozenset(
+    {
+        ua.FilterOperator.GreaterThanOrEqual,
+        ua.FilterOperator.GreaterThan,
+        ua.FilterOperator.LessThanOrEqual,
+        ua.FilterOperator.LessThan,
+        ua.FilterOperator.Equals,
+    }
+)
+
+
 @dataclass
 class TypeFilter:
     """The event-type restriction of an EventFilter's WhereClause.
@@ -252,6 +306,9 @@ class TypeFilter:
 
     of_type: set[ua.NodeId] | None = None
     in_list: set[ua.NodeId] | None = None
+    severity: tuple[int, int] | None = None
+    """``Severity`` compared with a literal (``>=``, ``>``, ``<=``, ``<``, ``==``): the range
+    of severities admitted (evaluated by the database)."""
 
     @classmethod
     def of(cls, event_filter: Any) -> TypeFilter:
@@ -270,7 +327,28 @@ class TypeFilter:
                 path = getattr(operands[0], "BrowsePath", None) or []
                 if path and path[-1].Name == "EventType":
                     found.in_list = (found.in_list or set()) | literals
+            elif element.FilterOperator in _SEVERITY_OPERATORS and len(operands) == 2:
+                found._severity(element.FilterOperator, operands)
         return found
+
+    def _severity(self, operator: ua.FilterOperator, operands: list[Any]) -> None:
+        path = getattr(operands[0], "BrowsePath", None) or []
+        value = getattr(getattr(operands[1], "Value", None), "Value", None)
+        if not path or path[-1].Name != "Severity" or not isinstance(value, int | float):
+            return
+        low, high = self.severity or (0, 1000)
+        bound = int(value)
+        if operator == ua.FilterOperator.GreaterThanOrEqual:
+            low = max(low, bound)
+        elif operator == ua.FilterOperator.GreaterThan:
+            low = max(low, bound + 1)
+        elif operator == ua.FilterOperator.LessThanOrEqual:
+            high = min(high, bound)
+        elif operator == ua.FilterOperator.LessThan:
+            high = min(high, bound - 1)
+        else:
+            low, high = max(low, bound), min(high, bound)
+        self.severity = (low, high)
 
     def admits(self, kind: str) -> bool:
         own = ua.NodeId(EVENT_TYPES.get(kind, ua.ObjectIds.BaseEventType))
@@ -433,9 +511,13 @@ class HistorianHistoryManager(HistoryManager):  # type: ignore[misc]
         )
         info = await self._series(key)
         result = ua.HistoryReadResult()
-        result.HistoryData = ua.HistoryData()
         dtype = info.data_type if info else None
-        result.HistoryData.DataValues = [to_data_value(v, dtype, ttr) for v in page.values]
+        encoded = encode_history_data(page.values, dtype, ttr)  # the same bytes, one pass
+        if encoded is not None:
+            result.HistoryData = encoded
+        else:
+            result.HistoryData = ua.HistoryData()
+            result.HistoryData.DataValues = [to_data_value(v, dtype, ttr) for v in page.values]
         if page.next_t is not None:
             result.ContinuationPoint = _pack_cp("raw", key, [page.next_t])
             result.StatusCode = ua.StatusCode(ua.StatusCodes.Good)
@@ -507,8 +589,10 @@ class HistorianHistoryManager(HistoryManager):  # type: ignore[misc]
         if rv.ContinuationPoint:
             t_us, eid = _unpack_cp(rv.ContinuationPoint, "events", cp_key)
             resume = (int(t_us), int(eid))
-        records, more = await self.historian.read_events(source, start, end, limit, resume)
         types = TypeFilter.of(details.Filter)
+        records, more = await self.historian.read_events(
+            source, start, end, limit, resume, types.severity
+        )
         records = [r for r in records if types.admits(r.kind)]
         select = list(details.Filter.SelectClauses) if details.Filter else []
         result = ua.HistoryReadResult()

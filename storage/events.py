@@ -1,4 +1,5 @@
-"""Events the historian keeps: audit of client writes and method calls, device and system events."""
+"""Events the historian keeps: audit of client writes and method calls, device and system events,
+alarm transitions."""
 
 from __future__ import annotations
 
@@ -21,6 +22,10 @@ class EventKind(Enum):
     DEVICE_LOST = "device.lost"
     CONFIG_LOADED = "config.loaded"
     SYSTEM = "system"
+    ALARM = "alarm"
+    """A condition's state changed (AlarmConditionType; ``extra`` has the condition and its
+    states: condition, condition_name, type, transition, enabled, active, acked, confirmed,
+    retain, comment)."""
 
 
 SEVERITY_INFO = 200
@@ -35,6 +40,7 @@ DEFAULT_SEVERITY: dict[EventKind, int] = {
     EventKind.DEVICE_LOST: SEVERITY_WARNING,
     EventKind.CONFIG_LOADED: SEVERITY_INFO,
     EventKind.SYSTEM: SEVERITY_INFO,
+    EventKind.ALARM: SEVERITY_AUDIT,
 }
 
 

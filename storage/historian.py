@@ -656,9 +656,14 @@ class Historian:
         end: datetime | None,
         limit: int | None = None,
         resume: tuple[int, int] | None = None,
+        severity: tuple[int, int] | None = None,
+        kinds: tuple[str, ...] | None = None,
     ) -> tuple[list[EventRecord], tuple[int, int] | None]:
-        """Events of ``source`` and below (all with ``None``); see ``queries.read_events``."""
+        """Events of ``source`` and below (all with ``None``), of a severity range and of
+        ``kinds`` when given; see ``queries.read_events``."""
         size = min(limit or self.config.max_values_per_read, self.config.max_values_per_read)
         s_us = to_us(start) if start else None
         e_us = to_us(end) if end else None
-        return await self._query(lambda c: queries.read_events(c, source, s_us, e_us, size, resume))
+        return await self._query(
+            lambda c: queries.read_events(c, source, s_us, e_us, size, resume, severity, kinds)
+        )

@@ -173,10 +173,13 @@ def read_events(
     end: int | None,
     limit: int,
     resume: tuple[int, int] | None = None,
+    severity: tuple[int, int] | None = None,
+    kinds: tuple[str, ...] | None = None,
 ) -> tuple[list[EventRecord], tuple[int, int] | None]:
     """Events in ``[start, end)`` (descending when ``start > end`` or only ``end`` is given),
     of ``source`` and everything below it (``source.*``), or all events when ``source`` is
-    ``None``. Returns the page and the ``(t_us, id)`` to resume at (``None``: no more)."""
+    ``None``; only those with ``severity[0] <= severity <= severity[1]`` and of ``kinds`` when
+    given. Returns the page and the ``(t_us, id)`` to resume at (``None``: no more)."""
     descending = start is None or (end is not None and start > end)
     lo, hi = _ordered(start, end, descending)
     where = ["1 = 1"]
@@ -186,6 +189,13 @@ def read_events(
         params["src"] = source
         escaped = source.replace("!", "!!").replace("%", "!%").replace("_", "!_")
         params["prefix"] = escaped + ".%"
+    if severity is not None:
+        where.append("severity >= :sev_lo AND severity <= :sev_hi")
+        params["sev_lo"], params["sev_hi"] = severity
+    if kinds is not None:
+        names = [f"kind{i}" for i in range(len(kinds))]
+        where.append(f"kind IN ({', '.join(':' + n for n in names)})" if names else "1 = 0")
+        params.update(zip(names, kinds, strict=True))
     if lo is not None:
         where.append("t > :lo" if descending else "t >= :lo")
         params["lo"] = lo

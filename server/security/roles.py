@@ -5,7 +5,8 @@ Every role browses, reads, subscribes and reads history. Beyond that:
 * ``viewer``: calls only the read-only standard methods; writes nothing.
 * ``operator``: writes the Value of writable nodes outside namespace 0 and outside ``Marketer``
   objects (the setpoints and modes); calls methods outside namespace 0 that are not under a
-  ``Marketer`` object, and the read-only standard methods.
+  ``Marketer`` object, the read-only standard methods and the alarm methods Acknowledge, Confirm
+  and AddComment (``CONDITION_METHODS``; Enable and Disable are admin's).
 * ``marketer``: calls the methods of ``Marketer`` objects and the read-only standard methods;
   writes nothing.
 * ``admin``: everything asyncua allows, and alone HistoryUpdate, AddNodes, DeleteNodes,
@@ -33,6 +34,15 @@ SAFE_METHODS = frozenset(
         ua.ObjectIds.ConditionType_ConditionRefresh2,
     )
 )
+CONDITION_METHODS = frozenset(
+    ua.NodeId(i)
+    for i in (
+        ua.ObjectIds.AcknowledgeableConditionType_Acknowledge,
+        ua.ObjectIds.AcknowledgeableConditionType_Confirm,
+        ua.ObjectIds.ConditionType_AddComment,
+    )
+)
+"""Alarm methods an operator may call (Enable/Disable stay with admin)."""
 ADMIN_SERVICES = frozenset(
     {"HistoryUpdate", "AddNodes", "DeleteNodes", "AddReferences", "DeleteReferences"}
 )
@@ -112,6 +122,8 @@ class AccessRules:
     def _method_allowed(self, role: Role, method_id: ua.NodeId, object_id: ua.NodeId) -> bool:
         if method_id in SAFE_METHODS:
             return True
+        if method_id in CONDITION_METHODS:
+            return role is Role.OPERATOR
         if method_id.NamespaceIndex == 0:
             return False
         marketer = self.under_marketer(object_id) or self.under_marketer(method_id)
