@@ -1,36 +1,53 @@
 """Control quality: Ampacity's control next to baselines and the perfect-foresight optimum.
 
-    python bench/control_quality.py [SCENARIO.yaml | name ...] [--step 2] [--slot-min 5]
+    python bench/control_quality.py [SCENARIO.yaml | name ...] [--step 60] [--slot-min 5]
+                                    [--hours H] [--ev-penalty 1.0] [--json]
 
-For each scenario (the shipped ones by default), the same simulated day under:
+For each scenario (by default the synthetic ones in ``deploy/scenarios/`` and the measured ones in
+``deploy/scenarios/measured/``), the same simulated day under four policies:
 
-* **ampacity** — the real control cycle;
-* **no control** — no energy manager: the battery's own self-consumption control, PV unlimited,
+* ``no-control`` — no energy manager: the battery's own self-consumption control, PV unlimited,
   chargers at full current;
-* **surplus rule** — a simple surplus rule as evcc applies it (30 s loop, on/off with delays, no
-  battery setpoints, no PV curtailment);
-* **optimum** — the same day solved as a linear programme with perfect foresight (HiGHS via
-  ``scipy.optimize.linprog``): the house load and the PV the sky offers, as the simulation had
-  them, averaged over ``--slot-min`` slots; the battery with its limits and efficiencies; each
-  vehicle session gets exactly the energy Ampacity delivered in it, within its plug-in window and
-  charge power; the feed-in and import limits as hard constraints. Its cost is the bound no
-  controller can beat.
+* ``rule`` — evcc's charge modes as it documents them (``scenarios/baselines.py``: PV, Min+PV,
+  the charging plan in the cheapest slots before departure; no battery setpoints, no curtailment);
+* ``ampacity`` — the real control cycle without a day-ahead plan;
+* ``ampacity+plan`` — with the day-ahead plan (forecasts from what the site knew before the day:
+  PV history of the days before, load of earlier weeks; never the day's own values).
 
-Cost is money for the day (import at the tariff minus export revenue), with the battery's change
-in stored energy and the heat left in a heat pump's store valued at the day's mean import price (a
-controller cannot look cheap by emptying the battery), and the vehicle energy a baseline delivers
-less than Ampacity charged at the same price (nor by not charging). Figures: cost,
-self-consumption, autarky, peak import, limit violations, EV energy; and each policy's cost and
-self-consumption as a ratio to the optimum.
+and the **optimum**: the same day as a linear programme with perfect foresight (HiGHS via
+``scipy.optimize.linprog``) over ``--slot-min`` slots: the load, the PV the sky offered and the
+heat demand as the simulation had them (recorded in the no-control run: they do not depend on
+any policy), the batteries with their limits and efficiencies, every vehicle visit within its
+plug-in window at its own power, the feed-in and import limits, the demand charge on the highest
+15-minute import. It does not look at any policy's run.
+
+Every policy is scored the same way, the optimum included: money for the day (import at the
+tariff, less export revenue, plus the day's share of a demand charge), less the energy the
+batteries and the heat store hold more at the end than at the start and the energy delivered to
+vehicles still plugged in at the end (both valued at the day's mean import price), plus the
+energy a vehicle lacked of its target at departure — as far as the target was reachable at the
+vehicle's power in its plug-in time — at ``--ev-penalty`` per kWh (1.00 EUR by default: dearer
+than any import price in the scenarios, so missing a target never pays).
+
+``--json`` prints exactly one JSON object instead of the table::
+
+    {"step_s": S, "ev_penalty_per_kwh": P, "scenarios": [{"name": N, "optimum_cost_eur": X,
+     "policies": {POLICY: {"cost_eur": C, "ratio": R or null, "delta_eur": D,
+     "violations": {"count": K, "seconds": S, "kwh": E}, "ev_delivered_kwh": V,
+     "ev_target_kwh": W}}}]}
+
+``ratio`` is cost / optimum where the optimum costs money (null where it earns).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 from ampacity.control import ControlCycle
@@ -40,57 +57,70 @@ from ampacity.scenarios.runner import (
     Kpis,
     Policy,
     Scenario,
+    available_pv_w,
+    heat_pump_of,
     load_scenario,
+    measured_scenarios,
     no_control_policy,
     run_scenario,
     shipped_scenarios,
     surplus_rule_policy,
     with_step,
 )
-from ampacity.sim.heat_pump import HeatPumpSim
-from ampacity.sim.site import INVERTER_EFFICIENCY, SitePhysics
+from ampacity.sim.ev import NOMINAL_VOLTAGE_V
+from ampacity.sim.site import SitePhysics
 from scipy.optimize import linprog
 from scipy.sparse import lil_matrix
+
+EV_PENALTY_PER_KWH = 1.00
+"""What a kWh a vehicle lacks at departure costs in the score (see the module's description)."""
+LIMIT_PENALTY_PER_KWH = 10.0
+"""The optimum's price for energy beyond a feed-in or import limit (it keeps them if it can)."""
+DEMAND_INTERVAL_S = 900.0
+ETA = 0.95
+"""The simulated batteries' charge and discharge efficiency (``BatterySim``'s defaults)."""
+
+POLICIES = ("no-control", "rule", "ampacity", "ampacity+plan")
 
 
 @dataclass
 class DayTrace:
-    """What the simulated day offered, per step: load W, available PV W, charger sessions."""
+    """What the simulated day offered, per step: load W, available PV W, vehicle visits."""
 
+    step_s: float
     load_w: list[float] = field(default_factory=list)
     pv_available_w: list[float] = field(default_factory=list)
     connected: dict[str, list[bool]] = field(default_factory=dict)
-    session_wh: dict[str, list[float]] = field(default_factory=dict)
-    max_power_w: dict[str, float] = field(default_factory=dict)
+    wanted_wh: dict[str, list[float]] = field(default_factory=dict)
+    max_power_w: dict[str, list[float]] = field(default_factory=dict)
 
     def record(self, when: datetime, p: SitePhysics) -> None:
         self.load_w.append(p.load_w)
-        available = p.pv_array.dc_power(when) * INVERTER_EFFICIENCY
-        self.pv_available_w.append(max(0.0, min(available, p.config.inverter_nominal_w)))
+        start = when - timedelta(seconds=self.step_s)
+        self.pv_available_w.append(available_pv_w(p, start, when))
         for cp_id, cp in p.chargers.items():
-            self.connected.setdefault(cp_id, []).append(cp.connected)
-            self.session_wh.setdefault(cp_id, []).append(cp.session_wh)
-            if cp.plan is not None:
-                self.max_power_w[cp_id] = 230.0 * cp.plan.phases * min(16.0, cp.plan.max_current_a)
+            plan = cp.plan if cp.connected else None
+            self.connected.setdefault(cp_id, []).append(plan is not None)
+            self.wanted_wh.setdefault(cp_id, []).append(plan.energy_wh if plan else 0.0)
+            power = 0.0
+            if plan is not None:
+                power = NOMINAL_VOLTAGE_V * plan.phases * min(16.0, plan.max_current_a)
+            self.max_power_w.setdefault(cp_id, []).append(power)
 
 
-def adjusted_cost(scenario: Scenario, k: Kpis, reference: Kpis) -> float:
-    """Cost with the battery's change in stored energy, and the vehicle energy not delivered
-    compared with ``reference`` (Ampacity's run), valued at the day's mean import price."""
-    b = scenario.site.battery
-    delta_kwh = (k.battery_soc_end - b.soc) / 100.0 * b.capacity_wh / 1000.0
-    shortfall_kwh = (reference.ev_energy_wh - k.ev_energy_wh) / 1000.0
-    stored_kwh = delta_kwh + k.heat_store_end_wh / 1000.0
-    return k.cost + (shortfall_kwh - stored_kwh) * _mean_import_price(scenario)
+@dataclass(frozen=True, slots=True)
+class Visit:
+    """A plug-in window in slots ``[first, last)``: energy wanted, power, and whether it ends
+    within the day (a target) or is still plugged in at the end (its energy is stored value)."""
+
+    first: int
+    last: int
+    energy_wh: float
+    power_w: float
+    ends: bool
 
 
-def _mean_import_price(scenario: Scenario) -> float:
-    hours = max(1, round(scenario.hours))
-    return sum(scenario.tariff.import_price(h) for h in range(hours)) / hours
-
-
-def _sessions(trace: DayTrace, slot_steps: int) -> list[tuple[str, int, int, float]]:
-    """``(charge point, first slot, last slot + 1, energy Wh)`` per plug-in window."""
+def _visits(trace: DayTrace, slot_steps: int, n: int) -> list[Visit]:
     found = []
     for cp_id, flags in trace.connected.items():
         start = None
@@ -98,123 +128,168 @@ def _sessions(trace: DayTrace, slot_steps: int) -> list[tuple[str, int, int, flo
             if on and start is None:
                 start = i
             elif not on and start is not None:
-                energy = max(trace.session_wh[cp_id][start:i] or [0.0])
-                if start == 0:
-                    energy = trace.session_wh[cp_id][i - 1]
-                found.append((cp_id, start // slot_steps, -(-i // slot_steps), energy))
+                ends = i < len(flags)
+                energy = trace.wanted_wh[cp_id][start]
+                power = trace.max_power_w[cp_id][start]
+                first, last = start // slot_steps, min(n, -(-i // slot_steps))
+                found.append(Visit(first, last, energy, power, ends))
                 start = None
     return found
+
+
+def mean_import_price(scenario: Scenario) -> float:
+    """The day's mean import price per kWh (the value of stored energy)."""
+    hours = max(1, round(scenario.hours))
+    return sum(scenario.tariff.import_price_at(h * 3600.0) for h in range(hours)) / hours
+
+
+def score(scenario: Scenario, k: Kpis, ev_penalty: float) -> float:
+    """A run's cost as the module's description defines it."""
+    price = mean_import_price(scenario)
+    stored_kwh = (k.battery_stored_delta_wh + k.heat_store_end_wh + k.ev_open_delivered_wh) / 1000
+    return k.cost - stored_kwh * price + k.ev_missing_wh / 1000.0 * ev_penalty
 
 
 @dataclass(frozen=True, slots=True)
 class Optimum:
     cost: float
     self_consumption_pct: float
-    autarky_pct: float
     peak_import_w: float
+    ev_target_wh: float
 
 
-def optimum(scenario: Scenario, trace: DayTrace, slot_min: float) -> Optimum:
-    """The perfect-foresight LP of the traced day."""
-    step_s = scenario.step_s
+def optimum(scenario: Scenario, trace: DayTrace, slot_min: float, ev_penalty: float) -> Optimum:
+    """The perfect-foresight LP of the traced day, scored like the runs."""
+    step_s = trace.step_s
     slot_steps = max(1, round(slot_min * 60 / step_s))
     n = len(trace.load_w) // slot_steps
     load = np.array(trace.load_w[: n * slot_steps]).reshape(n, slot_steps).mean(axis=1)
     pv_av = np.array(trace.pv_available_w[: n * slot_steps]).reshape(n, slot_steps).mean(axis=1)
     dt_h = slot_steps * step_s / 3600.0
-    sessions = [s for s in _sessions(trace, slot_steps) if s[3] > 0]
-    hp_model = scenario.site.heat_pump
+    visits = [v for v in _visits(trace, slot_steps, n) if v.energy_wh > 0 and v.last > v.first]
+    hp = heat_pump_of(scenario)
     hp_demand = np.zeros(n)
-    if hp_model is not None:
-        sim = HeatPumpSim(**hp_model.model_dump())
-        starts = [scenario.start + timedelta(seconds=(t + 0.5) * dt_h * 3600) for t in range(n)]
-        hp_demand = np.array([sim.demand_w(when) for when in starts])
-    b = scenario.site.battery
-    eta_c = eta_d = 0.95  # BatterySim defaults
-    # variables: imp, exp, ch, dis, pv (n each), e (n + 1), heat pump (n), heat store (n + 1),
-    # then one block of n per session
-    imp, exp_, ch, dis, pv, e0 = (k * n for k in range(6))
-    hp0 = 6 * n + 1
+    if hp is not None:
+        starts = [scenario.start + timedelta(seconds=(t + 1) * dt_h * 3600) for t in range(n)]
+        hp_demand = np.array([hp.demand_w(when) for when in starts])
+    site = scenario.site
+    batteries = [site.battery, *site.batteries]
+    cap = sum(b.capacity_wh for b in batteries)
+    e_start = sum(b.soc / 100 * b.capacity_wh for b in batteries)
+    e_min = sum(b.min_soc / 100 * b.capacity_wh for b in batteries)
+    mean_price = mean_import_price(scenario)
+    blocks = max(1, round(DEMAND_INTERVAL_S / (dt_h * 3600)))
+    n_blocks = -(-n // blocks)
+    # variables (n each unless noted): imp, exp, ch, dis, pv, over_imp, over_exp, e (n + 1),
+    # hp, store (n + 1), peak (1), one block of n per visit, one shortfall per visit
+    names = ("imp", "exp", "ch", "dis", "pv", "oi", "oe")
+    at = {name: k * n for k, name in enumerate(names)}
+    e0 = len(names) * n
+    hp0 = e0 + n + 1
     s0 = hp0 + n
-    ev0 = s0 + n + 1
-    nvar = ev0 + n * len(sessions)
+    peak = s0 + n + 1
+    ev0 = peak + 1
+    short0 = ev0 + n * len(visits)
+    nvar = short0 + len(visits)
     price = np.array([scenario.tariff.import_price_at(t * dt_h * 3600) for t in range(n)])
     export = np.array([scenario.tariff.export_price_at(t * dt_h * 3600) for t in range(n)])
     c = np.zeros(nvar)
-    c[imp : imp + n] = price * dt_h / 1000.0
-    c[exp_ : exp_ + n] = -export * dt_h / 1000.0
-    c[e0 + n] = -_mean_import_price(scenario) / 1000.0  # stored energy at the end, per Wh
-    c[e0] = _mean_import_price(scenario) / 1000.0
-    c[s0 + n] = -_mean_import_price(scenario) / 1000.0  # heat banked at the end
+    c[at["imp"] : at["imp"] + n] = price * dt_h / 1000.0
+    c[at["exp"] : at["exp"] + n] = -export * dt_h / 1000.0
+    c[at["oi"] : at["oi"] + n] = LIMIT_PENALTY_PER_KWH * dt_h / 1000.0
+    c[at["oe"] : at["oe"] + n] = LIMIT_PENALTY_PER_KWH * dt_h / 1000.0
+    c[e0 + n] = -mean_price / 1000.0  # stored energy at the end, per Wh
+    c[s0 + n] = -mean_price / 1000.0  # heat banked at the end
+    c[peak] = scenario.tariff.demand_charge_share(scenario.start, scenario.hours)
+    for k, v in enumerate(visits):
+        if not v.ends:  # still plugged in at the end: stored value
+            c[ev0 + k * n : ev0 + (k + 1) * n] = -mean_price * dt_h / 1000.0
+        c[short0 + k] = ev_penalty / 1000.0
+    inf = None
     bounds: list[tuple[float | None, float | None]] = []
-    imp_max = scenario.limits.import_w
-    exp_max = scenario.limits.feed_in_w
-    bounds += [(0.0, imp_max)] * n + [(0.0, exp_max)] * n
-    bounds += [(0.0, b.max_charge_w)] * n + [(0.0, b.max_discharge_w)] * n
+    bounds += [(0.0, inf)] * 2 * n
+    bounds += [(0.0, sum(b.max_charge_w for b in batteries))] * n
+    bounds += [(0.0, sum(b.max_discharge_w for b in batteries))] * n
     bounds += [(0.0, float(x)) for x in pv_av]
-    e_start = b.soc / 100.0 * b.capacity_wh
-    bounds += [(e_start, e_start)] + [(b.min_soc / 100 * b.capacity_wh, b.capacity_wh)] * n
-    hp_max = hp_model.force_w if hp_model is not None else 0.0
-    store = hp_model.store_wh if hp_model is not None else 0.0
+    bounds += [(0.0, inf)] * 2 * n
+    bounds += [(e_start, e_start)] + [(e_min, cap)] * n
+    hp_max = hp.force_w if hp is not None else 0.0
+    store = hp.store_wh if hp is not None else 0.0
     bounds += [(0.0, hp_max)] * n + [(0.0, 0.0)] + [(0.0, store)] * n
-    for cp_id, first, last, _ in sessions:
-        pmax = trace.max_power_w.get(cp_id, 11_040.0)
-        bounds += [(0.0, pmax if first <= t < last else 0.0) for t in range(n)]
-    rows = 3 * n + len(sessions)
-    a_eq = lil_matrix((rows, nvar))
-    b_eq = np.zeros(rows)
+    bounds += [(0.0, inf)]
+    for v in visits:
+        bounds += [(0.0, v.power_w if v.first <= t < v.last else 0.0) for t in range(n)]
+    bounds += [(0.0, inf)] * len(visits)
+    rows_eq = 3 * n
+    a_eq = lil_matrix((rows_eq, nvar))
+    b_eq = np.zeros(rows_eq)
     for t in range(n):
-        # imp - exp - ch + dis + pv - Σev = load
-        a_eq[t, imp + t], a_eq[t, exp_ + t] = 1.0, -1.0
-        a_eq[t, ch + t], a_eq[t, dis + t], a_eq[t, pv + t] = -1.0, 1.0, 1.0
-        for k in range(len(sessions)):
+        # imp - exp - ch + dis + pv - hp - Σev = load
+        a_eq[t, at["imp"] + t], a_eq[t, at["exp"] + t] = 1.0, -1.0
+        a_eq[t, at["ch"] + t], a_eq[t, at["dis"] + t], a_eq[t, at["pv"] + t] = -1.0, 1.0, 1.0
+        a_eq[t, hp0 + t] = -1.0
+        for k in range(len(visits)):
             a_eq[t, ev0 + k * n + t] = -1.0
         b_eq[t] = load[t]
-        # e[t+1] - e[t] - eta_c ch dt + dis dt / eta_d = 0
+        # e[t+1] - e[t] - eta ch dt + dis dt / eta = 0
         r = n + t
         a_eq[r, e0 + t + 1], a_eq[r, e0 + t] = 1.0, -1.0
-        a_eq[r, ch + t], a_eq[r, dis + t] = -eta_c * dt_h, dt_h / eta_d
-        # heat pump: it draws hp[t]; the store takes what exceeds the demand: s[t+1] - s[t] -
-        # hp dt = -demand dt
-        a_eq[t, hp0 + t] = -1.0
+        a_eq[r, at["ch"] + t], a_eq[r, at["dis"] + t] = -ETA * dt_h, dt_h / ETA
+        # heat store: s[t+1] - s[t] - hp dt = -demand dt
         r = 2 * n + t
         a_eq[r, s0 + t + 1], a_eq[r, s0 + t], a_eq[r, hp0 + t] = 1.0, -1.0, -dt_h
         b_eq[r] = -hp_demand[t] * dt_h
-    for k, (_, first, last, energy) in enumerate(sessions):
-        for t in range(first, min(last, n)):
-            a_eq[3 * n + k, ev0 + k * n + t] = dt_h
-        b_eq[3 * n + k] = energy
-    result = linprog(c, A_eq=a_eq.tocsr(), b_eq=b_eq, bounds=bounds, method="highs")
+    imp_max, exp_max = scenario.limits.import_w, scenario.limits.feed_in_w
+    rows_ub = 2 * n + n_blocks + 2 * len(visits)
+    a_ub = lil_matrix((rows_ub, nvar))
+    b_ub = np.full(rows_ub, np.inf)
+    for t in range(n):
+        # imp - over_imp <= limit; exp - over_exp <= limit
+        a_ub[t, at["imp"] + t], a_ub[t, at["oi"] + t] = 1.0, -1.0
+        b_ub[t] = imp_max if imp_max is not None else 1e12
+        a_ub[n + t, at["exp"] + t], a_ub[n + t, at["oe"] + t] = 1.0, -1.0
+        b_ub[n + t] = exp_max if exp_max is not None else 1e12
+    for b in range(n_blocks):  # mean import of a 15-minute block <= peak
+        members = range(b * blocks, min(n, (b + 1) * blocks))
+        for t in members:
+            a_ub[2 * n + b, at["imp"] + t] = 1.0 / len(members)
+        a_ub[2 * n + b, peak] = -1.0
+        b_ub[2 * n + b] = 0.0
+    target_wh = 0.0
+    for k, v in enumerate(visits):
+        r = 2 * n + n_blocks + 2 * k
+        for t in range(v.first, v.last):  # at most what the vehicle wants
+            a_ub[r, ev0 + k * n + t] = dt_h
+        b_ub[r] = v.energy_wh
+        if v.ends:  # at least the reachable target, less a priced shortfall
+            reachable = min(v.energy_wh, v.power_w * (v.last - v.first) * dt_h)
+            target_wh += v.energy_wh
+            for t in range(v.first, v.last):
+                a_ub[r + 1, ev0 + k * n + t] = -dt_h
+            a_ub[r + 1, short0 + k] = -1.0
+            b_ub[r + 1] = -reachable
+        else:
+            b_ub[r + 1] = 0.0
+    result = linprog(
+        c,
+        A_ub=a_ub.tocsr(),
+        b_ub=b_ub,
+        A_eq=a_eq.tocsr(),
+        b_eq=b_eq,
+        bounds=bounds,
+        method="highs",
+    )
     if result.status != 0:
         raise RuntimeError(f"{scenario.name}: LP not solved: {result.message}")
     x = result.x
-    cost = float(price @ x[imp : imp + n] * dt_h / 1000.0) - float(
-        export @ x[exp_ : exp_ + n] * dt_h / 1000.0
-    )
-    e_end = float(x[e0 + n])
-    cost -= (e_end - e_start + float(x[s0 + n])) / 1000.0 * _mean_import_price(scenario)
-    pv_wh = float(x[pv : pv + n].sum() * dt_h)
-    export_wh = float(x[exp_ : exp_ + n].sum() * dt_h)
-    consumption = float((load.sum() + x[ev0:].sum() + x[hp0 : hp0 + n].sum()) * dt_h)
-    import_wh = float(x[imp : imp + n].sum() * dt_h)
+    cost = float(c @ x) + (e_start / 1000.0) * mean_price  # c holds -e_end, add back e_start
+    pv_wh = float(x[at["pv"] : at["pv"] + n].sum() * dt_h)
+    export_wh = float(x[at["exp"] : at["exp"] + n].sum() * dt_h)
     return Optimum(
         cost,
         100.0 * (pv_wh - export_wh) / pv_wh if pv_wh > 0 else 100.0,
-        100.0 * max(0.0, 1 - import_wh / consumption) if consumption > 0 else 100.0,
-        float(x[imp : imp + n].max()),
-    )
-
-
-def _row(name: str, k: Kpis, cost: float, best: Optimum, seconds: float) -> str:
-    cost_ratio = cost / best.cost if best.cost > 0 else float("nan")  # no ratio to a gain
-    sc_ratio = k.self_consumption_pct / best.self_consumption_pct
-    return (
-        f"  {name:<13}{cost:>8.2f}{cost_ratio:>7.2f}{cost - best.cost:>7.2f}"
-        f"{k.self_consumption_pct:>7.1f}{sc_ratio:>6.2f}"
-        f"{k.autarky_pct:>7.1f}{k.peak_import_w / 1000:>7.1f}{k.feed_in_violations:>5d}"
-        f"{k.import_violations:>5d}{k.ev_delivered_wh / 1000:>7.1f}"
-        f"/{k.ev_requested_wh / 1000:<5.1f}"
-        f"{seconds:>6.1f}"
+        float(x[at["imp"] : at["imp"] + n].max()),
+        target_wh,
     )
 
 
@@ -231,47 +306,112 @@ def _with_plan(scenario: Scenario) -> Policy:
     return AmpacityPolicy(ControlCycle(control), scenario)
 
 
+FACTORIES = {
+    "no-control": no_control_policy,
+    "rule": surplus_rule_policy,
+    "ampacity": _without_plan,
+    "ampacity+plan": _with_plan,
+}
+
+
+def violations(k: Kpis) -> dict[str, float]:
+    """Feed-in and import limit violations together: count, seconds, kWh beyond the limit."""
+    return {
+        "count": k.feed_in_violations + k.import_violations,
+        "seconds": round(k.feed_in_violation_s + k.import_violation_s, 1),
+        "kwh": round((k.feed_in_violation_wh + k.import_violation_wh) / 1000.0, 3),
+    }
+
+
+def evaluate(scenario: Scenario, slot_min: float, ev_penalty: float) -> dict[str, Any]:
+    """One scenario's result in the JSON shape, plus the KPIs and run times for the table."""
+    trace = DayTrace(scenario.step_s)
+    runs: dict[str, tuple[Kpis, float]] = {}
+    for label in POLICIES:
+        started = time.perf_counter()
+        record = trace.record if label == "no-control" else None
+        runs[label] = (run_scenario(scenario, FACTORIES[label], record), 0.0)
+        runs[label] = (runs[label][0], time.perf_counter() - started)
+    started = time.perf_counter()
+    best = optimum(scenario, trace, slot_min, ev_penalty)
+    lp_s = time.perf_counter() - started
+    policies = {}
+    for label, (k, _) in runs.items():
+        cost = score(scenario, k, ev_penalty)
+        policies[label] = {
+            "cost_eur": round(cost, 4),
+            "ratio": round(cost / best.cost, 4) if best.cost > 0 else None,
+            "delta_eur": round(cost - best.cost, 4),
+            "violations": violations(k),
+            "ev_delivered_kwh": round(k.ev_delivered_wh / 1000.0, 3),
+            "ev_target_kwh": round(k.ev_requested_wh / 1000.0, 3),
+        }
+    return {
+        "name": scenario.name,
+        "optimum_cost_eur": round(best.cost, 4),
+        "policies": policies,
+        "_kpis": {label: k for label, (k, _) in runs.items()},
+        "_seconds": {label: s for label, (_, s) in runs.items()} | {"optimum": lp_s},
+        "_optimum": best,
+        "_description": scenario.description,
+    }
+
+
+def _table(result: dict[str, Any]) -> list[str]:
+    lines = [f"{result['name']}: {result['_description']}"]
+    best: Optimum = result["_optimum"]
+    for label in POLICIES:
+        p, k = result["policies"][label], result["_kpis"][label]
+        ratio = p["ratio"] if p["ratio"] is not None else float("nan")
+        v = p["violations"]
+        lines.append(
+            f"  {label:<14}{p['cost_eur']:>8.2f}{ratio:>7.2f}"
+            f"{p['delta_eur']:>7.2f}{k.self_consumption_pct:>7.1f}"
+            f"{k.peak_import_15min_w / 1000:>7.1f}{v['count']:>5d}{v['seconds']:>7.0f}"
+            f"{v['kwh']:>7.2f}{p['ev_delivered_kwh']:>7.1f}/{p['ev_target_kwh']:<5.1f}"
+            f"{result['_seconds'][label]:>6.1f}"
+        )
+    lines.append(
+        f"  {'optimum (LP)':<14}{best.cost:>8.2f}{1.0:>7.2f}{0.0:>7.2f}"
+        f"{best.self_consumption_pct:>7.1f}{'':>7}{'':>19}"
+        f"{'':>7}{best.ev_target_wh / 1000:>6.1f}{'':>7}{result['_seconds']['optimum']:>5.1f}"
+    )
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("scenarios", nargs="*", help="YAML files or shipped names (default: all)")
     parser.add_argument("--step", type=float, default=None, help="simulation and cycle step, s")
     parser.add_argument("--slot-min", type=float, default=5.0, help="LP slot length, minutes")
-    args = parser.parse_args(argv)
-    names = args.scenarios or [str(p) for p in shipped_scenarios()]
-    print(
-        "  policy          cost  ×opt   Δopt   SC %  ×opt  aut %  peak kW  FI  IMP"
-        "   EV kWh got/asked   s"
+    parser.add_argument("--hours", type=float, default=None, help="cut each day to this, h")
+    parser.add_argument(
+        "--ev-penalty", type=float, default=EV_PENALTY_PER_KWH, help="per kWh a vehicle lacks"
     )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    names = args.scenarios or [str(p) for p in (*shipped_scenarios(), *measured_scenarios())]
+    results = []
+    if not args.json:
+        print(
+            "  policy            cost  ×opt   Δopt   SC %  pk15kW  VIOL      s    kWh"
+            "   EV kWh got/target  s"
+        )
     for name in names:
         scenario = load_scenario(name)
         if args.step:
             scenario = with_step(scenario, args.step)
-        print(f"{scenario.name}: {scenario.description}")
-        traces = {"ampacity": DayTrace(), "ampacity+plan": DayTrace()}
-        runs = []
-        for label, factory in (
-            ("ampacity", _without_plan),
-            ("ampacity+plan", _with_plan),
-            ("no control", no_control_policy),
-            ("surplus rule", surplus_rule_policy),
-        ):
-            started = time.perf_counter()
-            record = traces[label].record if label in traces else None
-            kpis = run_scenario(scenario, factory, record)
-            runs.append((label, kpis, time.perf_counter() - started))
-        # the reference (vehicle energy, the LP's sessions): the Ampacity run that delivered more
-        reference = max(runs[:2], key=lambda run: run[1].ev_energy_wh)
-        started = time.perf_counter()
-        best = optimum(scenario, traces[reference[0]], args.slot_min)
-        lp_s = time.perf_counter() - started
-        for label, kpis, seconds in runs:
-            cost = adjusted_cost(scenario, kpis, reference[1])
-            print(_row(label, kpis, cost, best, seconds))
+        if args.hours:
+            scenario = scenario.model_copy(update={"hours": args.hours})
+        result = evaluate(scenario, args.slot_min, args.ev_penalty)
+        results.append(result)
+        if not args.json:
+            print("\n".join(_table(result)), flush=True)
+    if args.json:
+        public = [{k: v for k, v in r.items() if not k.startswith("_")} for r in results]
+        step = args.step
         print(
-            f"  {'optimum (LP)':<13}{best.cost:>8.2f}{1.0:>7.2f}{0.0:>7.2f}"
-            f"{best.self_consumption_pct:>7.1f}"
-            f"{1.0:>6.2f}{best.autarky_pct:>7.1f}{best.peak_import_w / 1000:>7.1f}"
-            f"{0:>5d}{0:>5d}{'':>13}{lp_s:>6.1f}"
+            json.dumps({"step_s": step, "ev_penalty_per_kwh": args.ev_penalty, "scenarios": public})
         )
     return 0
 

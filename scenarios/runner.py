@@ -34,7 +34,7 @@ from ampacity.control.schedule import (
 from ampacity.control.snapshot import Sample
 from ampacity.sim.battery import BatterySim
 from ampacity.sim.clock import FakeClock
-from ampacity.sim.ev import ChargePointSim, SessionPlan
+from ampacity.sim.ev import NOMINAL_VOLTAGE_V, ChargePointSim, SessionPlan
 from ampacity.sim.heat_pump import HeatPumpSim
 from ampacity.sim.load import HouseholdLoad, site_zone
 from ampacity.sim.site import INVERTER_EFFICIENCY, SiteConfig, SitePhysics
@@ -66,6 +66,8 @@ from .series import SeriesError, TimeSeries, read_series
 from .yamllines import ScenarioError, located, parse_with_lines
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "deploy" / "scenarios"
+MEASURED_DIR = SCENARIO_DIR / "measured"
+"""Scenarios built from measured and published time series (``measured/data/``)."""
 CHARGE_POINT_IDS = ("alfen1", "alfen2", "heidelberg")
 """The simulated site's charge points (asset ids equal the physics' keys)."""
 
@@ -415,6 +417,8 @@ def load_scenario(path: Path | str) -> Scenario:
     p = Path(path)
     if not p.suffix:
         p = SCENARIO_DIR / f"{p}.yaml"
+        if not p.exists() and (MEASURED_DIR / p.name).exists():
+            p = MEASURED_DIR / p.name
     data, lines = parse_with_lines(p)
     try:
         return Scenario.model_validate(data, context={"base": p.parent})
@@ -473,21 +477,27 @@ LOAD_HISTORY_WEEKS = 4
 
 def vehicle_target(scenario: Scenario, cp: str, now: datetime) -> tuple[float, datetime] | None:
     """What the driver asked for at ``cp`` now: ``(energy Wh, departure)`` of the dated visit in
-    progress, else the planner's daily target (``control.planner.vehicles``); ``None`` without
-    a vehicle or a target."""
+    progress, else the planner's daily target (``control.planner.vehicles``), else, for a car in
+    ``CostOptimised`` mode, its daily session's energy by its departure; ``None`` without a
+    vehicle or a target."""
     for visit in scenario.site.vehicles:
         if visit.charge_point == cp and visit.arrival <= now < visit.departure:
             return visit.energy_wh, visit.departure.astimezone(UTC)
     planner = scenario.control.planner
     wish = planner.vehicles.get(cp) if planner is not None else None
-    if wish is None:
+    session = scenario.site.sessions.get(cp)
+    if wish is not None:
+        energy_wh, leaves = wish.energy_kwh * 1000.0, wish.departure
+    elif session is not None and scenario.modes.get(cp) == "CostOptimised":
+        energy_wh, leaves = session.energy_wh, session.departure
+    else:
         return None
     zone = site_zone(scenario.control.time_zone)
     local = now.astimezone(zone)
-    departure = datetime.combine(local.date(), wish.departure, local.tzinfo)
+    departure = datetime.combine(local.date(), leaves, local.tzinfo)
     if departure <= local:
         departure += timedelta(days=1)
-    return wish.energy_kwh * 1000.0, departure.astimezone(UTC)
+    return energy_wh, departure.astimezone(UTC)
 
 
 def price_slots(
@@ -663,6 +673,9 @@ class Kpis:
     """Energy wanted by the sessions that ended within the day."""
     ev_sessions_met: int = 0
     ev_sessions: int = 0
+    ev_missing_wh: float = 0.0
+    """Energy the ended sessions lacked of their target, as far as the target could be reached
+    at the vehicle's power (16 A at most) in the time it was plugged in, Wh."""
     ev_open_delivered_wh: float = 0.0
     """Energy delivered to sessions still open at the end (their targets lie beyond the day)."""
     failsafe_steps: int = 0
@@ -903,17 +916,25 @@ class _Sessions:
 
     was_connected: dict[str, bool] = field(default_factory=dict)
     started_inside: dict[str, bool] = field(default_factory=dict)
+    plugged_s: dict[str, float] = field(default_factory=dict)
 
-    def observe(self, physics: SitePhysics, kpis: Kpis, first: bool) -> None:
+    def observe(self, physics: SitePhysics, kpis: Kpis, first: bool, dt_s: float = 0.0) -> None:
         for cp_id, cp in physics.chargers.items():
             before = self.was_connected.get(cp_id, False)
             if cp.connected and not before:
                 self.started_inside[cp_id] = not first
+                self.plugged_s[cp_id] = 0.0
+            if cp.connected:
+                self.plugged_s[cp_id] = self.plugged_s.get(cp_id, 0.0) + dt_s
             if before and not cp.connected and cp.plan is not None:
                 kpis.ev_sessions += 1
                 kpis.ev_requested_wh += cp.plan.energy_wh
                 kpis.ev_delivered_wh += cp.session_wh
                 kpis.ev_sessions_met += cp.session_wh >= cp.plan.energy_wh - 1.0
+                plan = cp.plan
+                power = NOMINAL_VOLTAGE_V * plan.phases * min(16.0, plan.max_current_a)
+                possible = min(plan.energy_wh, power * self.plugged_s.get(cp_id, 0.0) / 3600.0)
+                kpis.ev_missing_wh += max(0.0, possible - cp.session_wh)
             self.was_connected[cp_id] = cp.connected
 
     def close(self, physics: SitePhysics, kpis: Kpis) -> None:
@@ -932,7 +953,7 @@ def _grid_quality(events: tuple[EventModel, ...], hours: float) -> Quality:
     return Quality.GOOD
 
 
-def _heat_pump(scenario: Scenario) -> HeatPumpSim | None:
+def heat_pump_of(scenario: Scenario) -> HeatPumpSim | None:
     model = scenario.site.heat_pump
     if model is None:
         return None
@@ -960,7 +981,7 @@ def run_scenario(
     policy = (policy_factory or ampacity_policy)(scenario)
     clock = FakeClock(scenario.start)
     physics = make_physics(scenario, clock)
-    heat_pump = _heat_pump(scenario)
+    heat_pump = heat_pump_of(scenario)
     if heat_pump is not None:
         physics.consumers["hp"] = heat_pump.step
     tariff = TariffAsset.of(scenario)
@@ -988,7 +1009,7 @@ def run_scenario(
             next_decision += policy.period_s
         clock.advance(scenario.step_s)
         physics.advance_to(clock.now())
-        sessions.observe(physics, kpis, first=False)
+        sessions.observe(physics, kpis, first=False, dt_s=scenario.step_s)
         if trace is not None:
             trace(clock.now(), physics)
         account.step(physics, scenario.step_s, elapsed_s, quality)
@@ -1099,4 +1120,10 @@ def surplus_rule_policy(scenario: Scenario) -> Policy:
 
 
 def shipped_scenarios() -> list[Path]:
+    """The synthetic days (``deploy/scenarios/*.yaml``)."""
     return sorted(SCENARIO_DIR.glob("*.yaml"))
+
+
+def measured_scenarios() -> list[Path]:
+    """The days built from real time series (``deploy/scenarios/measured/*.yaml``)."""
+    return sorted(MEASURED_DIR.glob("*.yaml"))

@@ -25,8 +25,8 @@ def _bench():
 def test_the_optimum_bounds_ampacity_and_keeps_the_limits() -> None:
     bench = _bench()
     scenario = with_step(load_scenario("sunny-summer"), 10.0)
-    trace = bench.DayTrace()
+    trace = bench.DayTrace(scenario.step_s)
     kpis = run_scenario(scenario, None, trace.record)
-    best = bench.optimum(scenario, trace, 15.0)
-    assert best.cost <= bench.adjusted_cost(scenario, kpis, kpis)
+    best = bench.optimum(scenario, trace, 15.0, bench.EV_PENALTY_PER_KWH)
+    assert best.cost <= bench.score(scenario, kpis, bench.EV_PENALTY_PER_KWH)
     assert 0 < best.self_consumption_pct <= 100
