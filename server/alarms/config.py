@@ -81,6 +81,22 @@ class AlarmsConfig(BaseModel):
         description="A limit violation (and its end) must last this long to change the alarm, s.",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_defaults(cls, data: Any) -> Any:
+        """A kind given in part keeps the kind's own default severity and confirm."""
+        if not isinstance(data, dict):
+            return data
+        merged = dict(data)
+        for name, value in data.items():
+            field = cls.model_fields.get(name)
+            if field is None or field.default_factory is None or not isinstance(value, dict):
+                continue
+            default = field.default_factory()  # type: ignore[call-arg]
+            if isinstance(default, KindSettings):
+                merged[name] = {**default.model_dump(), **value}
+        return merged
+
     @model_validator(mode="after")
     def _floor_below_ceiling(self) -> AlarmsConfig:
         if self.soc_floor_pct >= self.soc_ceiling_pct:
