@@ -138,7 +138,11 @@ class PolledDriver:
         device_id: the configured device id.
         assets: the device's assets.
         link: the protocol.
-        poll_s: pause between reads (a streaming link's ``read`` waits for the next frame).
+        poll_s: pause between reads; for a streaming link only the pause after a failed read.
+        streaming: the link's ``read`` itself waits for the device's next message (an SML frame,
+            a Speedwire datagram), so a good read is followed by the next one at once. A pause
+            after it would hold back a message that arrives during the pause by up to
+            ``poll_s`` (and a backlog would drain one message per ``poll_s``).
         timeout_s: how long one read or write may take.
         backoff_max_s: the longest pause between attempts while the device fails.
         clock: time source.
@@ -154,12 +158,14 @@ class PolledDriver:
         poll_s: float = 1.0,
         timeout_s: float = 5.0,
         backoff_max_s: float = 60.0,
+        streaming: bool = False,
         clock: Clock = SYSTEM_CLOCK,
         rng: random.Random | None = None,
     ) -> None:
         self.device_id = device_id
         self.link = link
         self.poll_s = poll_s
+        self.streaming = streaming
         self.timeout_s = timeout_s
         self.clock = clock
         self._plans = {a.key: a for a in assets}
@@ -278,7 +284,10 @@ class PolledDriver:
             rt.publish(readings + rt.health_readings())
             if came_back:
                 await self._resend_all()
-            await self.clock.sleep(self.poll_s - (self.clock.monotonic() - started))
+            if self.streaming:
+                await self.clock.sleep(0.0)  # lets the loop run while a backlog drains
+            else:
+                await self.clock.sleep(self.poll_s - (self.clock.monotonic() - started))
 
     def _accept(self, values: Mapping[PointKey, PointValue | Sample]) -> list[Reading]:
         rt = self.runtime

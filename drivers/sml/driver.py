@@ -49,6 +49,9 @@ log = logging.getLogger("ampacity.drivers.sml")
 
 PROFILES = Path(__file__).parent / "profiles"
 HOLLEY = "HLY"
+READ_LIMIT = 65536
+"""Bytes taken from the stream per read: all a stream buffers (asyncio's default limit), so a
+backlog (after a stall or at start) is decoded at once and only its newest frame is published."""
 
 
 class _Strict(BaseModel):
@@ -250,7 +253,8 @@ class SmlLink:
                 if remaining <= 0:
                     raise TimeoutError
                 async with asyncio.timeout(remaining):
-                    chunk = await stream.reader.read(4096)
+                    # everything buffered at once: after a stall only the newest frame counts
+                    chunk = await stream.reader.read(READ_LIMIT)
                 if not chunk:
                     raise ConnectionResetError(f"{self.endpoint} closed the stream")
                 newest: dict[str, PointValue | Sample] | None = None
@@ -384,6 +388,7 @@ async def create(entry: DeviceEntry, context: BuildContext) -> Driver:
         [plan],
         link,
         poll_s=entry.poll_s or profile.poll_s,
+        streaming=True,
         timeout_s=profile.frame_timeout_s + 2.0,
         backoff_max_s=30.0,
     )

@@ -326,6 +326,7 @@ async def create(entry: DeviceEntry, context: BuildContext) -> Driver:
         [plan],
         link,
         poll_s=entry.poll_s or profile.poll_s,
+        streaming=True,
         timeout_s=profile.packet_timeout_s + 1.0,
         backoff_max_s=10.0,
     )
