@@ -222,8 +222,12 @@ class PointMap(_Strict):
             "Decoding needs none: every raw value not in 'true_values' is False."
         ),
     )
-    enum: dict[int | str, int] | None = Field(
-        None, description="For an enumerated point: raw value -> model enum value."
+    enum: dict[int | str, int | str] | None = Field(
+        None,
+        description=(
+            "For an enumerated point: raw value -> model enum value; for an identification "
+            "point: raw value -> text (e.g. Sungrow's device-type code -> the model name)."
+        ),
     )
     sentinels: dict[int, SentinelQuality] = Field(
         default_factory=dict, description="Extra raw values meaning 'not available'."
@@ -297,6 +301,10 @@ class AssetMap(_Strict):
                 )
             if point.write is not None and not spec.point(name).writable:
                 raise ValueError(f"{self.kind.value}.{name} is not writable in the model")
+            if point.enum and any(isinstance(v, str) for v in point.enum.values()):
+                raise ValueError(
+                    f"{name}: 'enum' maps to model enum numbers; texts only for identification"
+                )
         return self
 
 
