@@ -19,7 +19,7 @@ import math
 import time as _time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from .arbiter import Decision, ResourceSpec, arbitrate
 from .config import ControlConfig, StrategyConfig
@@ -27,11 +27,15 @@ from .context import CycleContext
 from .controllers.base import Controller
 from .controllers.limits import feed_in_limit_w, pv_nominal_w
 from .controllers.schedule import ScheduleController
-from .dayahead import Plan
+from .dayahead import Plan, VehicleNeed, solve
 from .demands import Demand
 from .failsafe import failsafe_demands
 from .snapshot import Snapshot
 from .strategy import build_controllers, choose, price_at
+from .vehicles import VehicleObserver
+
+REPLAN_DIFFERENCE = 0.10
+"""A car whose learned power differs from the plan's by more than this share is re-planned."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +98,10 @@ class ControlCycle:
     last_result: CycleResult | None = None
     plan: Plan | None = None
     """The day-ahead plan in force (``set_plan``); its current slot bounds the control."""
+    vehicles: VehicleObserver = field(default_factory=VehicleObserver)
+    """What each connected car really takes (phases, power), learned every cycle."""
+    replans: int = 0
+    """Plans re-solved by the cycle because a car takes other power than planned."""
     _strategies: dict[str, StrategyConfig] = field(default_factory=dict, init=False)
     _controllers: dict[str, list[Controller]] = field(default_factory=dict, init=False)
     _last_time: datetime | None = field(default=None, init=False)
@@ -106,7 +114,9 @@ class ControlCycle:
         }
 
     def set_plan(self, plan: Plan | None) -> None:
-        """A new day-ahead plan (``None``: local control only); needs ``config.planner``."""
+        """A new day-ahead plan (``None``: local control only); needs ``config.planner``. A
+        vehicle in it planned at other power than its car was seen to take is re-planned at the
+        next ``step``."""
         self.plan = plan
         for controllers in self._controllers.values():
             for controller in controllers:
@@ -154,6 +164,8 @@ class ControlCycle:
             previous=dict(self.previous),
             price=price_at(config, snapshot, now),
         )
+        self.vehicles.observe(snapshot, config.charge_points, self.previous)
+        self._replan_vehicles(snapshot, now)
         limit = feed_in_limit_w(ctx, config.pv)
         errors: list[ControllerError] = []
         failsafe = None
@@ -184,6 +196,63 @@ class ControlCycle:
         self.stats.last_duration_s = duration
         self.last_result = CycleResult(decisions, name, failsafe, tuple(errors), duration, overrun)
         return self.last_result
+
+    def _replan_vehicles(self, snapshot: Snapshot, now: datetime) -> None:
+        """Re-solve the rest of the plan when a car takes other power (or phases) than it was
+        planned with: from the current slot on, with the batteries' SoC and each car's session
+        energy now; heating energies in proportion to the slots left."""
+        plan = self.plan
+        inputs = plan.inputs if plan is not None else None
+        if plan is None or inputs is None or not inputs.vehicles or not plan.usable:
+            return
+        points = {cp.id: cp for cp in self.config.charge_points}
+        learned = {
+            v.id: self.vehicles.max_w(points[v.id])
+            for v in inputs.vehicles
+            if v.id in points and self.vehicles.learned(v.id)
+        }
+        if not any(
+            abs(w - v.max_w) > REPLAN_DIFFERENCE * v.max_w
+            for v in inputs.vehicles
+            if (w := learned.get(v.id)) is not None
+        ):
+            return
+        index = plan.slot_at(now)
+        if index is None:
+            return
+        n = inputs.slots
+        vehicles = []
+        for v in inputs.vehicles:
+            session = snapshot.number(v.id, "SessionEnergy")
+            came = max(0.0, session - v.delivered_wh) if session is not None else 0.0
+            vehicles.append(
+                VehicleNeed(
+                    v.id,
+                    max(0.0, v.energy_wh - came),
+                    v.departure,
+                    learned.get(v.id, v.max_w),
+                    v.delivered_wh + came,
+                )
+            )
+        left = (n - index) / n
+        fresh = replace(
+            inputs,
+            start=plan.start + timedelta(seconds=index * plan.slot_s),
+            import_price=inputs.import_price[index:],
+            export_price=inputs.export_price[index:],
+            pv_w=inputs.pv_w[index:],
+            load_w=inputs.load_w[index:],
+            soc_pct=_soc_pct(snapshot, self.config, inputs.soc_pct),
+            vehicles=tuple(vehicles),
+            rod_energy_wh=inputs.rod_energy_wh * left,
+            heat_pump_energy_wh=inputs.heat_pump_energy_wh * left,
+        )
+        replanned = solve(fresh)
+        self.replans += 1
+        if replanned.usable:
+            self.set_plan(replanned)
+        else:  # keep the plan in force, but do not try again every cycle
+            self.set_plan(replace(plan, inputs=fresh))
 
     def _all_assets(self) -> set[str]:
         c = self.config
@@ -256,6 +325,17 @@ class ControlCycle:
                 spec, demands, previous, ctx.dt_s or self.config.cycle_s
             )
         return decisions
+
+
+def _soc_pct(snapshot: Snapshot, config: ControlConfig, default: float) -> float:
+    """The batteries' SoC together (capacity-weighted), %; ``default`` if none is known."""
+    stored = capacity = 0.0
+    for b in config.batteries:
+        cap = snapshot.number(b.id, "Capacity") or 0.0
+        soc = snapshot.number(b.id, "StateOfCharge")
+        if cap > 0 and soc is not None:
+            stored, capacity = stored + cap * soc / 100.0, capacity + cap
+    return stored / capacity * 100.0 if capacity > 0 else default
 
 
 def _run(controller: Controller, phase: str, ctx: CycleContext) -> ControllerError | None:

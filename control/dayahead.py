@@ -46,12 +46,15 @@ CYCLE_COST = 0.002
 
 @dataclass(frozen=True, slots=True)
 class VehicleNeed:
-    """A vehicle's wish: ``energy_wh`` by ``departure``, at most ``max_w`` while plugged in."""
+    """A vehicle's wish: ``energy_wh`` by ``departure``, at most ``max_w`` while plugged in;
+    ``delivered_wh``: its session energy when the need was taken (a re-plan subtracts what
+    came since)."""
 
     id: str
     energy_wh: float
     departure: datetime
     max_w: float
+    delivered_wh: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +168,8 @@ class Plan:
     unit_w: dict[str, list[float]] = field(default_factory=dict)
     gap: float | None = None
     """The MILP's relative gap when it stopped (``None``: an LP, or unknown)."""
+    inputs: PlanInputs | None = field(default=None, repr=False, compare=False)
+    """What it was solved from (a re-plan starts from them)."""
 
     @property
     def usable(self) -> bool:
@@ -394,4 +399,5 @@ def solve(inputs: PlanInputs, time_limit_s: float | None = None) -> Plan:
         shortfall_wh=shortfall,
         unit_w=unit_w,
         gap=gap,
+        inputs=inputs,
     )

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -113,10 +114,14 @@ def inputs_from(
     start: datetime,
     slot_s: float = 900.0,
     export_prices: list[float] | None = None,
+    vehicle_max_w: Mapping[str, float] | None = None,
 ) -> PlanInputs:
     """The LP's inputs now (``control``: the ``ControlConfig``). Export earns
     ``export_prices`` per slot, else the planner's ``export_price_per_kwh``; never more than
-    the import price of the slot (one meter does not import and export at once)."""
+    the import price of the slot (one meter does not import and export at once). A vehicle is
+    planned at ``vehicle_max_w`` where given (what the car was seen to take,
+    ``ControlCycle.vehicles``), else at its charge point's rating; the cycle re-plans when
+    what it learns differs from the plan's (``ControlCycle.step``)."""
     price = price_per_slot(prices, start, slot_s, len(pv_w))
     n = len(price)
     exports = export_prices or [planner.export_price_per_kwh] * n
@@ -150,7 +155,9 @@ def inputs_from(
         delivered = snapshot.number(cp.id, "SessionEnergy") or 0.0
         need = max(0.0, target.energy_kwh * 1000.0 - delivered)
         max_w = cp.max_power_w if cp.dc else cp.max_current_a * cp.voltage_v * cp.phases
-        vehicles.append(VehicleNeed(cp.id, need, departure.astimezone(UTC), max_w))
+        if vehicle_max_w is not None and cp.id in vehicle_max_w:
+            max_w = vehicle_max_w[cp.id]
+        vehicles.append(VehicleNeed(cp.id, need, departure.astimezone(UTC), max_w, delivered))
     strategy = (
         control.all_strategies().get(control.strategy)
         if isinstance(control.strategy, str)
@@ -268,7 +275,9 @@ def schedule_demands(
         watts = power[index]
         value = watts if cp.dc else watts / (cp.voltage_v * cp.phases)
         if not cp.dc and 0 < value < cp.min_current_a:
-            value = cp.min_current_a if watts > 0.5 * cp.min_current_a * cp.voltage_v else 0.0
+            # a part of a slot: the minimum current, the car stops at its target (a remainder
+            # rounded down to nothing would never be delivered)
+            value = cp.min_current_a if watts > 1.0 else 0.0
         why = f"plan: {watts / 1000:.1f} kW at {at}"
         demand = setpoint(f"{cp.id}.{cp.setpoint}", value, OWNER, Priority.SCHEDULE, why)
         found.append(demand)

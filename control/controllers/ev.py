@@ -17,6 +17,7 @@ phase; power W, + consumption. DC chargers work the same way in W on ``ChargePow
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -121,7 +122,9 @@ class EvChargingController(Controller):
         elif checking or mode in (ChargeMode.FAST, ChargeMode.FAST_ONCE):
             st.phases = cp.phases
             why = "plug-in check" if checking else f"mode {mode.name.title().replace('_', '')}"
-            self._set(ctx, cp, st, cp.maximum, why, s)
+            # the check is a lower bound: a plan of lower value waits for it (it shows what the
+            # car really takes, which the plan learns); grid limits above still cap it
+            self._set(ctx, cp, st, cp.maximum, why, s, floor=checking)
         else:
             self._surplus(ctx, cp, st, plus=mode is ChargeMode.SURPLUS_PLUS)
 
@@ -172,9 +175,11 @@ class EvChargingController(Controller):
         current: float,
         reason: str,
         s: Snapshot,
+        floor: bool = False,
     ) -> None:
         resource = f"{cp.id}.{cp.setpoint}"
-        ctx.demand(Demand(resource, self.name, Priority.SURPLUS, reason, current))
+        low = current if floor else -math.inf
+        ctx.demand(Demand(resource, self.name, Priority.SURPLUS, reason, current, low))
         per_amp = cp.watts_per_unit(st.phases)
         headroom = ctx.grid_max_w - ctx.predicted_grid_w
         if current * per_amp > headroom:
