@@ -85,6 +85,7 @@ def test_the_model_table_is_the_codes_the_transcriptions_agree_on() -> None:
     ("code", "model"),
     [
         (0x2430, "SG5.0RT"),
+        (0x2433, "SG10RT"),  # the code an SG10RT's WiNet-S reports (fixture: observed)
         (0x2609, "SG10RS"),
         (0x2C06, "SG110CX"),
         (0x2C0C, "SG250HX"),
