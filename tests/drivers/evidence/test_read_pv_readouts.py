@@ -1,5 +1,6 @@
 """``ampacity read PROFILE --host … --json`` against a plain Modbus server serving a real
-read-out of each PV inverter family that has one (the values the read-out states).
+read-out of each PV inverter family that has one (the values the read-out states); Sungrow,
+which has none, with a register image built from two register tables.
 
 One family goes through the command line (a subprocess, slow to start on a busy machine); the
 others through ``read_device``, the function the command runs, and its JSON form."""
@@ -73,6 +74,8 @@ async def test_solaredge_se10k_readout() -> None:
 
 
 async def test_sungrow_register_image() -> None:
+    # no public read-out of an SG inverter's registers was found: a register image built from
+    # OpenEMS's and evcc's tables (see fixtures/sungrow_sg.json)
     readout = load("sungrow_sg")["readouts"][0]
     server = PlainModbusServer(units_from_readout(readout, fill=0))
     async with server:
