@@ -63,7 +63,7 @@ from .physics import (
     from_model,
 )
 from .series import SeriesError, TimeSeries, read_series
-from .yamllines import ScenarioError, located, parse_with_lines
+from .yamllines import Location, ScenarioError, located, parse_with_lines
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "deploy" / "scenarios"
 MEASURED_DIR = SCENARIO_DIR / "measured"
@@ -366,33 +366,45 @@ class Scenario(_Model):
     control: ControlConfig
 
     @model_validator(mode="after")
-    def _series_cover_the_day(self) -> Scenario:
+    def _tariff_asset_is_read(self) -> Scenario:
         self.tariff._start = self.start
-        end = self.start + timedelta(hours=self.hours)
-        where = {
-            "site.load_csv": self.site.load_csv,
-            "site.pv_csv": self.site.pv_csv,
-            "site.irradiance_csv": self.site.irradiance_csv,
-            "tariff.prices_csv": self.tariff.prices_csv,
-            "site.heat_pump.heat_demand_csv": self.site.heat_pump
-            and self.site.heat_pump.heat_demand_csv,
-        }
-        for inverter in self.site.inverters:
-            where[f"site.inverters.{inverter.id}.pv_csv"] = inverter.pv_csv
-        for name, ref in where.items():
-            if ref and not ref.series().covers(self.start, end):
-                found = ref.series()
-                raise ValueError(
-                    f"{name}: {found.name} covers {found.first:%Y-%m-%d %H:%M} to "
-                    f"{found.last:%Y-%m-%d %H:%M} UTC, not the scenario's "
-                    f"{self.start:%Y-%m-%d %H:%M} + {self.hours:g} h"
-                )
         if self.tariff.asset is not None and self.control.tariff != self.tariff.asset:
             raise ValueError(
                 f"tariff.asset {self.tariff.asset!r}: name it in control.tariff so the control "
                 "reads it"
             )
         return self
+
+    def uncovered(self) -> list[tuple[Location, str]]:
+        """Series that do not cover the scenario's hours: ``(where in the file, problem)``."""
+        end = self.start + timedelta(hours=self.hours)
+        site = self.site
+        where: list[tuple[Location, SeriesRef | None]] = [
+            (("site", "load_csv"), site.load_csv),
+            (("site", "pv_csv"), site.pv_csv),
+            (("site", "irradiance_csv"), site.irradiance_csv),
+            (("tariff", "prices_csv"), self.tariff.prices_csv),
+            (
+                ("site", "heat_pump", "heat_demand_csv"),
+                site.heat_pump.heat_demand_csv if site.heat_pump else None,
+            ),
+        ]
+        where += [
+            (("site", "inverters", i, "pv_csv"), v.pv_csv) for i, v in enumerate(site.inverters)
+        ]
+        problems = []
+        for location, ref in where:
+            if ref is not None and not ref.series().covers(self.start, end):
+                found = ref.series()
+                problems.append(
+                    (
+                        location,
+                        f"{found.name} covers {found.first:%Y-%m-%d %H:%M} to "
+                        f"{found.last:%Y-%m-%d %H:%M} UTC, not the scenario's "
+                        f"{self.start:%Y-%m-%d %H:%M} + {self.hours:g} h",
+                    )
+                )
+        return problems
 
 
 def with_step(scenario: Scenario, step_s: float) -> Scenario:
@@ -421,9 +433,13 @@ def load_scenario(path: Path | str) -> Scenario:
             p = MEASURED_DIR / p.name
     data, lines = parse_with_lines(p)
     try:
-        return Scenario.model_validate(data, context={"base": p.parent})
+        scenario = Scenario.model_validate(data, context={"base": p.parent})
     except ValidationError as exc:
         raise ScenarioError(located(p.name, lines, exc.errors(include_url=False))) from None
+    problems = [{"loc": where, "msg": problem} for where, problem in scenario.uncovered()]
+    if problems:
+        raise ScenarioError(located(p.name, lines, problems))
+    return scenario
 
 
 # --- policies -------------------------------------------------------------------------------------

@@ -143,7 +143,11 @@ def test_a_missing_or_short_series_is_located(scenario_file: Path) -> None:
     assert error.startswith(f"short.yaml:{line}: site.load_csv: nowhere.csv:1: cannot read")
     scenario_file.write_text(text.replace("hours: 6", "hours: 8"), encoding="utf-8")
     [error] = _errors(scenario_file)
-    assert "tariff.prices_csv: prices.csv covers 2024-06-19 04:00 to 2024-06-19 10:00" in error
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if "prices_csv" in t)
+    assert error.startswith(
+        f"short.yaml:{line}: tariff.prices_csv: prices.csv covers 2024-06-19 04:00 to "
+        "2024-06-19 10:00 UTC"
+    )
 
 
 def test_a_vehicle_needs_a_free_charge_point(scenario_file: Path) -> None:
