@@ -79,11 +79,17 @@ async def asset_objects(demo: DemoUnderTest) -> list[Node]:
             refs=ua.ObjectIds.HierarchicalReferences, nodeclassmask=ua.NodeClass.Object
         ):
             name = child.nodeid.Identifier
-            if name.endswith(SERVER_OBJECTS):
+            if name.endswith(SERVER_OBJECTS) or await _is_condition(child):
                 continue
             found.append(child)
             stack.append(child)
     return [n for n in found if not await _is_folder(n)]
+
+
+async def _is_condition(node: Node) -> bool:
+    """Alarm conditions under an asset (objects of a standard type other than a folder)."""
+    type_id = await node.read_type_definition()
+    return type_id.NamespaceIndex == 0 and type_id != ua.NodeId(ua.ObjectIds.FolderType)
 
 
 async def _is_folder(node: Node) -> bool:
