@@ -334,7 +334,7 @@ async def _serve(config: SiteConfig | None, args: argparse.Namespace) -> None:
             await _serve_config(industrial.config, args, stack, stop)
         elif config is None:
             print("No --config given: starting the demo site (simulated devices on loopback).")
-            demo = await stack.enter_async_context(demo_site())
+            demo = await stack.enter_async_context(demo_site(daily_dimming=True))
             await _serve_config(demo.config, args, stack, stop)
         else:
             await _serve_config(config, args, stack, stop)

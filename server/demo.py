@@ -8,10 +8,11 @@ site configuration that points at them, exactly as an installer would write it f
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime, time, tzinfo
 from pathlib import Path
 
 from ampacity.control import ChargeMode, ControlConfig, StrategyConfig
@@ -20,7 +21,7 @@ from ampacity.control.dimming import DimmedConsumer, DimmingConfig
 from ampacity.control.schedule import PlannerConfig
 from ampacity.drivers.signals import RippleReceiverConfig
 from ampacity.drivers.tariffs import PriceComponents, TariffConfig
-from ampacity.sim.clock import demo_clock
+from ampacity.sim.clock import Clock, demo_clock
 from ampacity.sim.demo import PV_METER_SERIAL, DemoSite
 from ampacity.sim.ev import ChargePointSim, SessionPlan
 from ampacity.sim.keba import KebaSimulator, KebaStation
@@ -37,6 +38,11 @@ from .config import BusConfig, DeviceConfig, ServerSettings, SiteConfig, SiteInf
 from .security import SecurityConfig
 
 DEFAULT_DATA_DIR = Path("ampacity-data")
+DIMMING_HOURS = (17, 19)
+"""With ``daily_dimming``, the demo's grid operator closes the § 14a contact from 17:00 to 19:00
+site time (the evening peak): the control caps the consumers, the ``DimmingActive`` alarm is
+raised and cleared by itself once a day."""
+DIMMING_CONTACT = 4
 """The demo keeps its data here, relative to the working directory."""
 
 FRONIUS_PEAK_W = 6_000.0
@@ -126,14 +132,18 @@ class Demo:
 
 
 @contextlib.asynccontextmanager
-async def demo_site(data_dir: Path | None = None, port: int = 4840) -> AsyncIterator[Demo]:
+async def demo_site(
+    data_dir: Path | None = None, port: int = 4840, daily_dimming: bool = False
+) -> AsyncIterator[Demo]:
     """Start the demo devices; yield them with the site configuration that reaches them.
 
     The simulated devices run on the wall clock; ``AMPACITY_DEMO_START`` (``HH:MM``, the site's
     local time today, or an ISO datetime) starts their day at that time instead, at real speed.
+    ``daily_dimming`` (``ampacity run``'s demo): the control box dims during ``DIMMING_HOURS``.
     """
     household = Household()
-    clock = demo_clock(site_zone(household.time_zone))
+    zone = site_zone(household.time_zone)
+    clock = demo_clock(zone)
     async with (
         DemoSite(clock=clock, config=household) as sims,
         contextlib.AsyncExitStack() as stack,
@@ -164,6 +174,9 @@ async def demo_site(data_dir: Path | None = None, port: int = 4840) -> AsyncIter
         ripple = ModbusContactSim(contacts=4, function="coil")
         ripple_host, ripple_port = await ripple.start()
         stack.push_async_callback(ripple.stop)
+        if daily_dimming:
+            schedule = asyncio.create_task(_daily_dimming(ripple, clock, zone), name="demo-dimming")
+            stack.callback(schedule.cancel)
         # what the Fronius feeds in (after its active-power limit) counts in the grid meter
         physics.producers["fronius"] = lambda when: min(fronius_available_w(when), fronius.limit_w)
         # a KEBA P30 on its UDP interface: it answers to the site's port, as a real one answers
@@ -297,3 +310,17 @@ async def demo_site(data_dir: Path | None = None, port: int = 4840) -> AsyncIter
             control=demo_control(physics.battery.max_charge_w, physics.battery.max_discharge_w),
         )
         yield Demo(config, sims, fronius, ripple, keba)
+
+
+async def _daily_dimming(
+    ripple: ModbusContactSim, clock: Clock, zone: tzinfo, period_s: float = 0.5
+) -> None:
+    """Keep the § 14a contact closed during ``DIMMING_HOURS`` (site time), open otherwise."""
+    closed: bool | None = None
+    while True:
+        hour = clock.now().astimezone(zone).hour
+        wanted = DIMMING_HOURS[0] <= hour < DIMMING_HOURS[1]
+        if wanted != closed:
+            ripple.set_contact(DIMMING_CONTACT, wanted)
+            closed = wanted
+        await asyncio.sleep(period_s)
