@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import socket
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -32,11 +33,13 @@ from .alarms import AlarmService, install_alarms
 from .config import SiteConfig
 from .control import ControlRuntime
 from .history import HistorianHealthNodes, enable_history, install_audit
+from .loopwatch import GcPauses, LoopStalls, freeze_long_lived
 from .marketer import ExternalInterfaces
 from .planning import PlanningRuntime
 from .security import audit_to_historian, configure_security
 from .security.transport import AmpacityServer
 from .setpoints import RatingFromDevice, SetpointAttributeService, SetpointTarget
+from .subscriptions import install_fast_subscriptions
 from .writer import NodeWriter
 
 log = logging.getLogger(__name__)
@@ -93,6 +96,10 @@ class RunningSite:
     planning: PlanningRuntime | None = None
     alarms: AlarmService | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    gc_pauses: GcPauses = field(default_factory=GcPauses)
+    """Garbage-collection pauses since start (s)."""
+    loop_stalls: LoopStalls = field(default_factory=LoopStalls)
+    """Event-loop stalls over 100 ms since start."""
 
     @property
     def endpoint(self) -> str:
@@ -111,6 +118,8 @@ class RunningSite:
             log.error("%s did not stop within %g s", task.get_name(), STOP_TIMEOUT_S)
         await self.server.stop()
         await self.historian.stop()
+        self.gc_pauses.uninstall()
+        gc.unfreeze()  # what this site froze may be collected again (tests start many sites)
 
 
 async def _make_server(config: SiteConfig) -> Server:
@@ -130,6 +139,7 @@ async def start_site(config: SiteConfig, drivers: Sequence[Driver]) -> RunningSi
     types_ns = await load_types(server)
     site_ns = await server.register_namespace(config.site.namespace_uri)
     writer = NodeWriter(server.iserver.aspace)
+    install_fast_subscriptions(server, {site_ns})  # the writer's DataValues are never mutated
     builder = AddressSpaceBuilder(server, types_ns, site_ns, writer)
     site_id = config.site.id
     await builder.add_site(site_id, config.site.name)
@@ -304,6 +314,11 @@ async def start_site(config: SiteConfig, drivers: Sequence[Driver]) -> RunningSi
     if planning is not None:
         site.tasks.append(asyncio.create_task(planning.run(), name="planning"))
     site.planning = planning
+    site.gc_pauses.install()
+    site.tasks.append(asyncio.create_task(site.loop_stalls.run(), name="loop-stalls"))
+    # the address space and the configuration live as long as the site: keep the collector's
+    # full runs from walking them again and again (they stopped the server for seconds)
+    freeze_long_lived()
     log.info("serving %s with %d devices", config.server.endpoint, len(drivers))
     return site
 

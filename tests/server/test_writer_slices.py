@@ -1,0 +1,90 @@
+"""A flush of a large burst lets the event loop run between slices, and still applies every
+reading in order; and what the loop watch measures (GC pauses, stalls, frozen objects)."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+from datetime import UTC, datetime
+
+import pytest
+from ampacity.assets import SPECS, AssetKind, Quality, Reading
+from ampacity.server import writer as writer_module
+from ampacity.server.loopwatch import GcPauses, LoopStalls, freeze_long_lived
+from ampacity.server.writer import NodeWriter
+from asyncua import Server, ua
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+POWER = SPECS[AssetKind.ELECTRICITY_METER].point("ActivePower")
+POINTS = 40
+
+
+async def test_a_burst_is_applied_in_slices_with_the_loop_running_between_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(writer_module, "SLICE_S", 0.0)  # every look at the clock ends a slice
+    server = Server()
+    await server.init()
+    ns = await server.register_namespace("urn:test:slices")
+    writer = NodeWriter(server.iserver.aspace)
+    for i in range(POINTS):
+        node = await server.nodes.objects.add_variable(ua.NodeId(f"m{i}.ActivePower", ns), "P", 0.0)
+        writer.add_slot(f"m{i}.ActivePower", node.nodeid, POWER)
+    burst = [
+        Reading(f"m{n % POINTS}", "ActivePower", float(n), Quality.GOOD, T0)
+        for n in range(10 * writer_module.SLICE_CHECK)
+    ]
+    seen_by_other_task: list[int] = []
+
+    async def other_task() -> None:
+        while writer.applied < len(burst):
+            seen_by_other_task.append(writer.applied)
+            await asyncio.sleep(0)
+
+    writer.publish(burst)
+    await asyncio.gather(writer.flush(), other_task())
+    assert writer.applied == len(burst)
+    between = [n for n in seen_by_other_task if 0 < n < len(burst)]
+    assert between, "the loop never ran during the flush"
+    assert all(n % writer_module.SLICE_CHECK == 0 for n in between)  # at slice ends only
+    aspace = server.iserver.aspace
+    for i in range(POINTS):  # the last reading of each point won
+        dv = aspace.read_attribute_value(ua.NodeId(f"m{i}.ActivePower", ns), ua.AttributeIds.Value)
+        assert dv.Value.Value == float(len(burst) - POINTS + i)
+
+
+def test_gc_pauses_are_measured_by_generation() -> None:
+    pauses = GcPauses().install()
+    try:
+        mark = pauses.total_count
+        gc.collect()
+        gc.collect(0)
+    finally:
+        pauses.uninstall()
+    assert pauses.count[2] >= 1 and pauses.count[0] >= 1
+    new = pauses.pauses_since(mark)
+    assert len(new) >= 2 and all(p >= 0 for p in new)
+    assert pauses.max_s[2] == max(p for g, p in pauses.recent if g == 2)
+    gc.collect()
+    assert pauses.total_count == mark + len(new)  # uninstalled: no more records
+
+
+def test_freezing_exempts_what_lives_now_and_unfreeze_returns_it() -> None:
+    try:
+        frozen = freeze_long_lived()
+        assert frozen == gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+
+
+async def test_a_blocked_loop_is_recorded_as_a_stall() -> None:
+    stalls = LoopStalls(probe_s=0.001, limit_s=0.02)
+    task = asyncio.create_task(stalls.run())
+    await asyncio.sleep(0.01)
+    time.sleep(0.05)  # noqa: ASYNC251 (blocks the loop on purpose)
+    await asyncio.sleep(0.01)
+    task.cancel()
+    assert stalls.count == 1
+    assert 0.02 < stalls.stalls[0] < 1.0
