@@ -86,6 +86,19 @@ class Family(Protocol):
         ...
 
 
+DEVICE_CONTROL, EXTERNAL_CONTROL = 1, 2
+"""The model's ControlMode values (assets.kinds.CONTROL_MODES)."""
+CONTROL_MODES_SUNGROW = {0: DEVICE_CONTROL, 2: EXTERNAL_CONTROL}
+"""Sungrow EMS mode 13049 -> ControlMode: 0 self-consumption, 2 forced mode (the setpoint)."""
+CONTROL_MODES_GOODWE = {
+    1: DEVICE_CONTROL,
+    8: EXTERNAL_CONTROL,
+    11: EXTERNAL_CONTROL,
+    12: EXTERNAL_CONTROL,
+}
+"""GoodWe EMS mode 47511 -> ControlMode: 1 auto (self-use); 8 / 11 / 12 the setpoint's modes."""
+
+
 class SungrowSh:
     """Sungrow SH hybrids (SH*RS single-phase, SH*RT / SH*T three-phase).
 
@@ -111,6 +124,7 @@ class SungrowSh:
                 "EnergyCharged",
                 "EnergyDischarged",
                 "BatteryPowerSetpoint",
+                "ControlMode",
             ),
         ),
         ("grid", AssetKind.ELECTRICITY_METER, ("ActivePower", "EnergyImported", "EnergyExported")),
@@ -150,6 +164,7 @@ class SungrowSh:
             ("pv", "DcPower"): pv_w,
             ("pv", "EnergyProduced"): u32_low_first(a, 2) * 100,
             ("battery", "BatteryPowerSetpoint"): self._held(mode, command, forced),
+            ("battery", "ControlMode"): CONTROL_MODES_SUNGROW.get(mode, NOT_AVAILABLE),
         }
 
     def _held(self, mode: int, command: int, power: int) -> PointValue | Sample:
@@ -292,6 +307,7 @@ class GoodweEt:
                 "EnergyCharged",
                 "EnergyDischarged",
                 "BatteryPowerSetpoint",
+                "ControlMode",
             ),
         ),
         ("pv", AssetKind.PV_INVERTER, ("ActivePower", "DcPower")),
@@ -319,6 +335,7 @@ class GoodweEt:
                     mode, NOT_AVAILABLE
                 )
             ),
+            ("battery", "ControlMode"): CONTROL_MODES_GOODWE.get(mode, NOT_AVAILABLE),
         }
 
     async def write_battery(self, io: Registers, watts: float) -> float | None:
@@ -373,12 +390,16 @@ class VictronGxThreePhase:
     )
     SYSTEM_UNIT = 100
     ESS_MODE = 2902
-    EXTERNAL_CONTROL = 3
+    ESS_EXTERNAL_CONTROL = 3
     VEBUS_STATES: ClassVar[dict[int, int]] = {
         0: 1, 1: 2, 2: 7, 3: 3, 4: 3, 5: 3, 6: 3, 7: 3, 8: 5, 9: 4, 10: 4, 11: 8, 252: 6
     }  # fmt: skip
     """VE.Bus /State -> the model's BatteryState (as in the victron_gx profile)."""
-    CONTROL_MODES: ClassVar[dict[int, int]] = {1: 1, 2: 1, 3: 2}
+    CONTROL_MODES: ClassVar[dict[int, int]] = {
+        1: DEVICE_CONTROL,
+        2: DEVICE_CONTROL,
+        3: EXTERNAL_CONTROL,
+    }
     """ESS mode (Hub4Mode) -> ControlMode: 1, 2 the GX's own ESS, 3 external control."""
 
     @staticmethod
@@ -411,7 +432,7 @@ class VictronGxThreePhase:
 
     async def write_battery(self, io: Registers, watts: float) -> float | None:
         mode = (await Registers(io.link, self.SYSTEM_UNIT).holding(self.ESS_MODE, 1))[0]
-        if mode != self.EXTERNAL_CONTROL:
+        if mode != self.ESS_EXTERNAL_CONTROL:
             raise WriteError(
                 f"ESS mode {mode} (register 2902): the GX's own ESS control overwrites the "
                 "setpoint; set ESS mode 3 'External control' on the GX"

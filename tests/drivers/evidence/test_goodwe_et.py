@@ -66,6 +66,7 @@ async def test_values_follow_the_independent_tables(server: PlainModbusServer) -
         values = await read(driver)
         for key, want in FIXTURE["expected"].items():
             assert values[key] == pytest.approx(want), key
+        assert values["gw-battery.ControlMode"] == 1  # EMS mode 1: the device's own control
     finally:
         await driver.link.close()
         await context.aclose()
@@ -83,6 +84,8 @@ async def test_setpoint_is_the_forced_mode_with_the_command_codes(
             assert all(w.function == 6 for w in server.writes), server.writes
             assert sent == case["expect"], case["note"]
             assert result.read_back == case["value_w"]
+        modes = [r for r in await driver.read_once() if r.point == "ControlMode"]
+        assert [r.value for r in modes] == [2]  # the setpoint's mode: external control
         server.writes.clear()
     finally:
         await driver.link.close()
