@@ -981,6 +981,16 @@ def heat_pump_of(scenario: Scenario) -> HeatPumpSim | None:
     )
 
 
+def _refresh_within_a_step(physics: SitePhysics, step_s: float) -> None:
+    """A coarse step must not let a refreshed setpoint time out between two decisions: the
+    devices' watchdogs (a charger's limit, a battery's setpoint) last at least two steps."""
+    for cp in physics.chargers.values():
+        if cp.limit_timeout_s is not None:
+            cp.limit_timeout_s = max(cp.limit_timeout_s, 2 * step_s)
+    for battery in _batteries(physics).values():
+        battery.setpoint_timeout_s = max(battery.setpoint_timeout_s, 2 * step_s)
+
+
 def run_scenario(
     scenario: Scenario,
     policy_factory: Callable[[Scenario], Policy] | None = None,
@@ -997,6 +1007,7 @@ def run_scenario(
     policy = (policy_factory or ampacity_policy)(scenario)
     clock = FakeClock(scenario.start)
     physics = make_physics(scenario, clock)
+    _refresh_within_a_step(physics, scenario.step_s)
     heat_pump = heat_pump_of(scenario)
     if heat_pump is not None:
         physics.consumers["hp"] = heat_pump.step
