@@ -283,6 +283,8 @@ def optimum(scenario: Scenario, trace: DayTrace, slot_min: float, ev_penalty: fl
         raise RuntimeError(f"{scenario.name}: LP not solved: {result.message}")
     x = result.x
     cost = float(c @ x) + (e_start / 1000.0) * mean_price  # c holds -e_end, add back e_start
+    over = x[at["oi"] : at["oi"] + n].sum() + x[at["oe"] : at["oe"] + n].sum()
+    cost -= float(over) * LIMIT_PENALTY_PER_KWH * dt_h / 1000.0  # a limit it could not keep
     pv_wh = float(x[at["pv"] : at["pv"] + n].sum() * dt_h)
     export_wh = float(x[at["exp"] : at["exp"] + n].sum() * dt_h)
     return Optimum(
