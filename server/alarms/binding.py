@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -226,7 +227,10 @@ class AlarmService:
         self._signals: list[Signal] = []
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
-        self._evaluators: dict[int, tuple[Any, SubtypeWhereEvaluator]] = {}
+        self._evaluators: weakref.WeakKeyDictionary[Any, tuple[Any, SubtypeWhereEvaluator]] = (
+            weakref.WeakKeyDictionary()
+        )
+        """Monitored item -> (its filter, the evaluator of its where clause)."""
         self._supertype_cache: dict[ua.NodeId, frozenset[ua.NodeId]] = {}
         self.health: Callable[[], Any] | None = None
         """Returns the historian's health (``on_historian`` every tick); ``None``: not watched."""
@@ -330,6 +334,8 @@ class AlarmService:
 
     def on_reading(self, reading: Reading) -> None:
         """Writer listener (cheap: the state changes happen in ``run``)."""
+        if not self.sources.watches(reading.node_key):
+            return
         signals = self.sources.on_reading(reading, self.clock())
         if signals:
             self._signals += signals
@@ -420,13 +426,13 @@ class AlarmService:
         return found
 
     def _evaluator(self, mdata: Any) -> SubtypeWhereEvaluator:
-        cached = self._evaluators.get(id(mdata))
-        if cached is None or cached[0] is not mdata:
-            where = getattr(mdata.filter, "WhereClause", None) or ua.ContentFilter()
-            evaluator = SubtypeWhereEvaluator(self.server.iserver.aspace, where, self._supertypes)
-            self._evaluators[id(mdata)] = (mdata, evaluator)
-            return evaluator
-        return cached[1]
+        cached = self._evaluators.get(mdata)
+        if cached is not None and cached[0] is mdata.filter:  # not modified since
+            return cached[1]
+        where = getattr(mdata.filter, "WhereClause", None) or ua.ContentFilter()
+        evaluator = SubtypeWhereEvaluator(self.server.iserver.aspace, where, self._supertypes)
+        self._evaluators[mdata] = (mdata.filter, evaluator)
+        return evaluator
 
     async def _deliver(
         self,

@@ -231,6 +231,10 @@ class AlarmSources:
 
     # --- what happens --------------------------------------------------------------------------
 
+    def watches(self, key: str) -> bool:
+        """A reading of node ``key`` may change a condition (a cheap check for every reading)."""
+        return key in self._by_watch
+
     def on_reading(self, reading: Reading, now: datetime) -> list[Signal]:
         watchers = self._by_watch.get(reading.node_key)
         if not watchers:
