@@ -45,7 +45,7 @@ from ampacity.server.app import start_site
 from ampacity.server.config import SiteConfig
 from ampacity.server.factory import build_context, build_drivers
 from ampacity.sim.server import SimServer, SimulatedDevice
-from asyncua import Client, ua
+from asyncua import Client, Server, ua
 
 PROFILE = "janitza_umg604"
 POINTS_PER_METER = 12
@@ -362,6 +362,368 @@ async def probe_latency(client: Client, fleet: Fleet, samples: int) -> list[floa
     return latencies
 
 
+# --- subscription comparison: Ampacity, stock asyncua and node-opcua in the same sitting ---------
+
+BENCH_DIR = Path(__file__).resolve().parent
+NODEOPCUA_DIR = BENCH_DIR.parent / "tests" / "nodeopcua"
+PUBLISH_MS = 250.0
+"""Publishing interval of every benchmark subscription (ms)."""
+QUEUE_SIZE = 10
+"""Queue size of every monitored item (saturated rounds come faster than publishes)."""
+WARMUP_S = 3.0
+CLIENTS = 3
+"""Subscribed clients in the paced case (the goal: 3 SCADA clients)."""
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (s), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+class LineProcess:
+    """A child speaking a JSON-lines protocol: commands on stdin, one JSON answer per line."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    @classmethod
+    async def start(cls, *argv: str, cwd: Path | None = None) -> LineProcess:
+        process = await asyncio.create_subprocess_exec(
+            *argv,
+            cwd=cwd,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+            limit=64 * 1024 * 1024,
+        )
+        return cls(process)
+
+    async def answer(self, timeout_s: float = 600) -> dict[str, object]:
+        assert self.process.stdout is not None
+        while True:
+            line = await asyncio.wait_for(self.process.stdout.readline(), timeout_s)
+            if not line:
+                raise RuntimeError(f"{self.process.pid} ended (exit {self.process.returncode})")
+            if line.startswith(b"{"):
+                return dict(json.loads(line))
+
+    async def ask(self, command: str, reply: bool = True) -> dict[str, object]:
+        assert self.process.stdin is not None
+        self.process.stdin.write(command.encode() + b"\n")
+        await self.process.stdin.drain()
+        return await self.answer(60) if reply else {}
+
+    async def stop(self) -> None:
+        assert self.process.stdin is not None
+        with contextlib.suppress(OSError):
+            self.process.stdin.close()
+        try:
+            await asyncio.wait_for(self.process.wait(), 10)
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+
+
+@dataclass
+class Peer:
+    """One server under comparison, running in its own process."""
+
+    name: str
+    server: LineProcess
+    ready: dict[str, object]
+    startup_s: float
+    endpoint: str
+
+    @property
+    def pid(self) -> int:
+        return self.server.process.pid
+
+
+async def start_peer(name: str, points: int, workdir: Path) -> Peer:
+    port = free_port()
+    workdir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (a bench, before timing)
+    if name == "node-opcua":
+        argv = ["node", "bench_server.js", str(points), str(port), str(workdir / "pki")]
+        cwd: Path | None = NODEOPCUA_DIR
+        endpoint = f"opc.tcp://127.0.0.1:{port}/bench"
+    else:
+        script = str(BENCH_DIR / "subscription_peers.py")
+        argv = [sys.executable, script, name, str(points), str(port), str(workdir)]
+        cwd = None
+        path = "ampacity" if name == "ampacity" else "bench"
+        endpoint = f"opc.tcp://127.0.0.1:{port}/{path}"
+    started = time.perf_counter()
+    server = await LineProcess.start(*argv, cwd=cwd)
+    ready = await server.answer()
+    return Peer(name, server, ready, time.perf_counter() - started, endpoint)
+
+
+async def start_client(peer: Peer, ids_file: Path, read_probe: bool) -> LineProcess:
+    options = {
+        "endpoint": peer.endpoint,
+        "namespace_uri": peer.ready["namespace_uri"],
+        "ids_file": str(ids_file),
+        "publishing_ms": PUBLISH_MS,
+        "queue_size": QUEUE_SIZE,
+        "read_probe": read_probe,
+    }
+    client = await LineProcess.start(
+        "node", "bench_client.js", json.dumps(options), cwd=NODEOPCUA_DIR
+    )
+    await client.answer()
+    return client
+
+
+@dataclass
+class Window:
+    seconds: float
+    cpu_s: float
+    delivered: list[float]
+    """Notifications/s at each client."""
+    latency_p99_ms: float | None
+    read_p99_ms: float | None
+    gc_pauses_s: list[float]
+    stalls_s: list[float]
+
+
+async def window(peer: Peer, clients: list[LineProcess], seconds: float) -> Window:
+    await asyncio.gather(*(c.ask("window") for c in clients))
+    await peer.server.ask("stats")
+    cpu_before = cpu_seconds(peer.pid)
+    await asyncio.sleep(seconds)
+    answers = await asyncio.gather(*(c.ask("window") for c in clients))
+    cpu = cpu_seconds(peer.pid) - cpu_before
+    stats = await peer.server.ask("stats")
+    elapsed = statistics.median(float(a["seconds"]) for a in answers)  # type: ignore[arg-type]
+    latency = [a["latency_ms"][1] for a in answers if a["latency_ms"]]  # type: ignore[index]
+    reads = [a["read_ms"][1] for a in answers if a["read_ms"]]  # type: ignore[index]
+    return Window(
+        elapsed,
+        cpu,
+        [float(a["count"]) / float(a["seconds"]) for a in answers],  # type: ignore[arg-type]
+        max(latency) if latency else None,
+        max(reads) if reads else None,
+        list(stats["gc_pauses_s"]),  # type: ignore[call-overload]
+        list(stats["stalls_s"]),  # type: ignore[call-overload]
+    )
+
+
+def median_or_none(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if known else None
+
+
+async def compare_peer(
+    name: str, points: int, workdir: Path, runs: int, window_s: float, paced: bool
+) -> dict[str, object]:
+    """Start-up, memory, the saturated one-client case and (``paced``) the 3-client case."""
+    log_progress(f"{name}: empty server for the memory baseline")
+    empty = await start_peer(name, 0, workdir / f"{name}-empty")
+    await asyncio.sleep(1.0)
+    baseline_kib = rss_kib(empty.pid)
+    await empty.server.stop()
+    log_progress(f"{name}: {points} points")
+    peer = await start_peer(name, points, workdir / name)
+    out: dict[str, object] = {"startup_s": peer.startup_s, "build_s": peer.ready["build_s"]}
+    clients: list[LineProcess] = []
+    try:
+        ids_file = workdir / f"{name}-ids.json"
+        ids_file.write_text(json.dumps(peer.ready["node_ids"]))
+        await asyncio.sleep(1.0)
+        out["kb_per_point"] = (rss_kib(peer.pid) - baseline_kib) / points
+        clients.append(await start_client(peer, ids_file, read_probe=True))
+        await peer.server.ask("mode saturate", reply=False)
+        await asyncio.sleep(WARMUP_S)
+        saturated = []
+        for run in range(runs):
+            saturated.append(await window(peer, clients, window_s))
+            log_progress(f"{name}: saturated window {run + 1}: {saturated[-1].delivered[0]:.0f}/s")
+        delivered = [w.delivered[0] for w in saturated]
+        out["delivered_per_s"] = statistics.median(delivered)
+        out["cpu_us_per_update"] = median_or_none(
+            [
+                w.cpu_s / (w.delivered[0] * w.seconds) * 1e6 if w.delivered[0] else None
+                for w in saturated
+            ]
+        )
+        out["latency_p99_ms"] = median_or_none([w.read_p99_ms for w in saturated])
+        out["saturated_stalls"] = sum(len(w.stalls_s) for w in saturated)
+        out["saturated_gc_max_ms"] = max(max(w.gc_pauses_s, default=0) for w in saturated) * 1e3
+        if paced:
+            await peer.server.ask("mode paced", reply=False)
+            for _ in range(CLIENTS - 1):
+                clients.append(await start_client(peer, ids_file, read_probe=False))
+            await asyncio.sleep(WARMUP_S)
+            windows = []
+            for run in range(runs):
+                windows.append(await window(peer, clients, window_s))
+                log_progress(f"{name}: paced window {run + 1}: {windows[-1].delivered}")
+            out["paced_delivered_per_s"] = statistics.median(min(w.delivered) for w in windows)
+            out["paced_cpu_pct"] = statistics.median(w.cpu_s / w.seconds * 100 for w in windows)
+            out["paced_latency_p99_ms"] = median_or_none([w.latency_p99_ms for w in windows])
+            out["paced_stalls"] = sum(len(w.stalls_s) for w in windows)
+            pauses = [p for w in windows for p in w.gc_pauses_s]
+            out["paced_gc_pauses"] = len(pauses)
+            out["paced_gc_max_ms"] = max(pauses, default=0.0) * 1e3
+            out["paced_gc_total_ms_per_s"] = sum(pauses) / sum(w.seconds for w in windows) * 1e3
+    finally:
+        for client in clients:
+            await client.stop()
+        await peer.server.stop()
+    return out
+
+
+def log_progress(text: str) -> None:
+    print(f"  [{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+async def history_read_ms(runs: int) -> tuple[float, float]:
+    """Median ms to HistoryRead one day at 1 s (86,400 values, raw, continuation points at
+    10,000) from a server in this process: through an asyncua client (also in this process, so
+    its decoding shares the core) and through node-opcua in its own process."""
+    from ampacity.server.history import enable_history
+    from ampacity.storage import Historian, StorageConfig
+    from historian import DAY, T0, Clock, day_series  # bench/historian.py
+
+    asyncua_ms: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="ampacity-bench-") as tmp:
+        h = Historian.open(StorageConfig(), Path(tmp), clock=Clock())
+        await h.start(background=False)
+        endpoint = f"opc.tcp://127.0.0.1:{free_port()}/bench"
+        server = Server()
+        await server.init()
+        server.set_endpoint(endpoint)
+        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        ns = await server.register_namespace("urn:bench")
+        node = await server.nodes.objects.add_variable(ua.NodeId("bench.Day", ns), "Day", 0.0)
+        try:
+            await day_series(h, T0 + DAY * 3)
+            await enable_history(server, h, {"bench.Day": node}, ns)
+            async with server, Client(endpoint, timeout=120) as client:
+                remote = client.get_node(node.nodeid)
+                for _ in range(runs):
+                    started = time.perf_counter()
+                    values = await remote.read_raw_history(T0, T0 + DAY, return_bounds=False)
+                    asyncua_ms.append((time.perf_counter() - started) * 1e3)
+                    assert len(values) == 86_400, len(values)
+                options = {
+                    "endpoint": endpoint,
+                    "namespace_uri": "urn:bench",
+                    "node": "bench.Day",
+                    "start": T0.isoformat(),
+                    "end": (T0 + DAY).isoformat(),
+                    "runs": runs,
+                }
+                reader = await LineProcess.start(
+                    "node", "bench_history.js", json.dumps(options), cwd=NODEOPCUA_DIR
+                )
+                answer = await reader.answer()
+                await reader.stop()
+                assert answer["values"] == 86_400, answer
+        finally:
+            await h.stop()
+    node_ms = [s * 1e3 for s in answer["seconds"]]  # type: ignore[attr-defined]
+    return statistics.median(asyncua_ms), statistics.median(node_ms)
+
+
+JSON_KEYS = ("delivered_per_s", "cpu_us_per_update", "kb_per_point", "build_s", "latency_p99_ms")
+
+
+async def compare(
+    points: int,
+    peer: str | None,
+    runs: int,
+    window_s: float,
+    as_json: bool,
+    only: list[str] | None = None,
+) -> None:
+    names = ["ampacity", "node-opcua"] if as_json else ["ampacity", "asyncua"]
+    if peer and peer not in names:
+        names.append(peer)
+    if only:
+        names = [n for n in names if n in only]
+    results: dict[str, dict[str, object]] = {}
+    with tempfile.TemporaryDirectory(prefix="ampacity-bench-") as tmp:
+        for name in names:
+            results[name] = await compare_peer(
+                name, points, Path(tmp), runs, window_s, paced=not as_json
+            )
+    reference = results.get("node-opcua")
+    ratio = (
+        float(results["ampacity"]["delivered_per_s"]) / float(reference["delivered_per_s"])  # type: ignore[arg-type]
+        if reference and "ampacity" in results
+        else None
+    )
+    if as_json:
+        out = {
+            "points": points,
+            "ampacity": {k: results["ampacity"][k] for k in JSON_KEYS},
+            "node_opcua": {k: results["node-opcua"][k] for k in JSON_KEYS},
+            "ratio_delivered": ratio,
+        }
+        print(json.dumps(out))
+        return
+    history_ms = await history_read_ms(runs) if "ampacity" in names else None
+    print_comparison(points, names, results, ratio, history_ms, runs, window_s)
+
+
+ROWS: tuple[tuple[str, str, str], ...] = (
+    ("delivered_per_s", "updates/s delivered to 1 client (server CPU-bound)", "{:,.0f}"),
+    ("cpu_us_per_update", "server CPU per delivered update, µs", "{:.1f}"),
+    ("kb_per_point", "memory per point (RSS), KB", "{:.1f}"),
+    ("build_s", "address space build, s", "{:.2f}"),
+    ("startup_s", "start-up until the endpoint serves, s", "{:.1f}"),
+    ("latency_p99_ms", "read latency p99 while updating, ms", "{:.0f}"),
+    ("saturated_stalls", "event-loop stalls > 100 ms, saturated", "{:.0f}"),
+    ("saturated_gc_max_ms", "longest GC pause, saturated, ms", "{:.0f}"),
+    ("paced_delivered_per_s", f"{CLIENTS} clients, 1 s changes: delivered/s (slowest)", "{:,.0f}"),
+    ("paced_cpu_pct", f"{CLIENTS} clients, 1 s changes: server CPU, % of a core", "{:.0f}"),
+    ("paced_latency_p99_ms", f"{CLIENTS} clients: change-to-notification p99, ms", "{:.0f}"),
+    ("paced_stalls", f"{CLIENTS} clients: event-loop stalls > 100 ms", "{:.0f}"),
+    ("paced_gc_max_ms", f"{CLIENTS} clients: longest GC pause, ms", "{:.0f}"),
+    ("paced_gc_total_ms_per_s", f"{CLIENTS} clients: GC time, ms per s", "{:.1f}"),
+)
+
+
+def print_comparison(
+    points: int,
+    names: list[str],
+    results: dict[str, dict[str, object]],
+    ratio: float | None,
+    history_ms: tuple[float, float] | None,
+    runs: int,
+    window_s: float,
+) -> None:
+    print(
+        f"Subscription comparison, {points:,} points ({os.cpu_count()} cores, Python "
+        f"{sys.version.split()[0]}); publishing {PUBLISH_MS:g} ms, queue {QUEUE_SIZE}; "
+        f"medians of {runs} windows of {window_s:g} s; clients: node-opcua"
+    )
+    width = max(len(r[1]) for r in ROWS)
+    print(f"{'':<{width}} " + " ".join(f"{n:>12}" for n in names))
+    for key, label, fmt in ROWS:
+        cells = []
+        for name in names:
+            value = results[name].get(key)
+            cells.append(f"{fmt.format(value) if value is not None else '-':>12}")
+        print(f"{label:<{width}} " + " ".join(cells))
+    if ratio is not None:
+        print(f"Ampacity / node-opcua delivered: {ratio:.2f} (goal >= 0.5)")
+    if history_ms is not None:
+        print(
+            "HistoryRead raw, 86,400 values: "
+            f"{history_ms[1]:.0f} ms through node-opcua, {history_ms[0]:.0f} ms through an "
+            "asyncua client in the server's process (goal <= 300)"
+        )
+    paced = PUBLISH_MS + 100
+    print(
+        f"goals (Ampacity): paced CPU <= 50 %, p99 <= {paced:g} ms, no stall > 100 ms, "
+        "<= 6 KB/point, build <= 3 s, start-up <= 10 s"
+    )
+
+
 async def main(points_list: list[int], runs: int, window_s: float, samples: int) -> None:
     print(f"Ampacity data-path benchmark ({os.cpu_count()} cores, Python {sys.version.split()[0]})")
     print(
@@ -416,9 +778,22 @@ if __name__ == "__main__":
     parser.add_argument("--samples", type=int, default=100, help="latency samples")
     parser.add_argument("--serve-fleet", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--poll", type=float, default=FLEET_POLL_S, help="fleet poll interval, s")
+    parser.add_argument(
+        "--peer",
+        choices=["node-opcua", "asyncua"],
+        help="compare subscriptions with a reference server run in the same sitting",
+    )
+    parser.add_argument("--json", action="store_true", help="one JSON object (with --peer)")
+    parser.add_argument(
+        "--only", nargs="+", help="with --peer: only these servers (ampacity asyncua node-opcua)"
+    )
     args = parser.parse_args()
     FLEET_POLL_S = args.poll
     if args.serve_fleet:
         asyncio.run(serve_fleet(args.serve_fleet))
+    elif args.peer or args.json:
+        asyncio.run(
+            compare(args.points[0], args.peer, args.runs, args.window, args.json, args.only)
+        )
     else:
         asyncio.run(main(args.points, args.runs, args.window, args.samples))
