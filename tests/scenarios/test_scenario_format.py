@@ -23,6 +23,7 @@ from ampacity.scenarios.runner import (
     run_scenario,
     shipped_scenarios,
     snapshot_of,
+    with_step,
 )
 from ampacity.sim.clock import FakeClock
 from short_scenario import GHI_W_M2, LOAD_W, START, write_short_scenario
@@ -155,3 +156,20 @@ def test_a_vehicle_needs_a_free_charge_point(scenario_file: Path) -> None:
     scenario_file.write_text(text.replace("charge_point: cp4", "charge_point: cp9"), "utf-8")
     [error] = _errors(scenario_file)
     assert "no charge point 'cp9'" in error
+
+
+@pytest.mark.parametrize("path", measured_scenarios(), ids=lambda p: p.stem)
+def test_measured_days_balance(path: Path) -> None:
+    """On every measured day the grid carries what consumption, every inverter and every
+    battery leave over, without any control and under Ampacity's real-time control (60 s
+    step; the day-ahead plan is left out for speed)."""
+    scenario = with_step(load_scenario(path), 60.0)
+    scenario = scenario.model_copy(
+        update={"control": scenario.control.model_copy(update={"planner": None})}
+    )
+    for policy in (no_control_policy, None):
+        k = run_scenario(scenario, policy)
+        balance = k.import_wh - k.export_wh - (k.consumption_wh - k.pv_wh - k.battery_net_wh)
+        assert abs(balance) <= 0.005 * (k.consumption_wh + k.pv_wh)
+        assert k.pv_wh > 1000 and k.consumption_wh > 5000
+        assert k.ev_sessions >= 1
