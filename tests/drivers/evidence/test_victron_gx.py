@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import struct
+import time
 from itertools import zip_longest
 from typing import Any
 
+from ampacity.assets import Quality, Reading
 from ampacity.drivers.modbus import ModbusDeviceConfig, ModbusDriver, TcpEndpoint
 from evidence_kit import check, load
-from plain_modbus import PlainModbusServer, PlainUnit, running
+from plain_modbus import Collector, PlainModbusServer, PlainUnit, running
 
 PROFILE = "victron_gx"
 TABLE = load(PROFILE)["register_table"]
@@ -85,9 +87,22 @@ async def _read_states(state_raw: int, mode_raw: int) -> tuple[Any, Any]:
     server = PlainModbusServer(served)
     async with server, running(driver_for(server)) as sink:
         return (
-            await sink.wait_for("gx-battery.BatteryState"),
-            await sink.wait_for("gx-battery.ControlMode"),
+            await _decoded(sink, "gx-battery.BatteryState"),
+            await _decoded(sink, "gx-battery.ControlMode"),
         )
+
+
+DECODED = (Quality.GOOD, Quality.BAD_OUT_OF_RANGE)
+"""What a decoded enum reads as (a value, or a code the table does not name); anything else is a
+request that has not been answered yet, e.g. on a loaded machine."""
+
+
+async def _decoded(sink: Collector, key: str, within_s: float = 10.0) -> Reading:
+    deadline = time.monotonic() + within_s
+    while (reading := sink.latest.get(key)) is None or reading.quality not in DECODED:
+        assert time.monotonic() < deadline, f"{key} not decoded within {within_s} s: {reading}"
+        await asyncio.sleep(0.02)
+    return reading
 
 
 async def test_vebus_state_and_ess_mode() -> None:
