@@ -52,10 +52,16 @@ class BatteryConfig(_Model):
 
 
 class PvConfig(_Model):
-    """One PV inverter; ``nominal_power_w`` if the device does not report ``NominalPower``."""
+    """One PV inverter; ``nominal_power_w`` if the device does not report ``NominalPower``.
+
+    Attributes:
+        limit_settle_s: an inverter producing above its limit for longer than this refuses the
+            limit; the feed-in limit then leaves it out (``FeedInLimitController``), s.
+    """
 
     id: str
     nominal_power_w: float | None = Field(None, gt=0)
+    limit_settle_s: float = Field(10.0, gt=0)
 
 
 class ChargePointConfig(_Model):

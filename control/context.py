@@ -32,6 +32,7 @@ class CycleContext:
         planned: resource -> value planned this cycle.
         previous: last cycle's decided values per resource.
         price: the current energy price per kWh, if known.
+        rejected: resources whose last device write was refused (``ControlCycle.write_result``).
     """
 
     snapshot: Snapshot
@@ -47,6 +48,7 @@ class CycleContext:
     grid_max_w: float = math.inf
     demands: list[Demand] = field(default_factory=list)
     planned: dict[str, float] = field(default_factory=dict)
+    rejected: frozenset[str] = frozenset()
 
     @property
     def grid_target_w(self) -> float:

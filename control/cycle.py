@@ -102,6 +102,10 @@ class ControlCycle:
     """What each connected car really takes (phases, power), learned every cycle."""
     replans: int = 0
     """Plans re-solved by the cycle because a car takes other power than planned."""
+    rejected: set[str] = field(default_factory=set)
+    """Resources whose last device write was refused (``write_result``)."""
+    grid_range_w: tuple[float, float] = (-math.inf, math.inf)
+    """The grid range the last cycle allowed (−feed-in limit, import limit less its margin), W."""
     _strategies: dict[str, StrategyConfig] = field(default_factory=dict, init=False)
     _controllers: dict[str, list[Controller]] = field(default_factory=dict, init=False)
     _last_time: datetime | None = field(default=None, init=False)
@@ -134,6 +138,20 @@ class ControlCycle:
             demand = replace(demand, low=demand.target, high=demand.target)
         self.external[(demand.owner, demand.resource)] = demand
 
+    def write_result(self, resource: str, ok: bool) -> None:
+        """How the device took the last write of ``resource`` (the server reports each write):
+        a refused PV limit makes the feed-in limit redistribute at the next cycle."""
+        if ok:
+            self.rejected.discard(resource)
+        else:
+            self.rejected.add(resource)
+
+    def urgent(self, grid_w: float) -> bool:
+        """A new grid meter reading outside the range the last cycle allowed: run a cycle now
+        rather than at the next tick (the server asks on every meter update)."""
+        low, high = self.grid_range_w
+        return grid_w > high or grid_w < low
+
     def withdraw(self, owner: str, resource: str | None = None) -> None:
         """Remove an owner's external demands (on one resource or all)."""
         for key in [k for k in self.external if k[0] == owner and resource in (None, k[1])]:
@@ -163,6 +181,7 @@ class ControlCycle:
             predicted_grid_w=0.0,
             previous=dict(self.previous),
             price=price_at(config, snapshot, now),
+            rejected=frozenset(self.rejected),
         )
         self.vehicles.observe(snapshot, config.charge_points, self.previous)
         self._replan_vehicles(snapshot, now)
@@ -187,6 +206,7 @@ class ControlCycle:
         self.external = {k: d for k, d in self.external.items() if not d.expired(now)}
         ctx.demand(*self.external.values())
         decisions = self._arbitrate(ctx)
+        self.grid_range_w = (ctx.grid_min_w, ctx.grid_max_w)
         self.previous.update({r: d.value for r, d in decisions.items()})
         duration = self.timer() - started
         overrun = duration > config.cycle_s

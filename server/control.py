@@ -73,6 +73,8 @@ TRIGGER_POINTS = (
     "Contact4",
 )
 """A change of one of these runs a cycle at once (a mode or limit must not wait a period)."""
+URGENT_GAP_S = 0.25
+"""The shortest time between two cycles run by grid meter updates, s."""
 RATING_POINTS = ("NominalPower", "Capacity", "MaxChargePower", "MaxDischargePower")
 """Ratings polled rarely (profiles read them every minute): a Good one is current however old;
 a device that stops answering turns them Uncertain, which the control does not use."""
@@ -158,6 +160,7 @@ class ControlRuntime:
     _last_error: str = ""
     _missing: set[str] = field(default_factory=set)
     _stepping: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _last_urgent: datetime | None = None
 
     def __post_init__(self) -> None:
         config = self.cycle.config
@@ -301,6 +304,27 @@ class ControlRuntime:
             and reading.quality.is_good
         ):
             self._ready.set()
+            value = reading.value
+            # a reading outside the range the last cycle allowed (a load jump past the import
+            # limit less its margin): act on this update, not on the next tick
+            if (
+                isinstance(value, int | float)
+                and not isinstance(value, bool)
+                and self.cycle.urgent(float(value))
+                and self._urgent_allowed()
+            ):
+                self._wake.set()
+
+    def _urgent_allowed(self) -> bool:
+        """At most one meter-triggered cycle per ``URGENT_GAP_S`` (a 10 Hz meter above a limit
+        the batteries cannot hold must not run the cycle at 10 Hz)."""
+        now = self.clock()
+        if self._last_urgent is not None and (now - self._last_urgent).total_seconds() < (
+            URGENT_GAP_S
+        ):
+            return False
+        self._last_urgent = now
+        return True
 
     def on_operator_write(
         self, key: str, old: PointValue, requested: PointValue, status: ua.StatusCode, user: User
@@ -462,6 +486,7 @@ class ControlRuntime:
             log.exception("control write %s failed", resource)
             self._error(self.clock(), f"write {resource}: {status}")
         now = self.clock()
+        self.cycle.write_result(resource, state.ok)  # a refused PV limit is redistributed
         readings = [
             Reading(
                 f"{self.control_key}.Setpoints.{resource}", "WriteStatus", status, Quality.GOOD, now

@@ -168,8 +168,9 @@ class BatteryController(Controller):
     def _peak_shaving(self, ctx: CycleContext) -> tuple[float, Priority, str]:
         """Discharge above the import limit; charge from surplus; recharge from the grid below
         ``limit - hysteresis`` while the SoC is under the peak reserve."""
-        limit = grid_import_limit_w(ctx)
-        assert limit is not None  # the config validates the strategy's limit
+        configured = grid_import_limit_w(ctx)
+        assert configured is not None  # the config validates the strategy's limit
+        limit = min(configured, ctx.grid_max_w)  # less the import limit's variability margin
         grid = ctx.predicted_grid_w
         if grid > limit:
             return grid - limit, Priority.GRID_CONNECTION, f"import above {limit:.0f} W"

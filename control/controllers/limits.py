@@ -6,6 +6,8 @@ plan afterwards (``settle``). Grid power W: + import, − export.
 
 from __future__ import annotations
 
+import math
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -19,6 +21,8 @@ from .base import Controller
 
 PV_LIMIT = "ActivePowerLimit"
 PRODUCING_W = 50.0
+REFUSE_TOLERANCE_W = 200.0
+"""An inverter this far (or 3 % of its nominal power) above its limit is not following it."""
 """Below this output (or 1 % of nominal power) an inverter is taken to produce nothing."""
 
 
@@ -95,6 +99,12 @@ class FeedInLimitController(Controller):
     rise), nothing was hidden: the credit ends and no probe runs for ``hold_s``. An inverter
     that produces nothing (night) is never probed: there is nothing hidden to find.
 
+    An inverter that refuses its limit (the write was rejected, or it stays above the limit
+    longer than its ``limit_settle_s``) is taken as it is: the other inverters share what the
+    limit leaves after its output, and what is still exported above the limit goes into the
+    batteries, then heating rods and electrolysers, at feed-in priority; each such decision's
+    reason names the inverter that does not follow.
+
     Args:
         pvs: the inverters.
         margin_w: the export is held this far below the limit, W.
@@ -121,6 +131,7 @@ class FeedInLimitController(Controller):
         self.assets = tuple(pv.id for pv in pvs)
         self._probe_w = 0.0
         self._probes: dict[str, _Probe] = {}
+        self._over_since: dict[str, datetime] = {}
 
     def propose(self, ctx: CycleContext) -> None:
         self._probe_w = 0.0
@@ -175,16 +186,86 @@ class FeedInLimitController(Controller):
         ctx.add_grid(self._probe_w)  # the probe was a guess, not headroom
         headroom = ctx.predicted_grid_w - ctx.grid_min_w
         total = max(0.0, produced + headroom)
+        refusing = self._refusing(ctx, nominal)
+        fixed = sum(s.number(i, "ActivePower") or 0.0 for i in refusing)
+        followers = {i: w for i, w in nominal.items() if i not in refusing}
+        follow_total = max(0.0, total - fixed)  # what the followers may give
+        follow_nominal = sum(followers.values()) or 1.0
         reason = f"export ≤ {limit:.0f} W"
+        names = ", ".join(sorted(refusing))
         for pv in self.pvs:
-            value = min(nominal[pv.id], total * nominal[pv.id] / total_nominal)
+            if pv.id in refusing:  # keep asking: it may follow again
+                value = min(nominal[pv.id], total * nominal[pv.id] / total_nominal)
+                why = f"{reason}; not following its limit"
+            else:
+                value = min(nominal[pv.id], follow_total * nominal[pv.id] / follow_nominal)
+                why = (
+                    f"{reason}; {names} not following its limit: its share here"
+                    if names
+                    else reason
+                )
             resource = f"{pv.id}.{PV_LIMIT}"
-            ctx.demand(
-                Demand(resource, self.name, Priority.FEED_IN_LIMIT, reason, value, high=value)
-            )
+            ctx.demand(Demand(resource, self.name, Priority.FEED_IN_LIMIT, why, value, high=value))
             ctx.planned[resource] = value
         if headroom < 0:
-            ctx.add_grid(min(-headroom, produced))
+            ctx.add_grid(min(-headroom, produced - fixed))
+        excess = fixed - total  # exported above the limit with every follower at 0 W
+        if excess > 0:
+            self._absorb(ctx, excess, f"{reason}; {names} not following its limit")
+
+    def _refusing(self, ctx: CycleContext, nominal: dict[str, float]) -> set[str]:
+        """The inverters that do not follow their limit: the last write was refused, or they
+        produce above the limit set longer than their ``limit_settle_s``."""
+        found: set[str] = set()
+        for pv in self.pvs:
+            resource = f"{pv.id}.{PV_LIMIT}"
+            asked = ctx.previous.get(resource)
+            produced = ctx.snapshot.number(pv.id, "ActivePower") or 0.0
+            tolerance = max(REFUSE_TOLERANCE_W, 0.03 * nominal[pv.id])
+            if asked is None or produced <= asked + tolerance:
+                self._over_since.pop(pv.id, None)
+            else:
+                since = self._over_since.setdefault(pv.id, ctx.now)
+                if (ctx.now - since).total_seconds() >= pv.limit_settle_s:
+                    found.add(pv.id)
+            if resource in ctx.rejected:
+                found.add(pv.id)
+        return found
+
+    def _absorb(self, ctx: CycleContext, excess: float, reason: str) -> None:
+        """Export that no inverter can take back goes into the batteries, then the heating rods
+        and electrolysers, above the plan and self-consumption (feed-in priority)."""
+        s = ctx.snapshot
+        for b in ctx.config.batteries:
+            if excess <= 0:
+                return
+            resource = f"{b.id}.BatteryPowerSetpoint"
+            planned = ctx.planned.get(resource, 0.0)  # W, + discharge
+            room = (s.number(b.id, "MaxChargePower") or b.max_charge_w or 0.0) + planned
+            soc = s.number(b.id, "StateOfCharge")
+            if soc is None or soc >= b.full_soc_pct or room <= 0:
+                continue
+            take = min(room, excess)
+            why = f"{reason}: battery charges {take / 1000:.1f} kW more"
+            ctx.demand(at_most(resource, planned - take, self.name, Priority.FEED_IN_LIMIT, why))
+            ctx.planned[resource] = planned - take
+            ctx.add_grid(take)
+            excess -= take
+        loads = (*ctx.config.heating_rods, *ctx.config.electrolysers)
+        for unit in loads:
+            if excess <= 0:
+                return
+            resource = f"{unit.id}.PowerSetpoint"
+            planned = ctx.planned.get(resource, 0.0)  # W, + consumption
+            room = unit.max_power_w - planned
+            if room <= 0:
+                continue
+            take = min(room, excess)
+            why = f"{reason}: {unit.id} takes {take / 1000:.1f} kW more"
+            ctx.demand(at_least(resource, planned + take, self.name, Priority.FEED_IN_LIMIT, why))
+            ctx.planned[resource] = planned + take
+            ctx.add_grid(take)
+            excess -= take
 
 
 class GridOperatorController(Controller):
@@ -266,17 +347,58 @@ class GridOperatorController(Controller):
 
 class ImportLimitController(Controller):
     """Keeps import below the grid-connection limit: extra battery discharge where the plan
-    leaves import above it (loads are capped by the controllers that plan them)."""
+    leaves import above it (loads are capped by the controllers that plan them).
+
+    A load that jumps between two cycles exceeds a limit the control aimed at exactly. The
+    allowed import is therefore the limit minus a margin from the measured short-term
+    variability: ``sigmas`` times the root mean square of the change of the uncontrolled load
+    (the residual grid power) from one cycle to the next, over the last ``window_s``, at most
+    ``max_margin_pct`` of the limit. A steady load gets (almost) no margin.
+
+    Args:
+        battery_ids: the batteries that may discharge for it.
+        window_s: the variability's window, s.
+        sigmas: the margin in RMS changes.
+        max_margin_pct: the margin's cap, % of the limit.
+    """
 
     name = "grid-import-limit"
 
-    def __init__(self, battery_ids: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        battery_ids: tuple[str, ...],
+        window_s: float = 120.0,
+        sigmas: float = 2.0,
+        max_margin_pct: float = 20.0,
+    ) -> None:
         self.battery_ids = battery_ids
+        self.window_s = window_s
+        self.sigmas = sigmas
+        self.max_margin_pct = max_margin_pct
+        self._samples: deque[tuple[datetime, float]] = deque()
+        self.margin_w = 0.0
+        """The margin in force, W."""
+
+    def _margin(self, ctx: CycleContext, limit: float) -> float:
+        """Record this cycle's residual grid power and return the margin, W."""
+        samples = self._samples
+        samples.append((ctx.now, ctx.predicted_grid_w))
+        while samples and (ctx.now - samples[0][0]).total_seconds() > self.window_s:
+            samples.popleft()
+        changes = [b[1] - a[1] for a, b in zip(samples, list(samples)[1:], strict=False)]
+        if not changes:
+            return 0.0
+        rms = math.sqrt(sum(c * c for c in changes) / len(changes))
+        return min(self.sigmas * rms, self.max_margin_pct / 100.0 * limit)
 
     def propose(self, ctx: CycleContext) -> None:
         limit = grid_import_limit_w(ctx)
-        if limit is not None:
-            ctx.grid_max_w = min(ctx.grid_max_w, limit)
+        if limit is None:
+            self._samples.clear()
+            self.margin_w = 0.0
+            return
+        self.margin_w = self._margin(ctx, limit)
+        ctx.grid_max_w = min(ctx.grid_max_w, limit - self.margin_w)
 
     def settle(self, ctx: CycleContext) -> None:
         excess = ctx.predicted_grid_w - ctx.grid_max_w
@@ -291,6 +413,8 @@ class ImportLimitController(Controller):
             if extra <= 0:
                 continue
             reason = f"import above {ctx.grid_max_w:.0f} W"
+            if self.margin_w >= 1.0:
+                reason += f" (limit less {self.margin_w:.0f} W for the load's swings)"
             ctx.demand(
                 at_least(resource, planned + extra, self.name, Priority.GRID_CONNECTION, reason)
             )
