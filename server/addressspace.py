@@ -10,8 +10,10 @@ Layout (all instance NodeIds are strings in the site namespace, identical across
         │   │   └── Manufacturer ...                    s=<asset-id>.Identification.Manufacturer
         │   ├── Health                                  s=<asset-id>.Health(.Connected ...)
         │   └── ActivePower ...                         s=<asset-id>.ActivePower
-        └── <device-id>                FolderType       s=<device-id>            (several assets)
-            └── <asset-id> ...
+        ├── <device-id>                FolderType       s=<device-id>            (several assets)
+        │   └── <asset-id> ...
+        └── <group>                    FolderType       s=<group>      (``server.folders``)
+            └── <asset-id> | <device-id> ...
 
 An asset carries the mandatory children of its type and only those optional points its device
 provides, so no node stays Bad forever for a value the device does not have.
@@ -33,6 +35,7 @@ from asyncua import Node, Server, ua
 
 from .declarations import Declaration, read_type_declarations
 from .nodes import DATA_TYPE_IDS
+from .nodestore import BulkNodes, NodeShape, set_own
 from .writer import NodeWriter
 
 OBJECTS = ua.NodeId(ua.ObjectIds.ObjectsFolder)
@@ -55,6 +58,8 @@ class AssetNodes:
     display_name: str | None = None
     device_folder: str | None = None
     """Id of the device folder the asset sits in (stations with several connectors)."""
+    group: str | None = None
+    """Folder under the Site the asset (or its device folder) sits in (``server.folders``)."""
 
 
 class AddressSpaceBuilder:
@@ -67,8 +72,11 @@ class AddressSpaceBuilder:
         self._writer = writer
         self._declarations: dict[AssetKind, list[Declaration]] = {}
         self._types: dict[str, Node] = {}
-        self._items: list[ua.AddNodesItem] = []
+        self._nodes = BulkNodes(server.iserver.aspace)
+        self._shapes: dict[object, NodeShape] = {}
+        """Node shapes by declaration (``id``) or by object type and description."""
         self._values: list[tuple[ua.NodeId, ua.DataValue]] = []
+        self._groups: set[str] = set()
         self.setpoint_nodes: dict[str, ua.NodeId] = {}
         """Writable points: ``<asset-id>.<Point>`` -> NodeId."""
 
@@ -101,32 +109,47 @@ class AddressSpaceBuilder:
             ORGANIZES,
         )
 
-    async def add_device_folder(self, site_id: str, device_id: str, display_name: str) -> None:
-        self._items.append(
-            _object_item(
-                self.node_id(device_id),
+    def _group_folder(self, site_id: str, group: str) -> ua.NodeId:
+        """The folder ``s=<group>`` under the Site (made on first use)."""
+        node_id = self.node_id(group)
+        if group not in self._groups:
+            self._groups.add(group)
+            self._add_object(
+                node_id,
                 self.node_id(site_id),
                 ORGANIZES,
-                ua.QualifiedName(device_id, self._site_ns),
-                display_name,
+                ua.QualifiedName(group, self._site_ns),
+                group,
                 FOLDER_TYPE,
-                "A device that serves several assets (e.g. a station with two connectors).",
+                "A group of the site's devices (the site file's `group:`, or their kind).",
             )
+        return node_id
+
+    async def add_device_folder(
+        self, site_id: str, device_id: str, display_name: str, group: str | None = None
+    ) -> None:
+        parent = self._group_folder(site_id, group) if group else self.node_id(site_id)
+        self._add_object(
+            self.node_id(device_id),
+            parent,
+            ORGANIZES,
+            ua.QualifiedName(device_id, self._site_ns),
+            display_name,
+            FOLDER_TYPE,
+            "A device that serves several assets (e.g. a station with two connectors).",
         )
 
     def add_object(self, parent_key: str, key: str, browse_name: str, description: str) -> None:
         """A plain object (``BaseObjectType``) under ``parent_key``, NodeId ``s=<key>``; for the
         server's own state (``Site.Control``, ``Site.Marketer``)."""
-        self._items.append(
-            _object_item(
-                self.node_id(key),
-                self.node_id(parent_key),
-                HAS_COMPONENT,
-                ua.QualifiedName(browse_name, self._site_ns),
-                browse_name,
-                BASE_OBJECT_TYPE,
-                description,
-            )
+        self._add_object(
+            self.node_id(key),
+            self.node_id(parent_key),
+            HAS_COMPONENT,
+            ua.QualifiedName(browse_name, self._site_ns),
+            browse_name,
+            BASE_OBJECT_TYPE,
+            description,
         )
 
     def add_variable(self, parent_key: str, point: PointSpec) -> str:
@@ -148,29 +171,33 @@ class AddressSpaceBuilder:
         item.ReferenceTypeId = HAS_COMPONENT
         item.TypeDefinition = BASE_DATA_VARIABLE_TYPE
         item.NodeAttributes = attrs
-        self._items.append(item)
+        node_id = self.node_id(key)
+        self._nodes.add(node_id, self.node_id(parent_key), HAS_COMPONENT, self._nodes.shape(item))
         self._register(key, point)
         return key
 
     async def add_asset(self, site_id: str, asset: AssetNodes) -> None:
-        parent = self.node_id(asset.device_folder or site_id)
-        reference = ORGANIZES if asset.device_folder else HAS_COMPONENT
+        if asset.device_folder:
+            parent = self.node_id(asset.device_folder)
+        elif asset.group:
+            parent = self._group_folder(site_id, asset.group)
+        else:
+            parent = self.node_id(site_id)
+        reference = ORGANIZES if asset.device_folder or asset.group else HAS_COMPONENT
         await self._add_asset(asset, parent, reference)
 
     async def _add_asset(self, asset: AssetNodes, parent: ua.NodeId, reference: ua.NodeId) -> None:
         spec = SPECS[asset.kind]
         type_node = await self._type_node(asset.kind.type_name)
         object_id = self.node_id(asset.asset_id)
-        self._items.append(
-            _object_item(
-                object_id,
-                parent,
-                reference,
-                ua.QualifiedName(asset.asset_id, self._site_ns),
-                asset.display_name or asset.asset_id,
-                type_node.nodeid,
-                spec.description,
-            )
+        self._add_object(
+            object_id,
+            parent,
+            reference,
+            ua.QualifiedName(asset.asset_id, self._site_ns),
+            asset.display_name or asset.asset_id,
+            type_node.nodeid,
+            spec.description,
         )
         provided = set(asset.points)
         point_specs = {p.name: p for p in spec.points}
@@ -217,20 +244,66 @@ class AddressSpaceBuilder:
             )
         )
 
-    def _copy(self, decl: Declaration, parent: ua.NodeId, key: str) -> None:
-        node_id = self.node_id(key)
-        if decl.node_class == ua.NodeClass.Object:
-            self._items.append(
+    def _add_object(
+        self,
+        node_id: ua.NodeId,
+        parent: ua.NodeId,
+        reference: ua.NodeId,
+        browse_name: ua.QualifiedName,
+        display_name: str,
+        type_definition: ua.NodeId,
+        description: str | None,
+    ) -> None:
+        """An object whose BrowseName and DisplayName are its own (an asset, a folder)."""
+        key = ("object", type_definition, description)
+        if key not in self._shapes:
+            self._shapes[key] = self._nodes.shape(
                 _object_item(
                     node_id,
                     parent,
-                    decl.reference_type,
-                    decl.browse_name,
-                    decl.display_name.Text or decl.browse_name.Name,
-                    decl.type_definition,
-                    decl.description.Text if decl.description else None,
+                    reference,
+                    browse_name,
+                    display_name,
+                    type_definition,
+                    description,
                 )
             )
+        own = {
+            ua.AttributeIds.BrowseName: ua.DataValue(
+                ua.Variant(browse_name, ua.VariantType.QualifiedName)
+            ),
+            ua.AttributeIds.DisplayName: ua.DataValue(
+                ua.Variant(ua.LocalizedText(display_name), ua.VariantType.LocalizedText)
+            ),
+        }
+        self._nodes.add(node_id, parent, reference, self._shapes[key], own)
+
+    def _copy(self, decl: Declaration, parent: ua.NodeId, key: str) -> None:
+        node_id = self.node_id(key)
+        self._nodes.add(node_id, parent, decl.reference_type, self._shape(decl, node_id))
+        for child in decl.children:
+            self._copy(child, node_id, f"{key}.{child.browse_name.Name}")
+
+    def _shape(self, decl: Declaration, node_id: ua.NodeId) -> NodeShape:
+        """The shape of every node copied from ``decl`` (made at its first copy)."""
+        if id(decl) in self._shapes:
+            return self._shapes[id(decl)]
+        item = ua.AddNodesItem()
+        item.RequestedNewNodeId = node_id
+        item.BrowseName = decl.browse_name
+        item.ReferenceTypeId = decl.reference_type
+        item.TypeDefinition = decl.type_definition
+        if decl.node_class == ua.NodeClass.Object:
+            item.NodeClass = ua.NodeClass.Object
+            item.NodeAttributes = _object_item(
+                node_id,
+                node_id,
+                decl.reference_type,
+                decl.browse_name,
+                decl.display_name.Text or decl.browse_name.Name,
+                decl.type_definition,
+                decl.description.Text if decl.description else None,
+            ).NodeAttributes
         else:
             attrs = ua.VariableAttributes()
             attrs.DisplayName = decl.display_name
@@ -242,31 +315,19 @@ class AddressSpaceBuilder:
             attrs.UserAccessLevel = decl.access_level
             if decl.value is not None and decl.value.Value is not None:
                 attrs.Value = decl.value
-            item = ua.AddNodesItem()
-            item.RequestedNewNodeId = node_id
-            item.BrowseName = decl.browse_name
             item.NodeClass = ua.NodeClass.Variable
-            item.ParentNodeId = parent
-            item.ReferenceTypeId = decl.reference_type
-            item.TypeDefinition = decl.type_definition
             item.NodeAttributes = attrs
-            self._items.append(item)
-        for child in decl.children:
-            self._copy(child, node_id, f"{key}.{child.browse_name.Name}")
+        shape = self._shapes[id(decl)] = self._nodes.shape(item)
+        return shape
 
     async def commit(self) -> None:
         """Create every queued node, then set initial values and ranges."""
-        results = await self._server.iserver.isession.add_nodes(self._items)
-        for item, result in zip(self._items, results, strict=True):
-            if not result.StatusCode.is_good():
-                raise RuntimeError(
-                    f"cannot create node {item.RequestedNewNodeId.to_string()}: "
-                    f"{result.StatusCode.name}"
-                )
+        self._nodes.commit()
         aspace = self._server.iserver.aspace
         for node_id, data_value in self._values:
-            await aspace.write_attribute_value(node_id, ua.AttributeIds.Value, data_value)
-        self._items.clear()
+            node = aspace.get(node_id)
+            if node is not None:  # a range for a point without EURange (an enumeration)
+                set_own(node, ua.AttributeIds.Value, data_value)
         self._values.clear()
 
 
