@@ -32,6 +32,7 @@ from .aggregates import SiteAggregator
 from .alarms import AlarmService, install_alarms
 from .config import SiteConfig
 from .control import ControlRuntime
+from .folders import device_folders
 from .history import HistorianHealthNodes, enable_history, install_audit
 from .loopwatch import GcPauses, LoopStalls, freeze_long_lived
 from .marketer import ExternalInterfaces
@@ -153,18 +154,26 @@ async def start_site(config: SiteConfig, drivers: Sequence[Driver]) -> RunningSi
         cp.id: int(cp.mode) for cp in (config.control.charge_points if config.control else ())
     }
 
+    groups = device_folders(
+        config.site.device_folders,
+        [(d.device_id, d.assets[0].kind) for d in drivers if d.assets],
+        {d.id: d.group for d in config.devices if d.group},
+    )
     for driver in drivers:
         infos = driver.assets
         folder = driver.device_id if len(infos) > 1 else None
+        group = groups.get(driver.device_id)
         if folder:
-            await builder.add_device_folder(site_id, folder, folder)
+            await builder.add_device_folder(site_id, folder, folder, group)
         for info in infos:
             extra = SERVER_SIDE_POINTS.get(info.kind, ())
             points = tuple(dict.fromkeys((*info.points, *extra)))
             ranges = _rated_ranges(info, config)
             await builder.add_asset(
                 site_id,
-                AssetNodes(info.asset_id, info.kind, points, ranges, device_folder=folder),
+                AssetNodes(
+                    info.asset_id, info.kind, points, ranges, device_folder=folder, group=group
+                ),
             )
             spec = SPECS[info.kind]
             role = device_roles.get(driver.device_id)

@@ -61,6 +61,11 @@ class SiteInfo(_Strict):
     grid_import_limit_w: float | None = Field(
         None, ge=0, description="Largest import at the grid connection point (fuse), W."
     )
+    device_folders: Literal["auto", "flat", "kind"] = Field(
+        "auto",
+        description="Devices without a `group:`: auto = directly under the Site up to "
+        "200 of them, by asset kind above; flat = always under the Site; kind = always by kind.",
+    )
 
 
 class ServerSettings(_Strict):
@@ -137,6 +142,11 @@ class DeviceConfig(BaseModel):
         description="Rename assets: profile asset key -> asset id (default <device-id>-<key>).",
     )
     name: str | None = None
+    group: str | None = Field(
+        None,
+        pattern=ID_PATTERN,
+        description="Folder under the Site the device's assets are browsed in (NodeIds stay).",
+    )
     connection: Any = Field(None, exclude=True)
     """The connection keys, validated by the driver's ``connection_schema``."""
 
@@ -295,9 +305,47 @@ class SiteConfig(_Strict):
         duplicates = {i for i in ids if ids.count(i) > 1}
         if duplicates:
             raise ValueError(f"asset ids must be unique: {', '.join(sorted(duplicates))}")
+        _check_folders(self, profiles, {*ids, *seen_devices})
         if self.control is not None:
             _check_control_references(self.control, set(ids))
         return self
+
+
+def _check_folders(
+    config: SiteConfig, profiles: Mapping[str, ProfileHeader], taken: set[str]
+) -> None:
+    """A folder's NodeId is ``s=<name>``: no asset or device may have that id."""
+    from .folders import KIND_FOLDERS, device_folders
+
+    kinds = [
+        (device.id, assets[0][1])
+        for device in config.devices
+        if (assets := profiles[device.profile].asset_kinds())
+    ]
+    groups = {device.id: device.group for device in config.devices if device.group}
+    folders = device_folders(config.site.device_folders, kinds, groups)
+    problems: list[tuple[Location, str]] = []
+    for i, device in enumerate(config.devices):
+        if device.group is not None and device.group in taken:
+            problems.append(
+                (
+                    ("devices", i, "group"),
+                    f"{device.group!r} is the id of an asset or device; a group needs a name "
+                    "of its own (it becomes the folder's NodeId)",
+                )
+            )
+    kind_names = set(KIND_FOLDERS.values())
+    for name in sorted((set(folders.values()) & kind_names) & taken):
+        where = next(i for i, d in enumerate(config.devices) if folders.get(d.id) == name)
+        problems.append(
+            (
+                ("devices", where, "id"),
+                f"the devices are grouped by kind and the folder {name!r} is also an asset or "
+                "device id; rename it or set site.device_folders: flat",
+            )
+        )
+    if problems:
+        _raise(problems)
 
 
 def device_asset_ids(device: DeviceConfig, profile: ProfileHeader) -> dict[str, str]:
