@@ -486,11 +486,13 @@ class Window:
     read_p99_ms: float | None
     gc_pauses_s: list[float]
     stalls_s: list[float]
+    control: tuple[int, int] | None
+    """Control cycles and overruns in the window (Ampacity)."""
 
 
 async def window(peer: Peer, clients: list[LineProcess], seconds: float) -> Window:
     await asyncio.gather(*(c.ask("window") for c in clients))
-    await peer.server.ask("stats")
+    before = await peer.server.ask("stats")
     cpu_before = cpu_seconds(peer.pid)
     await asyncio.sleep(seconds)
     answers = await asyncio.gather(*(c.ask("window") for c in clients))
@@ -507,6 +509,12 @@ async def window(peer: Peer, clients: list[LineProcess], seconds: float) -> Wind
         max(reads) if reads else None,
         list(stats["gc_pauses_s"]),  # type: ignore[call-overload]
         list(stats["stalls_s"]),  # type: ignore[call-overload]
+        (
+            int(stats["control_cycles"]) - int(before["control_cycles"]),  # type: ignore[call-overload]
+            int(stats["control_overruns"]) - int(before["control_overruns"]),  # type: ignore[call-overload]
+        )
+        if "control_cycles" in stats
+        else None,
     )
 
 
@@ -566,6 +574,10 @@ async def compare_peer(
             out["paced_stalls"] = sum(len(w.stalls_s) for w in windows)
             pauses = [p for w in windows for p in w.gc_pauses_s]
             out["paced_gc_pauses"] = len(pauses)
+            control = [w.control for w in windows if w.control is not None]
+            if control:
+                out["paced_control_cycles"] = sum(c[0] for c in control)
+                out["paced_control_overruns"] = sum(c[1] for c in control)
             out["paced_gc_max_ms"] = max(pauses, default=0.0) * 1e3
             out["paced_gc_total_ms_per_s"] = sum(pauses) / sum(w.seconds for w in windows) * 1e3
     finally:
@@ -684,6 +696,8 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("paced_stalls", f"{CLIENTS} clients: event-loop stalls > 100 ms", "{:.0f}"),
     ("paced_gc_max_ms", f"{CLIENTS} clients: longest GC pause, ms", "{:.0f}"),
     ("paced_gc_total_ms_per_s", f"{CLIENTS} clients: GC time, ms per s", "{:.1f}"),
+    ("paced_control_cycles", f"{CLIENTS} clients: control cycles run", "{:.0f}"),
+    ("paced_control_overruns", f"{CLIENTS} clients: control cycle overruns", "{:.0f}"),
 )
 
 

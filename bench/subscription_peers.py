@@ -111,6 +111,10 @@ async def ampacity_server(points: int, port: int, workdir: Path) -> tuple[Feeder
             "security": {"allow_none": True, "anonymous": "viewer", "anonymous_on_none": "viewer"},
         }
     )
+    if drivers:  # the control cycle runs beside the data path (its overruns are part of the goal)
+        from ampacity.control import ControlConfig
+
+        config.control = ControlConfig.model_validate({"grid_meter": drivers[0].device_id})
     started = time.perf_counter()
     site = await start_site(config, drivers)
     build_s = time.perf_counter() - started
@@ -128,6 +132,8 @@ async def ampacity_server(points: int, port: int, workdir: Path) -> tuple[Feeder
         await writer.flush()
 
     ready = {"build_s": build_s, "namespace_uri": config.site.namespace_uri, "node_ids": keys}
+    if site.control is not None:
+        ready["_control"] = site.control.cycle
     if hasattr(site, "gc_pauses"):
         ready["_watch"] = (site.gc_pauses, site.loop_stalls)
     else:  # a checkout from before the site measured itself (a before/after comparison)
@@ -198,6 +204,7 @@ async def serve(kind: str, points: int, port: int, workdir: Path) -> None:
     make = ampacity_server if kind == "ampacity" else asyncua_server
     feeder, ready = await make(points, port, workdir)
     gc_pauses, stalls = ready.pop("_watch")
+    cycle = ready.pop("_control", None)
     print(json.dumps({"ready": True, **ready}), flush=True)
     feed = asyncio.create_task(feeder.run())
     loop = asyncio.get_running_loop()
@@ -224,6 +231,10 @@ async def serve(kind: str, points: int, port: int, workdir: Path) -> None:
                 "gc_pauses_s": gc_pauses.pauses_since(gc_mark),
                 "stalls_s": new_stalls if stalls.count > stall_mark else [],
             }
+            if cycle is not None:
+                out["control_cycles"] = cycle.stats.cycles
+                out["control_overruns"] = cycle.stats.overruns
+                out["control_last_s"] = cycle.stats.last_duration_s
             gc_mark, stall_mark = gc_pauses.total_count, stalls.count
             print(json.dumps(out), flush=True)
     feed.cancel()
