@@ -580,6 +580,16 @@ class AlarmService:
             await self._deliver(end, notifiers, subscription_id, item_id, unfiltered=True)
         return []
 
+    async def acknowledge_all(self, user: str, comment: str = "") -> int:
+        """Acknowledge every unacknowledged enabled condition (as ``user``); returns how many."""
+        done = 0
+        for cond in self.conditions.values():
+            st = cond.state
+            if st.enabled and not st.acked:
+                await self._report(cond, st.acknowledge(st.event_id, comment, user, self.clock()))
+                done += 1
+        return done
+
     @property
     def retained(self) -> list[str]:
         """Keys of the conditions a client's alarm list shows now."""

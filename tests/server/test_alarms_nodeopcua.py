@@ -1,6 +1,6 @@
 """Alarms with an independent client stack (node-opcua, tests/nodeopcua/alarm_client.js): it
 subscribes to the Server object's events with select + where (OfType ConditionType), sees a
-silenced meter's communication-lost alarm, acknowledges it with a comment as operator (a viewer
+disconnected meter's communication-lost alarm, acknowledges it with a comment as operator (a viewer
 gets BadUserAccessDenied), sees it return to normal with Retain false; a client connecting later
 gets exactly the retained conditions from ConditionRefresh."""
 
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from alarm_support import METER, AlarmSite, alarm_site, until
+from alarm_support import METER, AlarmSite, alarm_site, settled, until
 from ampacity.sim.faults import Fault
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -107,6 +107,14 @@ async def start(node: str, site: AlarmSite, folder: Path, user: str) -> NodeClie
     return client
 
 
+async def _active(state: Any) -> bool:
+    return bool(state.active)
+
+
+def _event_id(message: dict[str, Any]) -> str | None:
+    return (message.get("event") or {}).get("EventId")
+
+
 def lost(active: bool) -> Callable[[dict[str, Any]], bool]:
     def check(message: dict[str, Any]) -> bool:
         event = message.get("event") or {}
@@ -122,8 +130,13 @@ async def test_comm_lost_with_node_opcua(node_ready: str, site: AlarmSite, tmp_p
     viewer = await start(node_ready, site, tmp_path, "viewer")
     late: NodeClient | None = None
     try:
-        site.device.faults.set(Fault.SILENT)
-        raised = (await operator.line(lost(True)))["event"]
+        await settled(site)
+        site.device.faults.set(Fault.DISCONNECT)
+        assert site.site.alarms is not None
+        state = site.site.alarms.by_key[f"{METER}.CommunicationLost"].state
+        await until(lambda: _active(state))
+        raised = (await operator.line(lambda m: _event_id(m) == state.event_id.hex()))["event"]
+        assert raised["ActiveState.Id"] is True
         condition = f"ns={site.secure.ns};s={METER}.CommunicationLost"
         assert raised["ConditionId"] == condition
         assert raised["SourceNode"] == f"ns={site.secure.ns};s={METER}"
@@ -142,7 +155,7 @@ async def test_comm_lost_with_node_opcua(node_ready: str, site: AlarmSite, tmp_p
             "on my way",
             "operator",
             True,
-        )
+        ), operator.events
 
         # a client connecting now: ConditionRefresh returns exactly the retained conditions
         late = await start(node_ready, site, tmp_path, "viewer")
