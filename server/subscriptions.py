@@ -88,10 +88,11 @@ class FastInternalSubscription(InternalSubscription):  # type: ignore[misc]
     bytes as asyncua's, in one pass; see ``notification_encoding``)."""
 
     def _pop_triggered_datachanges(self, result: ua.PublishResult) -> None:
-        if not self._triggered_datachanges:
+        queues: dict[int, list[ua.MonitoredItemNotification]] = self._triggered_datachanges
+        if not queues:
             return
-        items = [item for queued in self._triggered_datachanges.values() for item in queued]
-        self._triggered_datachanges = {}
+        items = [item for queued in queues.values() for item in queued]
+        self._triggered_datachanges: dict[int, list[ua.MonitoredItemNotification]] = {}
         result.NotificationMessage.NotificationData.append(encode_data_changes(items))
 
 
