@@ -73,13 +73,14 @@ class _Probe:
     Attributes:
         credit_w: what the plan is credited with now, W.
         since: when the current probe started (``None``: no probe running).
-        base_w: the inverter's output when it started, W.
+        base_w / base_limit_w: the inverter's output and limit when it started, W.
         hold_until: no new probe before this (the last one found nothing).
     """
 
     credit_w: float = 0.0
     since: datetime | None = None
     base_w: float = 0.0
+    base_limit_w: float = 0.0
     hold_until: datetime | None = None
 
 
@@ -93,10 +94,11 @@ class FeedInLimitController(Controller):
     A curtailed inverter hides the surplus it holds back. While one runs at its limit *and
     produces*, the plan is credited with ``probe_pct`` of its nominal power so that the battery
     and flexible loads take more and the PV limit rises with them (the credit is not counted as
-    headroom). The probe is judged on the output: if it rose by at least a quarter of the credit,
-    the sun was there and the next probe starts while the inverter is still at its limit; if it
-    did not rise within ``settle_s`` (or the inverter sits below its raised limit and does not
-    rise), nothing was hidden: the credit ends and no probe runs for ``hold_s``. An inverter
+    headroom). Once a consumer took the credit and the limit rose, the probe is judged on the
+    output: if it rose by at least half as much as the limit, the sun was there and the next
+    probe starts while the inverter is still at its limit; if it did not rise within
+    ``settle_s`` (or the inverter sits below its raised limit and does not rise), nothing was
+    hidden: the credit ends and no probe runs for ``hold_s``. An inverter
     that produces nothing (night) is never probed: there is nothing hidden to find.
 
     An inverter that refuses its limit (the write was rejected, or it stays above the limit
@@ -145,11 +147,17 @@ class FeedInLimitController(Controller):
             produced = s.number(pv.id, "ActivePower") or 0.0
             set_limit = ctx.previous.get(f"{pv.id}.{PV_LIMIT}", nominal)
             at_limit = set_limit < nominal - 1.0 and produced >= set_limit - 0.02 * nominal
-            self._probe_w += self._credit(ctx.now, pv.id, at_limit, produced, nominal)
+            self._probe_w += self._credit(ctx.now, pv.id, at_limit, produced, nominal, set_limit)
         ctx.add_grid(-self._probe_w)
 
     def _credit(
-        self, now: datetime, pv_id: str, at_limit: bool, produced: float, nominal: float
+        self,
+        now: datetime,
+        pv_id: str,
+        at_limit: bool,
+        produced: float,
+        nominal: float,
+        set_limit: float,
     ) -> float:
         """This cycle's credit for one inverter, W (see the class's description)."""
         probe = self._probes.setdefault(pv_id, _Probe())
@@ -157,9 +165,15 @@ class FeedInLimitController(Controller):
             probe.credit_w, probe.since = 0.0, None  # nothing produced, nothing hidden
             return 0.0
         if probe.since is not None:
+            raised = set_limit - probe.base_limit_w
             gain = produced - probe.base_w
+            if raised < 0.25 * probe.credit_w:
+                # nobody took the credit (a car still waiting to start): the limit did not
+                # rise, so there is nothing to judge yet; the credit costs nothing meanwhile
+                probe.since, probe.base_w, probe.base_limit_w = now, produced, set_limit
+                return probe.credit_w if at_limit else 0.0
             stalled = not at_limit and gain < 0.02 * nominal  # below its limit, not rising
-            if gain >= 0.25 * probe.credit_w:
+            if gain >= 0.5 * raised:
                 probe.since = None  # the sun was there: probe on while curtailed
             elif stalled or (now - probe.since).total_seconds() >= self.settle_s:
                 probe.credit_w, probe.since = 0.0, None  # nothing hidden: what it gives is all
@@ -172,7 +186,7 @@ class FeedInLimitController(Controller):
             probe.credit_w = 0.0
             return 0.0
         probe.credit_w = self.probe_pct / 100.0 * nominal
-        probe.since, probe.base_w = now, produced
+        probe.since, probe.base_w, probe.base_limit_w = now, produced, set_limit
         return probe.credit_w
 
     def settle(self, ctx: CycleContext) -> None:
