@@ -265,17 +265,19 @@ class FeedInLimitController(Controller):
             ctx.planned[resource] = planned - take
             ctx.add_grid(take)
             excess -= take
-        loads = (*ctx.config.heating_rods, *ctx.config.electrolysers)
-        for unit in loads:
+        loads = [(r.id, r.max_power_w) for r in ctx.config.heating_rods] + [
+            (e.id, e.max_power_w) for e in ctx.config.electrolysers
+        ]
+        for unit_id, max_w in loads:
             if excess <= 0:
                 return
-            resource = f"{unit.id}.PowerSetpoint"
+            resource = f"{unit_id}.PowerSetpoint"
             planned = ctx.planned.get(resource, 0.0)  # W, + consumption
-            room = unit.max_power_w - planned
+            room = max_w - planned
             if room <= 0:
                 continue
             take = min(room, excess)
-            why = f"{reason}: {unit.id} takes {take / 1000:.1f} kW more"
+            why = f"{reason}: {unit_id} takes {take / 1000:.1f} kW more"
             ctx.demand(at_least(resource, planned + take, self.name, Priority.FEED_IN_LIMIT, why))
             ctx.planned[resource] = planned + take
             ctx.add_grid(take)
