@@ -22,12 +22,15 @@ plug-in window at its own power, the feed-in and import limits, the demand charg
 15-minute import. It does not look at any policy's run.
 
 Every policy is scored the same way, the optimum included: money for the day (import at the
-tariff, less export revenue, plus the day's share of a demand charge), less the energy the
-batteries and the heat store hold more at the end than at the start and the energy delivered to
-vehicles still plugged in at the end (both valued at the day's mean import price), plus the
-energy a vehicle lacked of its target at departure — as far as the target was reachable at the
-vehicle's power in its plug-in time — at ``--ev-penalty`` per kWh (1.00 EUR by default: dearer
-than any import price in the scenarios, so missing a target never pays).
+tariff, less export revenue, plus the day's share of a demand charge), less what the day leaves
+in store at the day's mean import price (the energy the batteries and the heat store gained, the
+energy given to vehicles without a target: in a surplus mode, or still plugged in at the end),
+plus the energy a vehicle with a target lacked at departure — as far as the target was reachable
+at the vehicle's power in its plug-in time — at ``--ev-penalty`` per kWh (1.00 EUR by default:
+dearer than any import price in the scenarios, so missing a target never pays). A vehicle has a
+target when it leaves within the day in a mode that asks for its energy (``Fast``, ``FastOnce``,
+``CostOptimised``); in ``Surplus`` and ``SurplusPlus`` it takes what the sun offers, and the
+optimum gives such vehicles no more than the PV produces.
 
 ``--json`` prints exactly one JSON object instead of the table::
 
@@ -50,9 +53,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from ampacity.control import ControlCycle
+from ampacity.control import ChargeMode, ControlCycle
 from ampacity.control.schedule import PlannerConfig
 from ampacity.scenarios.runner import (
+    TARGET_MODES,
     AmpacityPolicy,
     Kpis,
     Policy,
@@ -61,6 +65,7 @@ from ampacity.scenarios.runner import (
     heat_pump_of,
     load_scenario,
     measured_scenarios,
+    modes_at,
     no_control_policy,
     run_scenario,
     shipped_scenarios,
@@ -110,17 +115,19 @@ class DayTrace:
 
 @dataclass(frozen=True, slots=True)
 class Visit:
-    """A plug-in window in slots ``[first, last)``: energy wanted, power, and whether it ends
-    within the day (a target) or is still plugged in at the end (its energy is stored value)."""
+    """A plug-in window in slots ``[first, last)``: energy wanted, power; ``target``: it ends
+    within the day in a mode that asks for the energy (else what it gets is valued like stored
+    energy); ``surplus``: in a surplus mode (it may only take what the PV produces)."""
 
     first: int
     last: int
     energy_wh: float
     power_w: float
-    ends: bool
+    target: bool
+    surplus: bool
 
 
-def _visits(trace: DayTrace, slot_steps: int, n: int) -> list[Visit]:
+def _visits(scenario: Scenario, trace: DayTrace, slot_steps: int, n: int) -> list[Visit]:
     found = []
     for cp_id, flags in trace.connected.items():
         start = None
@@ -129,10 +136,12 @@ def _visits(trace: DayTrace, slot_steps: int, n: int) -> list[Visit]:
                 start = i
             elif not on and start is not None:
                 ends = i < len(flags)
+                mode = modes_at(scenario, i * trace.step_s / 3600).get(cp_id, ChargeMode.SURPLUS)
                 energy = trace.wanted_wh[cp_id][start]
                 power = trace.max_power_w[cp_id][start]
                 first, last = start // slot_steps, min(n, -(-i // slot_steps))
-                found.append(Visit(first, last, energy, power, ends))
+                targeted = mode in TARGET_MODES
+                found.append(Visit(first, last, energy, power, ends and targeted, not targeted))
                 start = None
     return found
 
@@ -146,7 +155,8 @@ def mean_import_price(scenario: Scenario) -> float:
 def score(scenario: Scenario, k: Kpis, ev_penalty: float) -> float:
     """A run's cost as the module's description defines it."""
     price = mean_import_price(scenario)
-    stored_kwh = (k.battery_stored_delta_wh + k.heat_store_end_wh + k.ev_open_delivered_wh) / 1000
+    ev_kwh = (k.ev_open_delivered_wh + k.ev_untargeted_wh) / 1000
+    stored_kwh = (k.battery_stored_delta_wh + k.heat_store_end_wh) / 1000 + ev_kwh
     return k.cost - stored_kwh * price + k.ev_missing_wh / 1000.0 * ev_penalty
 
 
@@ -166,7 +176,9 @@ def optimum(scenario: Scenario, trace: DayTrace, slot_min: float, ev_penalty: fl
     load = np.array(trace.load_w[: n * slot_steps]).reshape(n, slot_steps).mean(axis=1)
     pv_av = np.array(trace.pv_available_w[: n * slot_steps]).reshape(n, slot_steps).mean(axis=1)
     dt_h = slot_steps * step_s / 3600.0
-    visits = [v for v in _visits(trace, slot_steps, n) if v.energy_wh > 0 and v.last > v.first]
+    visits = [
+        v for v in _visits(scenario, trace, slot_steps, n) if v.energy_wh > 0 and v.last > v.first
+    ]
     hp = heat_pump_of(scenario)
     hp_demand = np.zeros(n)
     if hp is not None:
@@ -202,7 +214,7 @@ def optimum(scenario: Scenario, trace: DayTrace, slot_min: float, ev_penalty: fl
     c[s0 + n] = -mean_price / 1000.0  # heat banked at the end
     c[peak] = scenario.tariff.demand_charge_share(scenario.start, scenario.hours)
     for k, v in enumerate(visits):
-        if not v.ends:  # still plugged in at the end: stored value
+        if not v.target:  # no target (surplus mode, or still plugged in): stored value
             c[ev0 + k * n : ev0 + (k + 1) * n] = -mean_price * dt_h / 1000.0
         c[short0 + k] = ev_penalty / 1000.0
     inf = None
@@ -240,7 +252,7 @@ def optimum(scenario: Scenario, trace: DayTrace, slot_min: float, ev_penalty: fl
         a_eq[r, s0 + t + 1], a_eq[r, s0 + t], a_eq[r, hp0 + t] = 1.0, -1.0, -dt_h
         b_eq[r] = -hp_demand[t] * dt_h
     imp_max, exp_max = scenario.limits.import_w, scenario.limits.feed_in_w
-    rows_ub = 2 * n + n_blocks + 2 * len(visits)
+    rows_ub = 2 * n + n_blocks + 2 * len(visits) + n
     a_ub = lil_matrix((rows_ub, nvar))
     b_ub = np.full(rows_ub, np.inf)
     for t in range(n):
@@ -261,7 +273,7 @@ def optimum(scenario: Scenario, trace: DayTrace, slot_min: float, ev_penalty: fl
         for t in range(v.first, v.last):  # at most what the vehicle wants
             a_ub[r, ev0 + k * n + t] = dt_h
         b_ub[r] = v.energy_wh
-        if v.ends:  # at least the reachable target, less a priced shortfall
+        if v.target:  # at least the reachable target, less a priced shortfall
             reachable = min(v.energy_wh, v.power_w * (v.last - v.first) * dt_h)
             target_wh += v.energy_wh
             for t in range(v.first, v.last):
@@ -270,6 +282,13 @@ def optimum(scenario: Scenario, trace: DayTrace, slot_min: float, ev_penalty: fl
             b_ub[r + 1] = -reachable
         else:
             b_ub[r + 1] = 0.0
+    surplus_rows = 2 * n + n_blocks + 2 * len(visits)
+    for t in range(n):  # vehicles in a surplus mode take no more than the PV produces
+        a_ub[surplus_rows + t, at["pv"] + t] = -1.0
+        for k, v in enumerate(visits):
+            if v.surplus:
+                a_ub[surplus_rows + t, ev0 + k * n + t] = 1.0
+        b_ub[surplus_rows + t] = 0.0
     result = linprog(
         c,
         A_ub=a_ub.tocsr(),
@@ -345,8 +364,8 @@ def evaluate(scenario: Scenario, slot_min: float, ev_penalty: float) -> dict[str
             "ratio": round(cost / best.cost, 4) if best.cost > 0 else None,
             "delta_eur": round(cost - best.cost, 4),
             "violations": violations(k),
-            "ev_delivered_kwh": round(k.ev_delivered_wh / 1000.0, 3),
-            "ev_target_kwh": round(k.ev_requested_wh / 1000.0, 3),
+            "ev_delivered_kwh": round(k.ev_target_delivered_wh / 1000.0, 3),
+            "ev_target_kwh": round(k.ev_target_wh / 1000.0, 3),
         }
     return {
         "name": scenario.name,

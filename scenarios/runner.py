@@ -80,6 +80,7 @@ __all__ = [
     "CHARGE_POINT_IDS",
     "MEASURED_DIR",
     "SCENARIO_DIR",
+    "TARGET_MODES",
     "AmpacityPolicy",
     "BatteryModel",
     "ChargePointModel",
@@ -107,6 +108,7 @@ __all__ = [
     "load_scenario",
     "make_physics",
     "measured_scenarios",
+    "modes_at",
     "no_control",
     "no_control_policy",
     "plan_for",
@@ -368,9 +370,16 @@ class Kpis:
     """Energy wanted by the sessions that ended within the day."""
     ev_sessions_met: int = 0
     ev_sessions: int = 0
+    ev_target_wh: float = 0.0
+    """Energy wanted by the ended sessions with a target: those in a mode that asks for the
+    energy (``Fast``, ``FastOnce``, ``CostOptimised``) when the vehicle left, Wh."""
+    ev_target_delivered_wh: float = 0.0
+    """Energy delivered in those sessions, Wh."""
     ev_missing_wh: float = 0.0
-    """Energy the ended sessions lacked of their target, as far as the target could be reached
-    at the vehicle's power (16 A at most) in the time it was plugged in, Wh."""
+    """Energy those sessions lacked of their target, as far as it could be reached at the
+    vehicle's power (16 A at most) in the time it was plugged in, Wh."""
+    ev_untargeted_wh: float = 0.0
+    """Energy delivered in ended sessions without a target (``Surplus``, ``SurplusPlus``), Wh."""
     ev_open_delivered_wh: float = 0.0
     """Energy delivered to sessions still open at the end (their targets lie beyond the day)."""
     failsafe_steps: int = 0
@@ -605,6 +614,21 @@ def _mode_values(names: dict[str, str]) -> dict[str, int]:
     return {cp: MODE_BY_NAME[name] for cp, name in names.items()}
 
 
+TARGET_MODES = (ChargeMode.FAST, ChargeMode.FAST_ONCE, ChargeMode.COST_OPTIMISED)
+"""Charge modes in which a vehicle's energy is a target (now, or by its departure); in the
+surplus modes it takes what the sun offers."""
+
+
+def modes_at(scenario: Scenario, hours: float) -> dict[str, int]:
+    """The charge modes the scenario sets at ``hours`` after its start (initial modes and mode
+    events; not what a policy writes)."""
+    modes = _mode_values(scenario.modes)
+    for event in sorted(scenario.events, key=lambda e: e.at_h):
+        if event.at_h <= hours:
+            modes.update(_mode_values(event.modes))
+    return modes
+
+
 @dataclass
 class _Sessions:
     """Tracks vehicle sessions for the EV KPIs."""
@@ -613,7 +637,14 @@ class _Sessions:
     started_inside: dict[str, bool] = field(default_factory=dict)
     plugged_s: dict[str, float] = field(default_factory=dict)
 
-    def observe(self, physics: SitePhysics, kpis: Kpis, first: bool, dt_s: float = 0.0) -> None:
+    def observe(
+        self,
+        physics: SitePhysics,
+        kpis: Kpis,
+        first: bool,
+        dt_s: float = 0.0,
+        modes: dict[str, int] | None = None,
+    ) -> None:
         for cp_id, cp in physics.chargers.items():
             before = self.was_connected.get(cp_id, False)
             if cp.connected and not before:
@@ -626,11 +657,21 @@ class _Sessions:
                 kpis.ev_requested_wh += cp.plan.energy_wh
                 kpis.ev_delivered_wh += cp.session_wh
                 kpis.ev_sessions_met += cp.session_wh >= cp.plan.energy_wh - 1.0
-                plan = cp.plan
-                power = NOMINAL_VOLTAGE_V * plan.phases * min(16.0, plan.max_current_a)
-                possible = min(plan.energy_wh, power * self.plugged_s.get(cp_id, 0.0) / 3600.0)
-                kpis.ev_missing_wh += max(0.0, possible - cp.session_wh)
+                self._ended(cp_id, cp.plan, cp.session_wh, kpis, modes or {})
             self.was_connected[cp_id] = cp.connected
+
+    def _ended(
+        self, cp_id: str, plan: SessionPlan, delivered_wh: float, kpis: Kpis, modes: dict[str, int]
+    ) -> None:
+        """A session ended: its energy against its target, if its mode sets one."""
+        if modes.get(cp_id, ChargeMode.SURPLUS) not in TARGET_MODES:
+            kpis.ev_untargeted_wh += delivered_wh
+            return
+        power = NOMINAL_VOLTAGE_V * plan.phases * min(16.0, plan.max_current_a)
+        possible = min(plan.energy_wh, power * self.plugged_s.get(cp_id, 0.0) / 3600.0)
+        kpis.ev_target_wh += plan.energy_wh
+        kpis.ev_target_delivered_wh += delivered_wh
+        kpis.ev_missing_wh += max(0.0, possible - delivered_wh)
 
     def close(self, physics: SitePhysics, kpis: Kpis) -> None:
         """At the end: the energy in sessions still open."""
@@ -715,7 +756,7 @@ def run_scenario(
             next_decision += policy.period_s
         clock.advance(scenario.step_s)
         physics.advance_to(clock.now())
-        sessions.observe(physics, kpis, first=False, dt_s=scenario.step_s)
+        sessions.observe(physics, kpis, first=False, dt_s=scenario.step_s, modes=modes)
         if trace is not None:
             trace(clock.now(), physics)
         account.step(physics, scenario.step_s, elapsed_s, quality)

@@ -41,6 +41,7 @@ tariff:
   surcharge_per_kwh: 0.2
   export: spot-nonnegative
   demand_charge_per_kw_month: 15
+modes: {cp4: Fast}
 control:
   cycle_s: 60
   grid_meter: grid
