@@ -561,8 +561,13 @@ async def compare_peer(
         out["saturated_gc_max_ms"] = max(max(w.gc_pauses_s, default=0) for w in saturated) * 1e3
         if paced:
             await peer.server.ask("mode paced", reply=False)
-            for _ in range(CLIENTS - 1):
-                clients.append(await start_client(peer, ids_file, read_probe=False))
+            try:
+                for _ in range(CLIENTS - 1):
+                    clients.append(await start_client(peer, ids_file, read_probe=False))
+            except (RuntimeError, TimeoutError) as exc:
+                log_progress(f"{name}: a client could not subscribe in the paced case: {exc}")
+                out["paced_clients_subscribed"] = len(clients)
+                return out
             await asyncio.sleep(WARMUP_S)
             windows = []
             for run in range(runs):
@@ -659,20 +664,24 @@ async def compare(
     results: dict[str, dict[str, object]] = {}
     with tempfile.TemporaryDirectory(prefix="ampacity-bench-") as tmp:
         for name in names:
-            results[name] = await compare_peer(
-                name, points, Path(tmp), runs, window_s, paced=not as_json
-            )
+            try:
+                results[name] = await compare_peer(
+                    name, points, Path(tmp), runs, window_s, paced=not as_json
+                )
+            except (RuntimeError, TimeoutError, OSError) as exc:
+                log_progress(f"{name}: failed: {type(exc).__name__}: {exc}")
+                results[name] = {}
     reference = results.get("node-opcua")
     ratio = (
         float(results["ampacity"]["delivered_per_s"]) / float(reference["delivered_per_s"])  # type: ignore[arg-type]
-        if reference and "ampacity" in results
+        if reference and results.get("ampacity") and reference.get("delivered_per_s")
         else None
     )
     if as_json:
         out = {
             "points": points,
-            "ampacity": {k: results["ampacity"][k] for k in JSON_KEYS},
-            "node_opcua": {k: results["node-opcua"][k] for k in JSON_KEYS},
+            "ampacity": {k: results["ampacity"].get(k) for k in JSON_KEYS},
+            "node_opcua": {k: results["node-opcua"].get(k) for k in JSON_KEYS},
             "ratio_delivered": ratio,
         }
         print(json.dumps(out))
@@ -698,6 +707,7 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("paced_gc_total_ms_per_s", f"{CLIENTS} clients: GC time, ms per s", "{:.1f}"),
     ("paced_control_cycles", f"{CLIENTS} clients: control cycles run", "{:.0f}"),
     ("paced_control_overruns", f"{CLIENTS} clients: control cycle overruns", "{:.0f}"),
+    ("paced_clients_subscribed", f"{CLIENTS} clients: only this many could subscribe", "{:.0f}"),
 )
 
 
