@@ -70,17 +70,27 @@ class FastMonitoredItemService(MonitoredItemService):  # type: ignore[misc]
         if mdata.mode == ua.MonitoringMode.Disabled:
             return
         values = mdata.mvalue
-        values.old_dvalue = values.current_dvalue
+        old = values.current_dvalue
+        values.old_dvalue = old
         values.current_dvalue = value  # shared: its writer never changes it again
         if mdata.filter:
             passed = self._is_data_changed(values, mdata.filter.Trigger) and (
                 self._is_deadband_exceeded(values, mdata.filter)
             )
-        else:
-            passed = self._is_data_changed(values, ua.DataChangeTrigger.StatusValue)
-        if passed:
-            event = SharedNotification(ClientHandle=mdata.client_handle, Value=value)
-            await self.isub.enqueue_datachange_event(mid, event, mdata.queue_size)
+        else:  # asyncua's default trigger (StatusValue), inlined
+            passed = old is None or old.StatusCode != value.StatusCode or old.Value != value.Value
+        if not passed:
+            return
+        event = SharedNotification(ClientHandle=mdata.client_handle, Value=value)
+        isub = self.isub
+        queued = isub._triggered_datachanges.get(mid)
+        if queued is None or isub.data.RevisedPublishingInterval <= 0:
+            # the item's first change of this publish (or publishing at once): asyncua's path
+            await isub.enqueue_datachange_event(mid, event, mdata.queue_size)
+            return
+        if mdata.queue_size and len(queued) >= mdata.queue_size:
+            queued.pop(0)  # asyncua's overflow rule: the oldest goes
+        queued.append(event)
 
 
 class FastInternalSubscription(InternalSubscription):  # type: ignore[misc]
