@@ -355,8 +355,11 @@ class AlarmService:
                 if self.health is not None:
                     try:
                         h = self.health()
+                        # unreachable: it failed (an error) or lost the connection it had;
+                        # not merely "not yet connected" during the first seconds
+                        down = not h.database_connected and bool(h.backend or h.last_error)
                         self._signals += self.sources.on_historian(
-                            h.database_connected or not h.backend, h.buffer_bytes, h.buffered
+                            not down, h.buffer_bytes, h.buffered
                         )
                     except Exception:
                         log.exception("alarms: cannot read the historian's health")

@@ -56,7 +56,9 @@ class AlarmSite:
 
 
 @contextlib.asynccontextmanager
-async def alarm_site(data_dir: Path, **alarms: Any) -> AsyncIterator[AlarmSite]:
+async def alarm_site(
+    data_dir: Path, storage: dict[str, Any] | None = None, **alarms: Any
+) -> AsyncIterator[AlarmSite]:
     device = SimulatedDevice(all_profiles()[PROFILE], MeterModel(), unit_id=1)
     sim = SimServer([device])
     host, port = await sim.start_tcp("127.0.0.1", 0)
@@ -75,7 +77,7 @@ async def alarm_site(data_dir: Path, **alarms: Any) -> AsyncIterator[AlarmSite]:
                     "role": "grid",
                 }
             ],
-            "storage": {"fsync": False},
+            "storage": {"fsync": False, **(storage or {})},
             "alarms": alarms,
         }
     )
@@ -208,3 +210,31 @@ async def settled(site: AlarmSite) -> None:
         return connected and not alarms.retained
 
     await until(quiet, 30)
+
+
+PG_HOST, PG_PORT, PG_DB = "127.0.0.1", 5432, "test"
+"""The local PostgreSQL server of the storage tests (trust authentication)."""
+
+
+def pg_user() -> str | None:
+    """A user that can connect to the local PostgreSQL, or ``None``."""
+    import psycopg
+
+    for user in ("postgres", "root"):
+        try:
+            with psycopg.connect(
+                host=PG_HOST, port=PG_PORT, dbname=PG_DB, user=user, connect_timeout=3
+            ):
+                return user
+        except Exception:
+            continue
+    return None
+
+
+def drop_schema(user: str, schema: str) -> None:
+    import psycopg
+
+    with psycopg.connect(
+        host=PG_HOST, port=PG_PORT, dbname=PG_DB, user=user, autocommit=True
+    ) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
