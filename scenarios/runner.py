@@ -33,6 +33,7 @@ from ampacity.control.schedule import (
     parse_price_forecast,
 )
 from ampacity.control.snapshot import Sample
+from ampacity.control.violations import LimitViolations
 from ampacity.sim.battery import BatterySim
 from ampacity.sim.clock import FakeClock
 from ampacity.sim.ev import NOMINAL_VOLTAGE_V, ChargePointSim, SessionPlan
@@ -773,30 +774,6 @@ def run_scenario(
     return kpis
 
 
-@dataclass
-class _Exceedance:
-    """One limit's running exceedance (duration s, energy Wh above the limit)."""
-
-    duration_s: float = 0.0
-    energy_wh: float = 0.0
-    counted: bool = False
-
-    def observe(self, over_w: float, dt_s: float, grace_s: float) -> tuple[int, float, float]:
-        """Returns (new violations, energy Wh and time s to add to violations) for this step."""
-        if over_w <= 0:
-            self.duration_s = self.energy_wh = 0.0
-            self.counted = False
-            return 0, 0.0, 0.0
-        self.duration_s += dt_s
-        self.energy_wh += over_w * dt_s / 3600.0
-        if self.duration_s <= grace_s:
-            return 0, 0.0, 0.0
-        if not self.counted:
-            self.counted = True
-            return 1, self.energy_wh, self.duration_s
-        return 0, over_w * dt_s / 3600.0, dt_s
-
-
 DEMAND_INTERVAL_S = 900.0
 """A demand charge bills the highest mean import over this interval, s."""
 
@@ -807,9 +784,16 @@ class _Account:
 
     kpis: Kpis
     scenario: Scenario
-    feed_in: _Exceedance = field(default_factory=_Exceedance)
-    imports: _Exceedance = field(default_factory=_Exceedance)
+    feed_in: LimitViolations | None = None
+    imports: LimitViolations | None = None
     _interval_wh: dict[int, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        limits = self.scenario.limits
+        if limits.feed_in_w is not None:
+            self.feed_in = LimitViolations(limits.feed_in_w, limits.grace_s)
+        if limits.import_w is not None:
+            self.imports = LimitViolations(limits.import_w, limits.grace_s)
 
     def step(self, p: SitePhysics, dt_s: float, elapsed_s: float, quality: Quality) -> None:
         k, s = self.kpis, self.scenario
@@ -826,25 +810,24 @@ class _Account:
         interval = int(elapsed_s // DEMAND_INTERVAL_S)
         self._interval_wh[interval] = self._interval_wh.get(interval, 0.0) + imported * h
         k.failsafe_steps += not quality.is_good
-        grace = s.limits.grace_s
-        if s.limits.feed_in_w is not None:
-            over = exported - s.limits.feed_in_w
-            k.feed_in_exceedance_s += dt_s if over > 0 else 0.0
-            count, energy, seconds = self.feed_in.observe(over, dt_s, grace)
-            k.feed_in_violations += count
-            k.feed_in_violation_wh += energy
-            k.feed_in_violation_s += seconds
-        if s.limits.import_w is not None:
-            over = imported - s.limits.import_w
-            k.import_exceedance_s += dt_s if over > 0 else 0.0
-            count, energy, seconds = self.imports.observe(over, dt_s, grace)
-            k.import_violations += count
-            k.import_violation_wh += energy
-            k.import_violation_s += seconds
+        if self.feed_in is not None:
+            self.feed_in.observe(exported, dt_s)
+        if self.imports is not None:
+            self.imports.observe(imported, dt_s)
 
     def finish(self) -> None:
-        """The demand charge on the highest 15-minute mean import."""
+        """The limits' violations; the demand charge on the highest 15-minute mean import."""
         k, s = self.kpis, self.scenario
+        if self.feed_in is not None:
+            k.feed_in_violations = self.feed_in.count
+            k.feed_in_violation_s = self.feed_in.seconds
+            k.feed_in_violation_wh = self.feed_in.energy_wh
+            k.feed_in_exceedance_s = self.feed_in.exceedance_s
+        if self.imports is not None:
+            k.import_violations = self.imports.count
+            k.import_violation_s = self.imports.seconds
+            k.import_violation_wh = self.imports.energy_wh
+            k.import_exceedance_s = self.imports.exceedance_s
         k.peak_import_15min_w = (
             max(self._interval_wh.values(), default=0.0) * 3600.0 / DEMAND_INTERVAL_S
         )
