@@ -33,6 +33,7 @@ from asyncua import Server, ua
 from asyncua.common.events import Event
 from asyncua.server.monitored_item_service import WhereClauseEvaluator
 
+from ..nodestore import BulkNodes
 from ..security.server import session_user
 from .config import AlarmsConfig
 from .sources import AlarmSources, ConditionDef, Signal
@@ -318,13 +319,8 @@ class AlarmService:
             for n in sorted(notifiers, key=str)
             if n != site
         ]
-        node_mgt = self.server.iserver.node_mgt_service
-        for item, result in zip(items, node_mgt.add_nodes(items), strict=True):
-            if not result.StatusCode.is_good():
-                log.warning(
-                    "alarms: cannot add %s: %s", item.RequestedNewNodeId, result.StatusCode.name
-                )
-        node_mgt.add_references(references)
+        _bulk_add(aspace, items)
+        self.server.iserver.node_mgt_service.add_references(references)
         for node_id in notifiers:
             await self.server.get_node(node_id).set_attr_bit(
                 ua.AttributeIds.EventNotifier, ua.EventNotifier.SubscribeToEvents
@@ -600,6 +596,30 @@ class AlarmService:
 
 
 # --- helpers -----------------------------------------------------------------------------------
+
+
+def _bulk_add(aspace: Any, items: list[ua.AddNodesItem]) -> None:
+    """Create ``items`` in one pass (``nodestore.BulkNodes``): the nodes of one field of one
+    condition type share their attributes but the value (AddNodes took about 1 ms a node)."""
+    bulk = BulkNodes(aspace)
+    shapes: dict[tuple[Any, ...], Any] = {}
+    for item in items:
+        attrs = item.NodeAttributes
+        key = (
+            item.NodeClass,
+            item.BrowseName.Name,
+            item.TypeDefinition,
+            item.ReferenceTypeId,
+            getattr(attrs, "DataType", None),
+        )
+        shape = shapes.get(key)
+        if shape is None:
+            shape = shapes[key] = bulk.shape(item)
+        own = None
+        if item.NodeClass == ua.NodeClass.Variable:
+            own = {ua.AttributeIds.Value: ua.DataValue(attrs.Value)}
+        bulk.add(item.RequestedNewNodeId, item.ParentNodeId, item.ReferenceTypeId, shape, own)
+    bulk.commit()
 
 
 def _value(variant: Any) -> Any:
