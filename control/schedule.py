@@ -8,8 +8,9 @@ demands that *bound* the real-time control rather than replace it:
   the battery before the midday peak: forecast-based charging), discharging at most the planned
   discharge plus a margin (energy is kept for the expensive hours); where the plan charges from
   the grid (cheap or negative prices) the battery charges at least that much;
-* PV: where the plan curtails (negative prices), the inverters' limit is the forecast minus the
-  curtailment, shared by nominal power;
+* PV: where the plan curtails because exporting costs money (negative export price), the
+  inverters' limit is their output minus the curtailment, shared by nominal power (curtailment
+  for the feed-in limit is left to the feed-in controller, on measured power);
 * charge points in ``CostOptimised`` mode: the planned power as their current.
 
 Self-consumption still evens out forecast errors inside these bounds, and every limit of higher
@@ -241,7 +242,12 @@ def schedule_demands(
             reason = f"plan: hold the battery (±{margin / 1000:.1f} kW) at {at}"
         found.append(Demand(resource, OWNER, Priority.SCHEDULE, reason, None, low, high, until))
     curtail = plan.curtail_w[index]
-    if curtail > 1.0:
+    exports = plan.inputs.export_price if plan.inputs is not None else plan.import_price
+    paid_to_export = index < len(exports) and exports[index] >= 0
+    # the plan's curtailment bounds the inverters only where exporting costs money; where it
+    # curtails for the feed-in limit, the feed-in controller does that on measured power (the
+    # forecast's curtailment would starve consumers that take more than it expected)
+    if curtail > 1.0 and not paid_to_export:
         nominal = {
             pv.id: pv.nominal_power_w or snapshot.number(pv.id, "NominalPower") or 0.0
             for pv in control.pv

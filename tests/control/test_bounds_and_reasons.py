@@ -36,7 +36,7 @@ def test_the_plans_curtailment_lowers_the_pv_limit_the_feed_in_limit_sets() -> N
         planner={},
     )
     cycle = ControlCycle(cfg)
-    cycle.set_plan(plan(curtail_w=[6600.0], grid_w=[-200.0]))
+    cycle.set_plan(plan(curtail_w=[6600.0], grid_w=[-200.0], import_price=[-0.05]))
     result = step(
         cycle,
         grid={"ActivePower": -6000.0},
@@ -47,6 +47,29 @@ def test_the_plans_curtailment_lowers_the_pv_limit_the_feed_in_limit_sets() -> N
     assert decision.value <= 6800.0 - 6600.0 + 1.0
     assert decision.limited_by == "schedule"
     assert "curtail 6.6 kW" in decision.reason
+
+
+def test_curtailment_the_plan_makes_for_the_feed_in_limit_is_left_to_the_feed_in_control() -> None:
+    """At a positive price the plan curtails only because its forecast exceeds the feed-in
+    limit; the feed-in controller curtails on measured power (a car taking more than the
+    forecast expected must get the sun)."""
+    cfg = config(
+        pv=[{"id": "pv", "nominal_power_w": 10_000}],
+        strategies={"sc": {"template": "self-consumption", "max_feed_in_pct": 70}},
+        strategy="sc",
+        planner={},
+    )
+    cycle = ControlCycle(cfg)
+    cycle.set_plan(plan(curtail_w=[2000.0], grid_w=[-7000.0], import_price=[0.25]))
+    result = step(
+        cycle,
+        grid={"ActivePower": -6000.0},
+        pv={"ActivePower": 6800.0, "NominalPower": 10_000.0},
+        bat=battery(soc=100.0),
+    )
+    decision = result.decisions[PV]
+    assert decision.limited_by is None and decision.owner == "feed-in-limit"
+    assert decision.value > 6800.0  # export 6 kW is under 7 kW: room to rise
 
 
 def test_a_lower_bound_applies_below_a_higher_target_but_not_below_a_command() -> None:
