@@ -5,6 +5,7 @@ the site's DataValues are shared instead of copied."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from ampacity.assets import SPECS, AssetKind, Quality, Reading
+from ampacity.server import subscriptions
 from ampacity.server.subscriptions import FastMonitoredItemService, install_fast_subscriptions
 from ampacity.server.writer import NodeWriter
 from asyncua import Client, Server, ua
@@ -220,3 +222,33 @@ async def test_a_queue_keeps_the_newest_changes_between_publishes(rig: Rig, queu
     await changes.until(1 + queue)
     await asyncio.sleep(0.3)
     assert [v for _, v, _, _ in changes.seen[1:]] == [float(v) for v in range(6 - queue, 6)]
+
+
+async def test_a_large_subscription_is_frozen_out_of_garbage_collection(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(subscriptions, "FREEZE_AFTER_ITEMS", 2)
+    monkeypatch.setattr(subscriptions, "FREEZE_DELAY_S", 0.0)
+    frozen = asyncio.Event()
+    freeze = gc.freeze
+
+    def observed_freeze() -> None:
+        freeze()
+        frozen.set()
+
+    monkeypatch.setattr(gc, "freeze", observed_freeze)
+    gc.unfreeze()
+    try:
+        changes = Changes()
+        subscription = await rig.client.create_subscription(20, changes)
+        await subscription.subscribe_data_change(rig.client.get_node(rig.site))
+        await asyncio.sleep(0.05)
+        assert not frozen.is_set()  # one item: nothing to freeze
+        await subscription.subscribe_data_change(
+            [rig.client.get_node(rig.site), rig.client.get_node(rig.other)]
+        )
+        async with asyncio.timeout(5):
+            await frozen.wait()
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
