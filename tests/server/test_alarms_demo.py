@@ -14,7 +14,7 @@ from ampacity.server.demo import DIMMING_HOURS, demo_site
 from ampacity.server.factory import build_context, build_drivers
 from ampacity.sim.clock import DEMO_START_ENV
 from ampacity.storage import EventKind
-from conftest import free_port
+from security_support import free_port
 
 CONDITION = "demo.DimmingActive"
 START = f"2026-06-21T{DIMMING_HOURS[1] - 1:02d}:59:20"
