@@ -28,6 +28,7 @@ ACK = ua.NodeId(ua.ObjectIds.AcknowledgeableConditionType_Acknowledge)
 DISABLE = ua.NodeId(ua.ObjectIds.ConditionType_Disable)
 ENABLE = ua.NodeId(ua.ObjectIds.ConditionType_Enable)
 REFRESH = ua.NodeId(ua.ObjectIds.ConditionType_ConditionRefresh)
+REFRESH2 = ua.NodeId(ua.ObjectIds.ConditionType_ConditionRefresh2)
 
 
 async def call_status(client: Client, obj: ua.NodeId, method: ua.NodeId, *args: ua.Variant) -> int:
@@ -105,7 +106,7 @@ async def test_comm_lost_raised_acked_by_operator_cleared_and_refreshed(site: Al
         # a client that connects now gets exactly the retained conditions on ConditionRefresh
         late = await site.client("viewer")
         try:
-            late_events, late_sub, _ = await subscribe(late)
+            late_events, late_sub, late_item = await subscribe(late)
             status = await call_status(
                 late,
                 ua.NodeId(ua.ObjectIds.ConditionType),
@@ -122,6 +123,25 @@ async def test_comm_lost_raised_acked_by_operator_cleared_and_refreshed(site: Al
             assert replayed == [condition]
             assert site.site.alarms is not None
             assert site.site.alarms.retained == [LOST]
+            # ConditionRefresh2: the same, for one monitored item; an unknown one is refused
+            late_events.received.clear()
+            sub_id = ua.Variant(late_sub.subscription_id, ua.VariantType.UInt32)
+            item = ua.Variant(late_item, ua.VariantType.UInt32)
+            assert (
+                await call_status(
+                    late, ua.NodeId(ua.ObjectIds.ConditionType), REFRESH2, sub_id, item
+                )
+                == 0
+            )
+            await late_events.wait_for(
+                lambda e: e["EventType"] == ua.NodeId(ua.ObjectIds.RefreshEndEventType)
+            )
+            assert [e["NodeId"] for e in late_events.received[1:-1]] == [condition]
+            unknown = ua.Variant(999_999, ua.VariantType.UInt32)
+            refused = await call_status(
+                late, ua.NodeId(ua.ObjectIds.ConditionType), REFRESH2, sub_id, unknown
+            )
+            assert refused == ua.StatusCodes.BadMonitoredItemIdInvalid
         finally:
             await late.disconnect()
 
