@@ -19,6 +19,14 @@ process of its own so it does not share the server's core. Figures are
 medians of ``--runs`` measurement windows. Nothing here passes or fails.
 
     python bench/datapath.py [--points 1000 10000] [--runs 3] [--window 10]
+
+With ``--peer node-opcua`` it compares subscriptions instead (see README, "Performance at
+scale"): Ampacity (fed through its node writer, historian and control running), stock asyncua
+and node-opcua's reference server (``tests/nodeopcua/bench_server.js``), each in its own process,
+measured by node-opcua clients (``tests/nodeopcua/bench_client.js``) in the same sitting; it
+prints every goal figure of the 10k-point case, ``--json`` one machine-readable object:
+
+    python bench/datapath.py --points 10000 --peer node-opcua [--json] [--only ampacity ...]
 """
 
 from __future__ import annotations
