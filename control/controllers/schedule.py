@@ -26,10 +26,21 @@ class ScheduleController(Controller):
         if self.plan is None:
             return
         planner = ctx.config.planner or PlannerConfig()
+        points = {f"{cp.id}.{cp.setpoint}": cp for cp in ctx.config.charge_points}
         for demand in schedule_demands(self.plan, ctx.snapshot, ctx.config, planner, ctx.now):
             if demand.resource.endswith(".BatteryPowerSetpoint"):
                 planned = ctx.planned.get(demand.resource, 0.0)
                 bounded = min(demand.high, max(demand.low, planned))
                 ctx.add_grid(planned - bounded)  # less discharge / more charge: more import
                 ctx.planned[demand.resource] = bounded
+            cp = points.get(demand.resource)
+            if cp is not None and demand.target is not None:
+                # the plan's charging replaces the EV controller's: the import limit (which
+                # settles after this) must see the extra load, or a battery held by the plan
+                # lets the import pass its limit
+                planned = ctx.planned.get(demand.resource, 0.0)
+                phases = ctx.snapshot.number(cp.id, "PhasesInUse") or cp.phases
+                extra = max(0.0, demand.target - planned) * cp.watts_per_unit(round(phases))
+                ctx.add_grid(extra)
+                ctx.planned[demand.resource] = max(planned, demand.target)
             ctx.demand(demand)

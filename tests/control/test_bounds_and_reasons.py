@@ -110,3 +110,28 @@ def test_a_bound_on_a_pure_limit_names_its_reason() -> None:
         "feed-in-limit",
         "export ≤ 4800 W",
     )
+
+
+def test_the_import_limit_sees_the_charging_the_plan_adds() -> None:
+    """The plan charges a CostOptimised car at 11 kW where the EV controller planned nothing;
+    the import limit (settling after the plan) must count that load and discharge the battery,
+    or the site imports 11 kW above its limit."""
+    cfg = config(
+        charge_points=[{"id": "cp", "max_current_a": 16, "plug_in_check_s": 0}],
+        strategies={"sc": {"template": "self-consumption", "grid_import_limit_w": 12_000}},
+        strategy="sc",
+        planner={},
+    )
+    cycle = ControlCycle(cfg)
+    cycle.set_plan(plan(battery_w=[0.0], grid_w=[11_000.0], vehicle_w={"cp": [11_040.0]}))
+    car = {"VehicleConnected": True, "PhasesInUse": 3, "ActivePower": 0.0, "ChargeMode": 5}
+    result = step(
+        cycle,
+        grid={"ActivePower": 6000.0},
+        pv={"ActivePower": 0.0, "NominalPower": 8000.0},
+        bat=battery(soc=60.0),
+        cp=car,
+    )
+    assert result.decisions["cp.ChargeCurrentLimit"].value == 16.0
+    # 6 kW house + 11 kW car against 12 kW: the battery discharges at least 5 kW
+    assert result.decisions[BAT].value >= 5000.0 - 1.0
