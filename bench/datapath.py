@@ -496,6 +496,8 @@ class Window:
     stalls_s: list[float]
     control: tuple[int, int] | None
     """Control cycles and overruns in the window (Ampacity)."""
+    offered: float
+    """Changes/s the server's feed made in the window."""
 
 
 async def window(peer: Peer, clients: list[LineProcess], seconds: float) -> Window:
@@ -523,6 +525,7 @@ async def window(peer: Peer, clients: list[LineProcess], seconds: float) -> Wind
         )
         if "control_cycles" in stats
         else None,
+        (float(stats["changes"]) - float(before["changes"])) / elapsed,  # type: ignore[arg-type]
     )
 
 
@@ -582,6 +585,7 @@ async def compare_peer(
                 windows.append(await window(peer, clients, window_s))
                 log_progress(f"{name}: paced window {run + 1}: {windows[-1].delivered}")
             out["paced_delivered_per_s"] = statistics.median(min(w.delivered) for w in windows)
+            out["paced_offered_per_s"] = statistics.median(w.offered for w in windows)
             out["paced_cpu_pct"] = statistics.median(w.cpu_s / w.seconds * 100 for w in windows)
             out["paced_latency_p99_ms"] = median_or_none([w.latency_p99_ms for w in windows])
             out["paced_stalls"] = sum(len(w.stalls_s) for w in windows)
@@ -707,6 +711,7 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("latency_p99_ms", "read latency p99 while updating, ms", "{:.0f}"),
     ("saturated_stalls", "event-loop stalls > 100 ms, saturated", "{:.0f}"),
     ("saturated_gc_max_ms", "longest GC pause, saturated, ms", "{:.0f}"),
+    ("paced_offered_per_s", f"{CLIENTS} clients, 1 s changes: changes made/s", "{:,.0f}"),
     ("paced_delivered_per_s", f"{CLIENTS} clients, 1 s changes: delivered/s (slowest)", "{:,.0f}"),
     ("paced_cpu_pct", f"{CLIENTS} clients, 1 s changes: server CPU, % of a core", "{:.0f}"),
     ("paced_latency_p99_ms", f"{CLIENTS} clients: change-to-notification p99, ms", "{:.0f}"),
