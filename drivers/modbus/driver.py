@@ -154,6 +154,11 @@ class ModbusDriver:
         self._points: dict[PointRef, _Point] = {}
         self._refs: dict[tuple[str, str], PointRef] = {}
         self._breaks: dict[BreakKey, set[int]] = {}
+        self._plans: dict[tuple[int, ...], list[ReadBlock]] = {}
+        """Read plans by the points due (``id``s); a poll of the same points reuses its plan.
+        Emptied when a break is learnt."""
+        self._by_cache: dict[int, _Point] = {}
+        """Point by its cache's ``id`` (the watchdog asks about caches several times a second)."""
         self._setpoints: SetpointMemory[PreparedWrite] = SetpointMemory(clock)
         self._once_sent: dict[PointRef, tuple[int, int]] = {}
         """Per point: the connection key on which its ``once`` steps were written."""
@@ -342,6 +347,7 @@ class ModbusDriver:
             PointCache(asset.asset_id, path),
         )
         self.runtime.points[(asset.asset_id, path)] = state.cache
+        self._by_cache[id(state.cache)] = state
         asset.points[path] = state
         self._points[ref] = state
         self._refs[(asset.asset_id, path)] = ref
@@ -411,12 +417,11 @@ class ModbusDriver:
             await self.clock.sleep(self._next_wake() - self.clock.monotonic())
 
     def _watched_interval(self, cache: PointCache) -> float | None:
-        p = self._points[self._refs[(cache.asset_id, cache.path)]]
+        p = self._by_cache[id(cache)]
         return p.interval if p.item is not None else None
 
     def _not_watched(self, cache: PointCache) -> bool:
-        p = self._points[self._refs[(cache.asset_id, cache.path)]]
-        return p.bad_address_until is not None
+        return self._by_cache[id(cache)].bad_address_until is not None
 
     def _is_due(self, p: _Point, now: float) -> bool:
         if p.item is None:
@@ -454,12 +459,16 @@ class ModbusDriver:
                 p.next_due = following if following > started else started + p.interval
         probes = [p for p in due if p.bad_address_until is not None]
         regular = [p for p in due if p.bad_address_until is None]
-        queue = plan_blocks(
-            [item for p in regular for item in p.parts],
-            max_registers=self._transport.max_registers_per_read,
-            max_gap=self._transport.max_gap,
-            breaks=self._breaks,
-        )
+        key = tuple(id(p) for p in regular)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = plan_blocks(
+                [item for p in regular for item in p.parts],
+                max_registers=self._transport.max_registers_per_read,
+                max_gap=self._transport.max_gap,
+                breaks=self._breaks,
+            )
+        queue = list(plan)
         queue += [
             ReadBlock(item.unit_id, item.function, item.address, item.count, (item,))
             for p in probes
@@ -532,6 +541,7 @@ class ModbusDriver:
             at = split_point(block)
             if at is not None:
                 self._breaks.setdefault((block.unit_id, block.function), set()).add(at)
+                self._plans.clear()
                 log.info("%s: not reading across address %d (%s)", self.device_id, at, exc)
                 return plan_blocks(
                     block.items,
