@@ -162,6 +162,8 @@ class BulkNodes:
         self._pending: list[_Pending] = []
         self._to_type: dict[ua.NodeId, ua.ReferenceDescription] = {}
         self._to_parent: dict[tuple[ua.NodeId, ua.NodeId], ua.ReferenceDescription] = {}
+        self._made: dict[ua.NodeId, ua.ReferenceDescription] = {}
+        """The forward reference to each node made by this commit (names, class, type)."""
         install(aspace)
 
     def shape(self, item: ua.AddNodesItem) -> NodeShape:
@@ -198,6 +200,7 @@ class BulkNodes:
             RuntimeError: a NodeId exists already, or a parent or type definition does not.
         """
         nodes = self._aspace
+        self._made.clear()
         for pending in self._pending:
             node_id = pending.node_id
             if node_id in nodes:
@@ -231,6 +234,7 @@ class BulkNodes:
             forward.TypeDefinition = shape.type_definition
             forward.IsForward = True
             parent.references.append(forward)
+            self._made[node_id] = forward
             node.references.append(self._reference_to_parent(pending, parent))
             if not shape.type_definition.is_null():
                 node.references.append(self._reference_to_type(node_id, shape.type_definition))
@@ -238,6 +242,18 @@ class BulkNodes:
 
     def _reference_to_parent(self, pending: _Pending, parent: NodeData) -> ua.ReferenceDescription:
         key = (pending.parent, pending.reference_type)
+        made = self._made.get(pending.parent)
+        if key not in self._to_parent and made is not None:  # made here: no lookups
+            inverse = ua.ReferenceDescription()
+            inverse.ReferenceTypeId = pending.reference_type
+            inverse.IsForward = False
+            inverse.NodeId = pending.parent
+            inverse.NodeClass = made.NodeClass
+            inverse.BrowseName = made.BrowseName
+            inverse.DisplayName = made.DisplayName
+            if made.NodeClass in (ua.NodeClass.Object, ua.NodeClass.Variable):
+                inverse.TypeDefinition = made.TypeDefinition
+            self._to_parent[key] = inverse
         if key not in self._to_parent:
             item = ua.AddReferencesItem()
             item.ReferenceTypeId = pending.reference_type

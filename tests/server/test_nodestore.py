@@ -39,6 +39,23 @@ def variable_item(node_id: ua.NodeId, parent: ua.NodeId, ns: int) -> ua.AddNodes
     return item
 
 
+def property_item(node_id: ua.NodeId, parent: ua.NodeId, ns: int) -> ua.AddNodesItem:
+    attrs = ua.VariableAttributes()
+    attrs.DisplayName = ua.LocalizedText("Unit")
+    attrs.DataType = ua.NodeId(ua.ObjectIds.String)
+    attrs.ValueRank = -1
+    attrs.Value = ua.Variant("W", ua.VariantType.String)
+    item = ua.AddNodesItem()
+    item.RequestedNewNodeId = node_id
+    item.BrowseName = ua.QualifiedName("Unit", ns)
+    item.NodeClass = ua.NodeClass.Variable
+    item.ParentNodeId = parent
+    item.ReferenceTypeId = ua.NodeId(ua.ObjectIds.HasProperty)
+    item.TypeDefinition = ua.NodeId(ua.ObjectIds.PropertyType)
+    item.NodeAttributes = attrs
+    return item
+
+
 class Site:
     def __init__(self, server: Server, client: Client, ns: int) -> None:
         self.server, self.client, self.ns = server, client, ns
@@ -61,12 +78,21 @@ async def site() -> AsyncIterator[Site]:
     for name in parents:
         await objects.add_object(ua.NodeId(name, ns), ua.QualifiedName(name, ns))
     plain = variable_item(ua.NodeId("plain.P", ns), ua.NodeId("plain", ns), ns)
-    [result] = server.iserver.node_mgt_service.add_nodes([plain])
-    assert result.StatusCode.is_good()
+    unit = property_item(ua.NodeId("plain.P.Unit", ns), plain.RequestedNewNodeId, ns)
+    for result in server.iserver.node_mgt_service.add_nodes([plain, unit]):
+        assert result.StatusCode.is_good()
     bulk = BulkNodes(server.iserver.aspace)
     shape = bulk.shape(variable_item(ua.NodeId("bulk0.P", ns), ua.NodeId("bulk0", ns), ns))
+    unit_shape = bulk.shape(property_item(ua.NodeId("bulk0.P.Unit", ns), ua.NodeId(), ns))
     for name in parents[1:]:
         bulk.add(ua.NodeId(f"{name}.P", ns), ua.NodeId(name, ns), plain.ReferenceTypeId, shape)
+        # a child of a node made in the same commit
+        bulk.add(
+            ua.NodeId(f"{name}.P.Unit", ns),
+            ua.NodeId(f"{name}.P", ns),
+            unit.ReferenceTypeId,
+            unit_shape,
+        )
     bulk.commit()
     await server.start()
     client = Client(endpoint, timeout=10)
@@ -109,7 +135,11 @@ async def test_bulk_nodes_read_and_browse_like_addnodes(site: Site) -> None:
                 r.ReferenceTypeId,
                 r.IsForward,
                 r.NodeClass,
-                "PARENT" if r.NodeId in {site.id(p) for p in parents} else r.NodeId,
+                "PARENT"
+                if r.NodeId in {site.id(p) for p in parents}
+                else "CHILD"
+                if r.NodeId in {site.id("plain.P.Unit"), site.id("bulk1.P.Unit")}
+                else r.NodeId,
                 # (the child's own id differs, of course)
                 name(r.BrowseName.Name),
                 name(r.DisplayName.Text),
@@ -132,6 +162,13 @@ async def test_bulk_nodes_read_and_browse_like_addnodes(site: Site) -> None:
     assert shape([to_bulk]) == shape([to_plain])
     path = await site.client.get_node(site.id("bulk1")).get_child(f"{site.ns}:ActivePower")
     assert path.nodeid == site.id("bulk1.P")
+    # the property's references (its parent was made in the same commit)
+    parents.update({"plain.P", "bulk1.P", "ActivePower"})
+    plain_unit = await site.client.get_node(site.id("plain.P.Unit")).get_references()
+    bulk_unit = await site.client.get_node(site.id("bulk1.P.Unit")).get_references()
+    assert shape(bulk_unit) == shape(plain_unit)
+    assert bulk_unit[0].NodeId == site.id("bulk1.P")
+    assert await site.client.get_node(site.id("bulk1.P.Unit")).read_value() == "W"
 
 
 async def test_a_write_to_a_shared_attribute_changes_that_node_only(site: Site) -> None:
