@@ -27,7 +27,7 @@ from .context import CycleContext
 from .controllers.base import Controller
 from .controllers.limits import feed_in_limit_w, pv_nominal_w
 from .controllers.schedule import ScheduleController
-from .dayahead import Plan, VehicleNeed, solve
+from .dayahead import Plan, PlanInputs, VehicleNeed, solve
 from .demands import Demand
 from .failsafe import failsafe_demands
 from .snapshot import Snapshot
@@ -102,6 +102,9 @@ class ControlCycle:
     """What each connected car really takes (phases, power), learned every cycle."""
     replans: int = 0
     """Plans re-solved by the cycle because a car takes other power than planned."""
+    replan_solver: Callable[[PlanInputs], None] | None = None
+    """Where a re-plan is solved: ``None`` solves it in ``step`` (a MILP may take seconds); the
+    server sets a callable that solves the inputs off the event loop and calls ``set_plan``."""
     rejected: set[str] = field(default_factory=set)
     """Resources whose last device write was refused (``write_result``)."""
     grid_range_w: tuple[float, float] = (-math.inf, math.inf)
@@ -267,8 +270,12 @@ class ControlCycle:
             rod_energy_wh=inputs.rod_energy_wh * left,
             heat_pump_energy_wh=inputs.heat_pump_energy_wh * left,
         )
-        replanned = solve(fresh)
         self.replans += 1
+        if self.replan_solver is not None:
+            self.set_plan(replace(plan, inputs=fresh))  # asked for once; the solver's plan follows
+            self.replan_solver(fresh)
+            return
+        replanned = solve(fresh)
         if replanned.usable:
             self.set_plan(replanned)
         else:  # keep the plan in force, but do not try again every cycle

@@ -30,7 +30,7 @@ from typing import Any
 from ampacity.assets import DataType, PointSpec, Quality, Reading, ValueKind
 from ampacity.control import forecasting
 from ampacity.control.controllers.limits import pv_nominal_w
-from ampacity.control.dayahead import Plan, solve
+from ampacity.control.dayahead import Plan, PlanInputs, solve
 from ampacity.control.schedule import PlannerConfig, inputs_from, parse_price_forecast
 from ampacity.storage import Historian
 from ampacity.storage.aggregates import Aggregate
@@ -133,6 +133,28 @@ class PlanningRuntime:
         self.planner = control.cycle.config.planner or PlannerConfig()
         self.last_plan: Plan | None = None
         self._wake = asyncio.Event()
+        self._plans_started = 0
+        self._replans: set[asyncio.Task[None]] = set()
+        control.cycle.replan_solver = self._replan
+
+    def _replan(self, inputs: PlanInputs) -> None:
+        """The cycle's re-plan (a car takes other power than planned): solved off the event loop,
+        then handed to the cycle and published, unless a full plan started meanwhile."""
+        task = asyncio.get_running_loop().create_task(self._solve_replan(inputs))
+        self._replans.add(task)
+        task.add_done_callback(self._replans.discard)
+
+    async def _solve_replan(self, inputs: PlanInputs) -> None:
+        started = self._plans_started
+        try:
+            plan = await asyncio.get_running_loop().run_in_executor(None, solve, inputs)
+        except Exception:  # a planning bug: the plan in force stays
+            log.exception("re-planning failed")
+            return
+        if plan.usable and started == self._plans_started:
+            self.control.cycle.set_plan(plan)
+            self.last_plan = plan
+            self._publish_plan(plan, self.clock())
 
     @property
     def forecast_key(self) -> str:
@@ -179,6 +201,7 @@ class PlanningRuntime:
 
     async def plan_once(self) -> Plan | None:
         """Forecast, solve, hand the plan to the cycle; returns it."""
+        self._plans_started += 1
         now = self.clock()
         start = now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0)
         snapshot = self.control.snapshot(now)
