@@ -30,8 +30,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
-from scipy.optimize import Bounds, LinearConstraint, linprog, milp
-from scipy.sparse import lil_matrix
 
 SHORTFALL_COST = 5.0
 """Penalty per kWh of a vehicle's energy not delivered by departure (currency/kWh)."""
@@ -215,6 +213,11 @@ def solve(inputs: PlanInputs, time_limit_s: float | None = None) -> Plan:
     after ``time_limit_s`` (default ``MIP_TIME_LIMIT_S``) with the best plan found, reported as
     time-limited with its gap.
     """
+    # scipy here, not at the top: importing it takes most of a second, which the server's start-up
+    # need not wait for (the first plan is solved in a worker thread).
+    from scipy.optimize import Bounds, LinearConstraint, linprog, milp
+    from scipy.sparse import lil_matrix
+
     time_limit_s = MIP_TIME_LIMIT_S if time_limit_s is None else time_limit_s
     started = time.perf_counter()
     n = inputs.slots
