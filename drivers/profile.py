@@ -25,6 +25,7 @@ from ampacity.assets import SPECS, AssetKind
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .codec import WireType
+from .yamlpos import SAFE_LOADER
 
 PROFILE_DIR = Path(__file__).parent / "profiles"
 
@@ -403,7 +404,7 @@ def load_profile(path: Path) -> Profile:
     from pydantic import ValidationError
 
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
         return Profile.model_validate(data)
     except yaml.YAMLError as exc:
         raise ProfileError(f"{path.name}: not valid YAML: {exc}") from exc
