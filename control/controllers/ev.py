@@ -26,6 +26,7 @@ from ..context import CycleContext
 from ..demands import Demand, Priority, at_most, setpoint
 from ..snapshot import Snapshot
 from .base import Controller
+from .limits import discharge_cover_w
 
 CURRENT = "ChargeCurrentLimit"
 MODE = "ChargeMode"
@@ -181,7 +182,8 @@ class EvChargingController(Controller):
         low = current if floor else -math.inf
         ctx.demand(Demand(resource, self.name, Priority.SURPLUS, reason, current, low))
         per_amp = cp.watts_per_unit(st.phases)
-        headroom = ctx.grid_max_w - ctx.predicted_grid_w
+        # the import limit discharges the batteries before it reduces a car (settle)
+        headroom = ctx.grid_max_w - ctx.predicted_grid_w + discharge_cover_w(ctx)
         if current * per_amp > headroom:
             capped = max(0.0, headroom / per_amp)
             if capped < cp.minimum:

@@ -66,6 +66,34 @@ def grid_import_limit_w(ctx: CycleContext) -> float | None:
     return min(known) if known else None
 
 
+def discharge_cover_w(ctx: CycleContext) -> float:
+    """Discharge the batteries can still add for the import limit, W (≥ 0).
+
+    ``ImportLimitController.settle`` discharges the batteries where the planned import exceeds
+    the limit; a load planned before it may count on this room (a ``Fast`` car waits only where
+    the batteries cannot cover the peak). Zero without an import limit or where the strategy's
+    order does not put the batteries before the charge points; a battery counts while its SoC is
+    above its reserve, with what its device and configuration allow beyond its planned value.
+    """
+    order = ctx.strategy.order
+    if grid_import_limit_w(ctx) is None or "battery" not in order:
+        return 0.0
+    if "charge_point" in order and order.index("charge_point") < order.index("battery"):
+        return 0.0
+    s = ctx.snapshot
+    room = 0.0
+    for b in ctx.config.batteries:
+        soc = s.number(b.id, "StateOfCharge")
+        if soc is None or soc <= max(b.reserve_soc_pct, b.empty_soc_pct):
+            continue
+        limits = [
+            v for v in (s.number(b.id, "MaxDischargePower"), b.max_discharge_w) if v is not None
+        ]
+        most = min(limits) if limits else 0.0
+        room += max(0.0, most - ctx.planned.get(f"{b.id}.BatteryPowerSetpoint", 0.0))
+    return room
+
+
 @dataclass
 class _Probe:
     """One inverter's probe for PV hidden by curtailment.

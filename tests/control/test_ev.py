@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from ampacity.control import ChargeMode, ControlCycle
-from controlkit import config, step
+from controlkit import battery, config, step
 
 M = ChargeMode
 CP = "cp.ChargeCurrentLimit"
@@ -201,3 +201,39 @@ def test_dc_charger_by_power(mode, grid, now, limit, expected) -> None:
         dc={"ActivePower": now, "VehicleConnected": True, "ChargeMode": mode},
     )
     assert result.decisions["dc.ChargePowerLimit"].value == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("soc", "expected_a", "expected_discharge_w"),
+    [
+        (30, 16.0, 4040.0),  # the battery covers what the car adds beyond the limit
+        (10, 7000 / 690, 0.0),  # at its reserve it cannot: the car is reduced
+    ],
+)
+def test_fast_charging_counts_the_battery_the_import_limit_may_discharge(
+    soc: float, expected_a: float, expected_discharge_w: float
+) -> None:
+    """Peak shaving with the order [battery, charge_point]: a Fast car is reduced only where
+    the battery cannot cover the peak (before, it got the limit's headroom alone and waited,
+    with the battery full, while the site stayed far below its limit)."""
+    cfg = config(
+        charge_points=[{"id": "cp", "plug_in_check_s": 0}],
+        strategies={
+            "s": {
+                "template": "peak-shaving",
+                "order": ["battery", "charge_point"],
+                "grid_import_limit_w": 10_000,
+                "hysteresis_w": 8000,  # no recharge from the grid at 3 kW import
+            }
+        },
+        strategy="s",
+    )
+    result = step(
+        ControlCycle(cfg),
+        grid={"ActivePower": 3000},
+        cp={"ActivePower": 0, "VehicleConnected": True, "ChargeMode": M.FAST},
+        bat=battery(soc, limit=5000),
+    )
+    assert result.decisions[CP].value == pytest.approx(expected_a)
+    bat = result.decisions["bat.BatteryPowerSetpoint"].value
+    assert bat == pytest.approx(expected_discharge_w, abs=1.0)
