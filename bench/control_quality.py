@@ -48,6 +48,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -79,8 +80,14 @@ from scipy.sparse import lil_matrix
 
 EV_PENALTY_PER_KWH = 1.00
 """What a kWh a vehicle lacks at departure costs in the score (see the module's description)."""
-LIMIT_PENALTY_PER_KWH = 10.0
-"""The optimum's price for energy beyond a feed-in or import limit (it keeps them if it can)."""
+LIMIT_PENALTY_PER_KWH = 1000.0
+"""The optimum's price for energy beyond a feed-in or import limit (it keeps them if it can,
+also by letting a ``Fast`` car wait for hours; not counted as cost)."""
+LATE_PENALTY_PER_KWH = 1.0
+"""The optimum's price per kWh and slot a ``Fast`` car is behind charging at full power from
+arrival: far below the limit penalty, above any price difference between two slots — it waits
+only where a limit leaves no other way, as the real-time control's load reduction does; not
+counted as cost."""
 DEMAND_INTERVAL_S = 900.0
 ETA = 0.95
 """The simulated batteries' charge and discharge efficiency (``BatterySim``'s defaults)."""
@@ -125,6 +132,27 @@ class Visit:
     power_w: float
     target: bool
     surplus: bool
+    at_once_w: tuple[float, ...] = ()
+    """In ``Fast``/``FastOnce`` mode: the mean power per slot of charging at full power from
+    arrival until the energy is in, W (what every policy must do; empty otherwise)."""
+
+
+AT_ONCE_MODES = (ChargeMode.FAST, ChargeMode.FAST_ONCE)
+"""Modes in which a vehicle charges at once at full power: the optimum may not move it."""
+
+
+def _at_once(trace: DayTrace, cp_id: str, start: int, end: int, slot_steps: int, n: int):
+    """Full power from step ``start`` until the energy is in (or ``end``), per slot, W."""
+    per_step = [0.0] * (n * slot_steps)
+    left_wh = trace.wanted_wh[cp_id][start]
+    power = trace.max_power_w[cp_id][start]
+    step_h = trace.step_s / 3600.0
+    for i in range(start, min(end, n * slot_steps)):
+        if left_wh <= 0:
+            break
+        per_step[i] = min(power, left_wh / step_h)
+        left_wh -= per_step[i] * step_h
+    return tuple(float(x) for x in np.array(per_step).reshape(n, slot_steps).mean(axis=1))
 
 
 def _visits(scenario: Scenario, trace: DayTrace, slot_steps: int, n: int) -> list[Visit]:
@@ -141,7 +169,13 @@ def _visits(scenario: Scenario, trace: DayTrace, slot_steps: int, n: int) -> lis
                 power = trace.max_power_w[cp_id][start]
                 first, last = start // slot_steps, min(n, -(-i // slot_steps))
                 targeted = mode in TARGET_MODES
-                found.append(Visit(first, last, energy, power, ends and targeted, not targeted))
+                arrival_mode = modes_at(scenario, start * trace.step_s / 3600).get(cp_id)
+                at_once = ()
+                if arrival_mode in AT_ONCE_MODES and mode in AT_ONCE_MODES:
+                    at_once = _at_once(trace, cp_id, start, i, slot_steps, n)
+                found.append(
+                    Visit(first, last, energy, power, ends and targeted, not targeted, at_once)
+                )
                 start = None
     return found
 
@@ -166,10 +200,21 @@ class Optimum:
     self_consumption_pct: float
     peak_import_w: float
     ev_target_wh: float
+    slots: dict[str, list[float]] = field(default_factory=dict)
+    """Per slot: ``import``/``export``/``battery`` (+ discharge)/``pv``/``ev``/``heat_pump``
+    W and ``stored`` Wh at the slot's end (``--diagnose`` prints them per hour)."""
 
 
-def optimum(scenario: Scenario, trace: DayTrace, slot_min: float, ev_penalty: float) -> Optimum:
-    """The perfect-foresight LP of the traced day, scored like the runs."""
+def optimum(
+    scenario: Scenario,
+    trace: DayTrace,
+    slot_min: float,
+    ev_penalty: float,
+    end_wh: tuple[float, float] | None = None,
+) -> Optimum:
+    """The perfect-foresight LP of the traced day, scored like the runs; ``end_wh`` (the
+    batteries' and the heat store's energy at the end, Wh) fixes the state it leaves (a
+    diagnosis: what is left of a gap when the optimum must end where a run ended)."""
     step_s = trace.step_s
     slot_steps = max(1, round(slot_min * 60 / step_s))
     n = len(trace.load_w) // slot_steps
@@ -202,7 +247,8 @@ def optimum(scenario: Scenario, trace: DayTrace, slot_min: float, ev_penalty: fl
     peak = s0 + n + 1
     ev0 = peak + 1
     short0 = ev0 + n * len(visits)
-    nvar = short0 + len(visits)
+    late0 = short0 + len(visits)  # per visit and slot: Wh a Fast car is behind charging at once
+    nvar = late0 + n * len(visits)
     price = np.array([scenario.tariff.import_price_at(t * dt_h * 3600) for t in range(n)])
     export = np.array([scenario.tariff.export_price_at(t * dt_h * 3600) for t in range(n)])
     c = np.zeros(nvar)
@@ -217,6 +263,7 @@ def optimum(scenario: Scenario, trace: DayTrace, slot_min: float, ev_penalty: fl
         if not v.target:  # no target (surplus mode, or still plugged in): stored value
             c[ev0 + k * n : ev0 + (k + 1) * n] = -mean_price * dt_h / 1000.0
         c[short0 + k] = ev_penalty / 1000.0
+        c[late0 + k * n : late0 + (k + 1) * n] = LATE_PENALTY_PER_KWH / 1000.0
     inf = None
     bounds: list[tuple[float | None, float | None]] = []
     bounds += [(0.0, inf)] * 2 * n
@@ -228,10 +275,16 @@ def optimum(scenario: Scenario, trace: DayTrace, slot_min: float, ev_penalty: fl
     hp_max = hp.force_w if hp is not None else 0.0
     store = hp.store_wh if hp is not None else 0.0
     bounds += [(0.0, hp_max)] * n + [(0.0, 0.0)] + [(0.0, store)] * n
+    if end_wh is not None:
+        battery_end = min(cap, max(e_min, end_wh[0]))
+        bounds[e0 + n] = (battery_end, battery_end)
+        bounds[s0 + n] = (min(store, end_wh[1]), min(store, end_wh[1]))
     bounds += [(0.0, inf)]
     for v in visits:
         bounds += [(0.0, v.power_w if v.first <= t < v.last else 0.0) for t in range(n)]
     bounds += [(0.0, inf)] * len(visits)
+    for v in visits:
+        bounds += [(0.0, inf if v.at_once_w else 0.0)] * n
     rows_eq = 3 * n
     a_eq = lil_matrix((rows_eq, nvar))
     b_eq = np.zeros(rows_eq)
@@ -252,7 +305,8 @@ def optimum(scenario: Scenario, trace: DayTrace, slot_min: float, ev_penalty: fl
         a_eq[r, s0 + t + 1], a_eq[r, s0 + t], a_eq[r, hp0 + t] = 1.0, -1.0, -dt_h
         b_eq[r] = -hp_demand[t] * dt_h
     imp_max, exp_max = scenario.limits.import_w, scenario.limits.feed_in_w
-    rows_ub = 2 * n + n_blocks + 2 * len(visits) + n
+    late_rows = 2 * n + n_blocks + 2 * len(visits) + n
+    rows_ub = late_rows + n * len(visits)
     a_ub = lil_matrix((rows_ub, nvar))
     b_ub = np.full(rows_ub, np.inf)
     for t in range(n):
@@ -289,6 +343,14 @@ def optimum(scenario: Scenario, trace: DayTrace, slot_min: float, ev_penalty: fl
             if v.surplus:
                 a_ub[surplus_rows + t, ev0 + k * n + t] = 1.0
         b_ub[surplus_rows + t] = 0.0
+    for k, v in enumerate(visits):  # a Fast car: delivered + late >= charging at once
+        behind = np.cumsum(np.array(v.at_once_w or [0.0] * n) * dt_h)
+        for t in range(n if v.at_once_w else 0):
+            r = late_rows + k * n + t
+            for tau in range(t + 1):
+                a_ub[r, ev0 + k * n + tau] = -dt_h
+            a_ub[r, late0 + k * n + t] = -1.0
+        b_ub[late_rows + k * n : late_rows + (k + 1) * n] = -behind if v.at_once_w else 0.0
     result = linprog(
         c,
         A_ub=a_ub.tocsr(),
@@ -304,6 +366,8 @@ def optimum(scenario: Scenario, trace: DayTrace, slot_min: float, ev_penalty: fl
     cost = float(c @ x) + (e_start / 1000.0) * mean_price  # c holds -e_end, add back e_start
     over = x[at["oi"] : at["oi"] + n].sum() + x[at["oe"] : at["oe"] + n].sum()
     cost -= float(over) * LIMIT_PENALTY_PER_KWH * dt_h / 1000.0  # a limit it could not keep
+    late_wh = float(x[late0 : late0 + n * len(visits)].sum())
+    cost -= late_wh * LATE_PENALTY_PER_KWH / 1000.0  # not money: only what made it wait
     pv_wh = float(x[at["pv"] : at["pv"] + n].sum() * dt_h)
     export_wh = float(x[at["exp"] : at["exp"] + n].sum() * dt_h)
     return Optimum(
@@ -311,6 +375,17 @@ def optimum(scenario: Scenario, trace: DayTrace, slot_min: float, ev_penalty: fl
         100.0 * (pv_wh - export_wh) / pv_wh if pv_wh > 0 else 100.0,
         float(x[at["imp"] : at["imp"] + n].max()),
         target_wh,
+        {
+            "import": list(x[at["imp"] : at["imp"] + n]),
+            "export": list(x[at["exp"] : at["exp"] + n]),
+            "battery": list(x[at["dis"] : at["dis"] + n] - x[at["ch"] : at["ch"] + n]),
+            "pv": list(x[at["pv"] : at["pv"] + n]),
+            "ev": list(x[ev0 : ev0 + n * len(visits)].reshape(-1, n).sum(axis=0))
+            if visits
+            else [0.0] * n,
+            "heat_pump": list(x[hp0 : hp0 + n]),
+            "stored": list(x[e0 + 1 : e0 + n + 1]),
+        },
     )
 
 
@@ -326,6 +401,31 @@ def _with_plan(scenario: Scenario) -> Policy:
     control = scenario.control.model_copy(update={"planner": planner})
     return AmpacityPolicy(ControlCycle(control), scenario)
 
+
+def _with_plan_perfect(scenario: Scenario, trace: DayTrace) -> Policy:
+    """Ampacity with the plan, its load and PV forecasts replaced by the day's truth (recorded
+    in the no-control run): what is left of the gap is the policy's, not the forecasts'."""
+    policy = _with_plan(scenario)
+    assert isinstance(policy, AmpacityPolicy)
+
+    def truth(start: datetime, slots: int, slot_s: float) -> tuple[list[float], list[float]]:
+        first = round((start - scenario.start).total_seconds() / trace.step_s)
+        per = max(1, round(slot_s / trace.step_s))
+        load, pv = [], []
+        for i in range(slots):
+            a, b = first + i * per, first + (i + 1) * per
+            chunk = trace.load_w[a:b] or [trace.load_w[-1]]
+            load.append(sum(chunk) / len(chunk))
+            chunk = trace.pv_available_w[a:b] or [0.0]
+            pv.append(sum(chunk) / len(chunk))
+        return load, pv
+
+    policy.forecasts = truth
+    return policy
+
+
+PERFECT = "ampacity+plan/perfect-forecast"
+"""The diagnostic policy of ``--diagnose`` (not in the default table)."""
 
 FACTORIES = {
     "no-control": no_control_policy,
@@ -344,18 +444,32 @@ def violations(k: Kpis) -> dict[str, float]:
     }
 
 
-def evaluate(scenario: Scenario, slot_min: float, ev_penalty: float) -> dict[str, Any]:
-    """One scenario's result in the JSON shape, plus the KPIs and run times for the table."""
+def evaluate(
+    scenario: Scenario, slot_min: float, ev_penalty: float, diagnose: bool = False
+) -> dict[str, Any]:
+    """One scenario's result in the JSON shape, plus the KPIs and run times for the table;
+    ``diagnose`` adds the plan with perfect forecasts (``PERFECT``)."""
     trace = DayTrace(scenario.step_s)
     runs: dict[str, tuple[Kpis, float]] = {}
-    for label in POLICIES:
+    factories: dict[str, Callable[[Scenario], Policy]] = dict(FACTORIES)
+    if diagnose:
+        factories[PERFECT] = lambda s: _with_plan_perfect(s, trace)
+    for label, factory in factories.items():
         started = time.perf_counter()
         record = trace.record if label == "no-control" else None
-        runs[label] = (run_scenario(scenario, FACTORIES[label], record), 0.0)
-        runs[label] = (runs[label][0], time.perf_counter() - started)
+        kpis = run_scenario(scenario, factory, record)
+        runs[label] = (kpis, time.perf_counter() - started)
     started = time.perf_counter()
     best = optimum(scenario, trace, slot_min, ev_penalty)
     lp_s = time.perf_counter() - started
+    same_end = None
+    if diagnose:
+        k = runs["ampacity+plan"][0]
+        e_start = sum(
+            b.soc / 100 * b.capacity_wh for b in [scenario.site.battery, *scenario.site.batteries]
+        )
+        end = (e_start + k.battery_stored_delta_wh, k.heat_store_end_wh)
+        same_end = optimum(scenario, trace, slot_min, ev_penalty, end).cost
     policies = {}
     for label, (k, _) in runs.items():
         cost = score(scenario, k, ev_penalty)
@@ -374,6 +488,7 @@ def evaluate(scenario: Scenario, slot_min: float, ev_penalty: float) -> dict[str
         "_kpis": {label: k for label, (k, _) in runs.items()},
         "_seconds": {label: s for label, (_, s) in runs.items()} | {"optimum": lp_s},
         "_optimum": best,
+        "_same_end": same_end,
         "_description": scenario.description,
     }
 
@@ -381,12 +496,12 @@ def evaluate(scenario: Scenario, slot_min: float, ev_penalty: float) -> dict[str
 def _table(result: dict[str, Any]) -> list[str]:
     lines = [f"{result['name']}: {result['_description']}"]
     best: Optimum = result["_optimum"]
-    for label in POLICIES:
+    for label in result["policies"]:
         p, k = result["policies"][label], result["_kpis"][label]
         ratio = p["ratio"] if p["ratio"] is not None else float("nan")
         v = p["violations"]
         lines.append(
-            f"  {label:<14}{p['cost_eur']:>8.2f}{ratio:>7.2f}"
+            f"  {label[:14]:<14}{p['cost_eur']:>8.2f}{ratio:>7.2f}"
             f"{p['delta_eur']:>7.2f}{k.self_consumption_pct:>7.1f}"
             f"{k.peak_import_15min_w / 1000:>7.1f}{v['count']:>5d}{v['seconds']:>7.0f}"
             f"{v['kwh']:>7.2f}{p['ev_delivered_kwh']:>7.1f}/{p['ev_target_kwh']:<5.1f}"
@@ -397,6 +512,8 @@ def _table(result: dict[str, Any]) -> list[str]:
         f"{best.self_consumption_pct:>7.1f}{'':>7}{'':>19}"
         f"{'':>7}{best.ev_target_wh / 1000:>6.1f}{'':>7}{result['_seconds']['optimum']:>5.1f}"
     )
+    if result["_same_end"] is not None:
+        lines.append(f"  {'opt. same end':<14}{result['_same_end']:>8.2f}  (ends as ampacity+plan)")
     return lines
 
 
@@ -410,6 +527,11 @@ def main(argv: list[str] | None = None) -> int:
         "--ev-penalty", type=float, default=EV_PENALTY_PER_KWH, help="per kWh a vehicle lacks"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--diagnose",
+        action="store_true",
+        help=f"add {PERFECT}: the plan with the day's true load and PV",
+    )
     args = parser.parse_args(argv)
     names = args.scenarios or [str(p) for p in (*shipped_scenarios(), *measured_scenarios())]
     results = []
@@ -424,7 +546,7 @@ def main(argv: list[str] | None = None) -> int:
             scenario = with_step(scenario, args.step)
         if args.hours:
             scenario = scenario.model_copy(update={"hours": args.hours})
-        result = evaluate(scenario, args.slot_min, args.ev_penalty)
+        result = evaluate(scenario, args.slot_min, args.ev_penalty, args.diagnose)
         results.append(result)
         if not args.json:
             print("\n".join(_table(result)), flush=True)

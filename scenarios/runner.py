@@ -86,6 +86,7 @@ __all__ = [
     "BatteryModel",
     "ChargePointModel",
     "EventModel",
+    "Forecasts",
     "HeatPumpModel",
     "InverterModel",
     "Kpis",
@@ -127,6 +128,10 @@ __all__ = [
 # --- policies -------------------------------------------------------------------------------------
 
 
+Forecasts = Callable[[datetime, int, float], tuple[list[float], list[float]]]
+"""``(start, slots, slot_s) -> (load W, PV W)`` per slot: a source of the plan's forecasts."""
+
+
 class Policy(Protocol):
     """Who decides the setpoints: Ampacity's control or a baseline."""
 
@@ -147,6 +152,9 @@ class AmpacityPolicy:
 
     cycle: ControlCycle
     scenario: Scenario | None = None
+    forecasts: Forecasts | None = None
+    """Where the plan's load and PV forecasts come from (``None``: what the site knew before the
+    day; the benchmark passes the day's truth to separate forecast error from the policy's)."""
     plans: int = 0
     solve_times_s: list[float] = field(default_factory=list)
     _next_plan: datetime | None = None
@@ -159,7 +167,7 @@ class AmpacityPolicy:
         planner = self.cycle.config.planner
         due = self._next_plan is None or now >= self._next_plan
         if self.scenario is not None and planner is not None and due:
-            plan = plan_for(self.scenario, snapshot, now)
+            plan = plan_for(self.scenario, snapshot, now, self.forecasts)
             self.cycle.set_plan(plan)
             self.plans += 1
             self.solve_times_s.append(plan.solve_time_s)
@@ -264,12 +272,15 @@ def _load_history(
     return [(t, model.power(t)) for t in moments]
 
 
-def plan_for(scenario: Scenario, snapshot: Snapshot, now: datetime) -> Plan:
+def plan_for(
+    scenario: Scenario, snapshot: Snapshot, now: datetime, forecasts: Forecasts | None = None
+) -> Plan:
     """The day-ahead plan at ``now``, from what a real site knows then and nothing later: the
     prices for the rest of the scenario (from the tariff asset's ``PriceForecast`` where the
     scenario publishes one; day-ahead prices are known), a PV forecast from the sun and a factor
     learned from the days before (never the day itself), a load forecast from the same weekday
-    of earlier weeks, and the vehicles' targets as their drivers set them."""
+    of earlier weeks, and the vehicles' targets as their drivers set them. ``forecasts``
+    replaces the load and PV forecasts (the benchmark's perfect-forecast diagnosis)."""
     config = scenario.control
     planner = config.planner or PlannerConfig()
     site = scenario.site
@@ -297,6 +308,9 @@ def plan_for(scenario: Scenario, snapshot: Snapshot, now: datetime) -> Plan:
     ]
     load_history = _load_history(scenario, start, slots, slot_s)
     load = forecasting.load_forecast(load_history, start, slots, slot_s)
+    if forecasts is not None:
+        load, pv = forecasts(start, slots, slot_s)
+        pv = [min(nominal, w) for w in pv]
     wishes = dict(planner.vehicles)
     zone = site_zone(config.time_zone)
     for cp in site.charge_point_ids:
