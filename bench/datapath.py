@@ -35,54 +35,32 @@ import argparse
 import asyncio
 import contextlib
 import json
-import math
 import os
 import socket
 import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
-from ampacity.assets import PointValue, Quality, Reading
+from ampacity.assets import Quality, Reading
 from ampacity.drivers.profile import all_profiles
 from ampacity.server.app import start_site
 from ampacity.server.config import SiteConfig
 from ampacity.server.factory import build_context, build_drivers
+from ampacity.sim.fleet import FLEET_PROFILE as PROFILE
+from ampacity.sim.fleet import POINTS_PER_METER, MovingModel, serve_fleet
 from ampacity.sim.server import SimServer, SimulatedDevice
 from asyncua import Client, Server, ua
 
-PROFILE = "janitza_umg604"
-POINTS_PER_METER = 12
 """Points the Janitza profile polls (ActivePower, L1..L3 power, current, voltage, Q, f, E)."""
 UNITS_PER_ENDPOINT = 200
 FLEET_POLL_S = 1.0
 PROBE_POLL_S = 0.1
 PROBE_ID = "probe"
-
-
-@dataclass
-class FleetModel:
-    """Every value moves at every refresh, so every poll changes every node."""
-
-    offset: float
-    tick: int = 0
-    values: dict[str, float] = field(default_factory=dict)
-
-    def read(self, asset: str, point: str) -> PointValue:
-        if point in self.values:
-            return self.values[point]
-        if point.startswith("Identification"):
-            return None
-        base = {"Voltage": 230.0, "Frequency": 50.0, "Current": 10.0, "Energy": 1.0e6}
-        start = next((v for k, v in base.items() if point.startswith(k)), 1000.0)
-        return start + self.offset + 0.01 * self.tick
-
-    def write(self, asset: str, point: str, value: PointValue) -> None:
-        pass
 
 
 @dataclass
@@ -92,51 +70,13 @@ class Fleet:
 
     process: asyncio.subprocess.Process
     probe_server: SimServer
-    probe_model: FleetModel
+    probe_model: MovingModel
     devices: list[dict[str, object]]
 
     async def stop(self) -> None:
         await self.probe_server.stop()
         self.process.terminate()
         await self.process.wait()
-
-
-async def serve_fleet(points: int) -> None:
-    """Child process: serve the meters, print their site entries as one JSON line, advance the
-    values every half poll interval until terminated."""
-    profile = all_profiles()[PROFILE]
-    meters = math.ceil(points / POINTS_PER_METER)
-    servers: list[SimServer] = []
-    models: list[FleetModel] = []
-    devices: list[dict[str, object]] = []
-    for first in range(0, meters, UNITS_PER_ENDPOINT):
-        batch = range(first, min(meters, first + UNITS_PER_ENDPOINT))
-        sims = []
-        for index in batch:
-            model = FleetModel(offset=float(index))
-            models.append(model)
-            sims.append(SimulatedDevice(profile, model, unit_id=index - first + 1))
-        server = SimServer(sims)
-        host, port = await server.start_tcp("127.0.0.1", 0)
-        servers.append(server)
-        devices += [
-            {
-                "id": f"meter{index:05d}",
-                "profile": PROFILE,
-                "host": host,
-                "port": port,
-                "unit_id": index - first + 1,
-                "poll_s": FLEET_POLL_S,
-            }
-            for index in batch
-        ]
-    print(json.dumps(devices), flush=True)
-    while True:
-        for model in models:
-            model.tick += 1
-        for server in servers:
-            server.refresh()
-        await asyncio.sleep(FLEET_POLL_S / 2)
 
 
 async def start_fleet(points: int) -> Fleet:
@@ -153,7 +93,7 @@ async def start_fleet(points: int) -> Fleet:
     assert process.stdout is not None
     devices: list[dict[str, object]] = json.loads(await process.stdout.readline())
     profile = all_profiles()[PROFILE]
-    probe_model = FleetModel(offset=0.0)
+    probe_model = MovingModel(offset=0.0)
     probe_server = SimServer([SimulatedDevice(profile, probe_model, unit_id=1)])
     host, port = await probe_server.start_tcp("127.0.0.1", 0)
     devices.append(
@@ -827,7 +767,7 @@ if __name__ == "__main__":
     args = parser.parse_args()
     FLEET_POLL_S = args.poll
     if args.serve_fleet:
-        asyncio.run(serve_fleet(args.serve_fleet))
+        asyncio.run(serve_fleet(args.serve_fleet, UNITS_PER_ENDPOINT, args.poll))
     elif args.peer or args.json:
         asyncio.run(
             compare(args.points[0], args.peer, args.runs, args.window, args.json, args.only)

@@ -31,73 +31,16 @@ import pstats
 import statistics
 import sys
 import time
-from dataclasses import dataclass, field
 
-from ampacity.assets import PointValue, Quality, Reading
-from ampacity.drivers.profile import all_profiles
+from ampacity.assets import Quality, Reading
 from ampacity.server.config import SiteConfig
 from ampacity.server.factory import build_context, build_drivers
-from ampacity.sim.server import SimServer, SimulatedDevice
+from ampacity.sim.fleet import FLEET_PROFILE as PROFILE
+from ampacity.sim.fleet import POINTS_PER_METER, serve_fleet
 
-PROFILE = "janitza_umg604"
-POINTS_PER_METER = 12
 POLL_S = 1.0
 WARM_UP_S = 20.0
 STOP_TIMEOUT_S = 10.0
-
-
-@dataclass
-class MovingModel:
-    """Every value moves at every refresh, so every poll changes every point."""
-
-    offset: float
-    tick: int = 0
-    values: dict[str, float] = field(default_factory=dict)
-
-    def read(self, asset: str, point: str) -> PointValue:
-        if point.startswith("Identification"):
-            return None
-        return 1000.0 + self.offset + 0.01 * self.tick
-
-    def write(self, asset: str, point: str, value: PointValue) -> None:
-        pass
-
-
-async def serve(points: int, endpoints: int) -> None:
-    """Child process: serve the meters, print their site entries as one JSON line, move the
-    values every half poll interval until terminated."""
-    profile = all_profiles()[PROFILE]
-    meters = math.ceil(points / POINTS_PER_METER)
-    per_endpoint = math.ceil(meters / endpoints)
-    servers, models, devices = [], [], []
-    for first in range(0, meters, per_endpoint):
-        batch = range(first, min(meters, first + per_endpoint))
-        sims = []
-        for index in batch:
-            model = MovingModel(offset=float(index))
-            models.append(model)
-            sims.append(SimulatedDevice(profile, model, unit_id=index - first + 1))
-        server = SimServer(sims)
-        host, port = await server.start_tcp("127.0.0.1", 0)
-        servers.append(server)
-        devices += [
-            {
-                "id": f"meter{index:05d}",
-                "profile": PROFILE,
-                "host": host,
-                "port": port,
-                "unit_id": index - first + 1,
-                "poll_s": POLL_S,
-            }
-            for index in batch
-        ]
-    print(json.dumps(devices), flush=True)
-    while True:
-        for model in models:
-            model.tick += 1
-        for server in servers:
-            server.refresh()
-        await asyncio.sleep(POLL_S / 2)
 
 
 def process_cpu_s(pid: int) -> float:
@@ -205,6 +148,7 @@ if __name__ == "__main__":
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        asyncio.run(serve(args.serve, args.endpoints))
+        meters = math.ceil(args.serve / POINTS_PER_METER)
+        asyncio.run(serve_fleet(args.serve, math.ceil(meters / args.endpoints), POLL_S))
     else:
         asyncio.run(main(args.points, args.endpoints, args.runs, args.window, args.profile))
