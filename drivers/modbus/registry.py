@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from ampacity.drivers.runtime.backoff import SYSTEM_CLOCK, Backoff, Clock
@@ -16,6 +17,8 @@ class _Entry:
     link: QueuedLink
     users: int = 0
     key: tuple[str, ...] = field(default=())
+    loop: asyncio.AbstractEventLoop | None = None
+    """The event loop the link was handed out in (its worker and queue belong to it)."""
 
 
 class LinkRegistry:
@@ -54,7 +57,7 @@ class LinkRegistry:
         """The shared link to ``host:port`` (one more user; the first user's timeout, request
         gap and connect delay win)."""
         key = ("tcp", host.lower(), str(port))
-        entry = self._entries.get(key)
+        entry = self._current(key)
         if entry is None:
             link = TcpLink(
                 host,
@@ -65,7 +68,7 @@ class LinkRegistry:
                 request_gap_s=request_gap_s,
                 connect_delay_s=connect_delay_s,
             )
-            entry = self._entries[key] = _Entry(link, key=key)
+            entry = self._entries[key] = _Entry(link, key=key, loop=_running_loop())
         entry.users += 1
         assert isinstance(entry.link, TcpLink)
         return entry.link
@@ -84,7 +87,7 @@ class LinkRegistry:
             ValueError: the bus is already open with other line settings.
         """
         key = ("rtu", device)
-        entry = self._entries.get(key)
+        entry = self._current(key)
         if entry is None:
             link = RtuLink(
                 device,
@@ -94,7 +97,7 @@ class LinkRegistry:
                 backoff=self._backoff(),
                 clock=self.clock,
             )
-            entry = self._entries[key] = _Entry(link, key=key)
+            entry = self._entries[key] = _Entry(link, key=key, loop=_running_loop())
         assert isinstance(entry.link, RtuLink)
         if entry.link.settings != settings:
             raise ValueError(
@@ -103,6 +106,17 @@ class LinkRegistry:
             )
         entry.users += 1
         return entry.link
+
+    def _current(self, key: tuple[str, ...]) -> _Entry | None:
+        """The entry for ``key`` if it belongs to the running event loop. One left by another
+        loop (a process that ran several loops one after the other, as a test run does) is
+        forgotten: its worker and queue cannot serve this loop, and a request would wait for
+        ever."""
+        entry = self._entries.get(key)
+        if entry is not None and entry.loop is not _running_loop():
+            del self._entries[key]
+            return None
+        return entry
 
     def _backoff(self) -> Backoff:
         return Backoff(initial_s=self.backoff_initial_s, cap_s=self.backoff_cap_s)
@@ -127,6 +141,13 @@ class LinkRegistry:
         self._entries.clear()
         for entry in entries:
             await entry.link.close()
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 DEFAULT_REGISTRY = LinkRegistry()
