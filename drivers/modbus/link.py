@@ -11,7 +11,6 @@ drivers nothing but an error, and never blocks anyone for longer than one timeou
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
@@ -41,6 +40,8 @@ EXCEPTION_NAMES = {
 }
 """Modbus exception codes (Modbus Application Protocol V1.1b3, §7)."""
 
+CLOSE_TIMEOUT_S = 5.0
+"""How long ``close`` waits for the link's worker to end, seconds."""
 MAX_READ_REGISTERS = 125
 """Largest register count of one FC3/FC4 request (protocol limit)."""
 MAX_READ_BITS = 2000
@@ -173,8 +174,11 @@ class QueuedLink(ABC):
         self._closed = True
         if self._worker is not None:
             self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
+            # bounded: a worker that does not end (a library call kept the cancel) must not
+            # hold up the driver's or the server's shutdown
+            await asyncio.wait({self._worker}, timeout=CLOSE_TIMEOUT_S)
+            if not self._worker.done():
+                log.warning("%s: the link's worker did not stop; left behind", self._endpoint)
             self._worker = None
         if self._queue is not None:
             while not self._queue.empty():
@@ -213,6 +217,9 @@ class QueuedLink(ABC):
     async def _work(self) -> None:
         assert self._queue is not None
         while True:
+            # a cancel that a pymodbus call swallowed (it answered or failed instead) still ends
+            # the worker here; otherwise it would wait on the queue for ever and close() with it
+            _raise_if_cancelling()
             request = await self._queue.get()
             if request.future.done():  # the caller gave up (cancelled) while queued
                 continue
@@ -222,6 +229,10 @@ class QueuedLink(ABC):
                 self._last_error = str(exc)
                 if not request.future.done():
                     request.future.set_exception(exc)
+            except BaseException:  # cancelled (closing): the caller must not wait for ever
+                if not request.future.done():
+                    request.future.set_exception(ModbusIOError(f"{request.where}: link closed"))
+                raise
             else:
                 if not request.future.done():
                     request.future.set_result(pdu)
