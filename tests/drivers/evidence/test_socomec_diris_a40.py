@@ -2,9 +2,10 @@
 
 The profile is written from Socomec's common communication table (DIRIS A-30 table, 1/100 V,
 1/100 Hz, 1/1000 A, 10 W steps). The evidence is OpenEMS's Socomec driver for the DIRIS A14 /
-COUNTIS E34 (the same block at 0xC558): known values encoded per that table, served from a plain
-Modbus server and read through the driver; the same check on broken copies of the profile must
-fail. See fixtures/socomec_diris_a40.json.
+COUNTIS E34 (the same block at 0xC558), and for the energy totals volkszaehler/mbmd's reading of
+the same common table (Ea+ 0xC652, Ea- 0xC658, whole kWh): known values encoded per those tables,
+served from a plain Modbus server and read through the driver; the same check on broken copies of
+the profile must fail. See fixtures/socomec_diris_a40.json.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ async def test_independent_register_table() -> None:
         ("ActivePower", "word_order"),
         ("ActivePowerL2", "sign"),
         ("VoltageL1", "function"),
+        ("EnergyImported", "address"),
+        ("EnergyExported", "scale"),
     ],
 )
 async def test_a_wrong_profile_fails(point: str, mistake: str) -> None:
