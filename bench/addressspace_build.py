@@ -12,10 +12,13 @@ processes:
   (tracing slows the build); and the process RSS growth over the whole start-up divided by N
   (RSS includes the allocator's slack, the drivers' tasks and the historian).
 
-``--profile`` prints the top entries of a cProfile of one build (cumulative time). Nothing here
-passes or fails.
+``--profile`` prints the top entries of a cProfile of one build (cumulative time),
+``--profile-startup`` of one whole start-up (cumulative and own time). The start-up is also given
+as CPU seconds of the process (all threads), steadier than wall time on a shared machine. Nothing
+here passes or fails.
 
     python bench/addressspace_build.py [--points 1000 10000 50000] [--runs 3] [--profile]
+        [--profile-startup]
 """
 
 from __future__ import annotations
@@ -70,7 +73,9 @@ def site_dict(points: int, data_dir: Path, folders: bool) -> dict[str, object]:
     }
 
 
-async def one_run(points: int, profile: bool, folders: bool, trace: bool) -> dict[str, float]:
+async def one_run(
+    points: int, profile: bool, folders: bool, trace: bool, profile_startup: bool = False
+) -> dict[str, float]:
     """In a fresh process: build and start one site, return its figures."""
     import ampacity.server.addressspace as addressspace
     from ampacity.server.app import start_site
@@ -112,9 +117,15 @@ async def one_run(points: int, profile: bool, folders: bool, trace: bool) -> dic
         addressspace.AddressSpaceBuilder.add_site = add_site  # type: ignore[method-assign]
         addressspace.AddressSpaceBuilder.commit = commit  # type: ignore[method-assign]
         rss_before = rss_kib()
-        started = time.perf_counter()
+        whole = cProfile.Profile() if profile_startup else None
+        started, cpu_started = time.perf_counter(), time.process_time()
+        if whole:
+            whole.enable()
         running = await start_site(config, drivers)
+        if whole:
+            whole.disable()
         startup_s = time.perf_counter() - started
+        startup_cpu_s = time.process_time() - cpu_started
         await asyncio.sleep(0.5)
         rss_after = rss_kib()
         n = len(running.writer.keys)
@@ -124,10 +135,16 @@ async def one_run(points: int, profile: bool, folders: bool, trace: bool) -> dic
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(25)
         print(out.getvalue(), file=sys.stderr)
+    if whole:
+        for order in ("cumulative", "tottime"):
+            out = io.StringIO()
+            pstats.Stats(whole, stream=out).sort_stats(order).print_stats(30)
+            print(f"start-up, by {order}:\n{out.getvalue()}", file=sys.stderr)
     points_made = math.ceil(points / POINTS_PER_METER) * POINTS_PER_METER
     return {
         "build_s": build["s"],
         "startup_s": startup_s,
+        "startup_cpu_s": startup_cpu_s,
         "heap_kib_per_point": build["bytes"] / 1024 / points_made,
         "rss_kib_per_point": (rss_after - rss_before) / points_made,
         "variables": n,
@@ -142,11 +159,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def main(points_list: list[int], runs: int, profile: bool, folders: bool) -> None:
+def main(
+    points_list: list[int], runs: int, profile: bool, folders: bool, profile_startup: bool
+) -> None:
     print(f"Ampacity address-space build ({os.cpu_count()} cores, Python {sys.version.split()[0]})")
     print(f"{PROFILE} meters, {POINTS_PER_METER} points each; medians of {runs} processes\n")
     print(
-        f"{'points':>7} {'variables':>9} {'build s':>8} {'start-up s':>10} "
+        f"{'points':>7} {'variables':>9} {'build s':>8} {'start-up s':>10} {'CPU s':>6} "
         f"{'heap KiB/pt':>11} {'RSS KiB/pt':>10}"
     )
     for points in points_list:
@@ -157,13 +176,15 @@ def main(points_list: list[int], runs: int, profile: bool, folders: bool) -> Non
                 args.append("--trace")  # a run of its own: tracing slows the build down
             if profile and run == 0:
                 args.append("--profile")
+            if profile_startup and run == 0:
+                args.append("--profile-startup")
             if folders:
                 args.append("--folders")
             done = subprocess.run(args, capture_output=True, text=True, check=False)
             if done.returncode != 0:
                 print(done.stderr, file=sys.stderr)
                 raise SystemExit(f"run for {points} points failed")
-            if profile and run == 0:
+            if (profile or profile_startup) and run == 0:
                 print(done.stderr, file=sys.stderr)
             results.append(json.loads(done.stdout.strip().splitlines()[-1]))
 
@@ -174,7 +195,7 @@ def main(points_list: list[int], runs: int, profile: bool, folders: bool) -> Non
 
         print(
             f"{points:>7} {med('variables'):>9.0f} {med('build_s'):>8.2f} "
-            f"{med('startup_s'):>10.2f} "
+            f"{med('startup_s'):>10.2f} {med('startup_cpu_s'):>6.2f} "
             f"{traced['heap_kib_per_point']:>11.2f} {med('rss_kib_per_point'):>10.2f}",
             flush=True,
         )
@@ -189,11 +210,15 @@ if __name__ == "__main__":
     parser.add_argument("--points", type=int, nargs="+", default=[1000, 10000, 50000])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="cProfile the first build")
+    parser.add_argument(
+        "--profile-startup", action="store_true", help="cProfile the first whole start-up"
+    )
     parser.add_argument("--folders", action="store_true", help="devices in groups of 100")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(asyncio.run(one_run(args.one, args.profile, args.folders, args.trace))))
+        run = one_run(args.one, args.profile, args.folders, args.trace, args.profile_startup)
+        print(json.dumps(asyncio.run(run)))
     else:
-        main(args.points, args.runs, args.profile, args.folders)
+        main(args.points, args.runs, args.profile, args.folders, args.profile_startup)

@@ -34,7 +34,7 @@ from .config import SiteConfig
 from .control import ControlRuntime
 from .folders import device_folders
 from .history import HistorianHealthNodes, enable_history, install_audit
-from .loopwatch import GcPauses, LoopStalls, freeze_long_lived
+from .loopwatch import GcPauses, LoopStalls, collector_paused, freeze_long_lived
 from .marketer import ExternalInterfaces
 from .planning import PlanningRuntime
 from .security import audit_to_historian, configure_security
@@ -134,7 +134,16 @@ async def _make_server(config: SiteConfig) -> Server:
 
 
 async def start_site(config: SiteConfig, drivers: Sequence[Driver]) -> RunningSite:
-    """Build the address space for ``drivers``, start the OPC UA server and the drivers."""
+    """Build the address space for ``drivers``, start the OPC UA server and the drivers.
+
+    The collector's automatic runs are held meanwhile; what start-up built is collected once and
+    frozen at its end (``freeze_long_lived``).
+    """
+    with collector_paused():
+        return await _start_site(config, drivers)
+
+
+async def _start_site(config: SiteConfig, drivers: Sequence[Driver]) -> RunningSite:
     config.server.data_dir.mkdir(parents=True, exist_ok=True)
     server = await _make_server(config)
     types_ns = await load_types(server)

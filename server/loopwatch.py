@@ -11,10 +11,12 @@ could not run a ready callback. Both are read by the data-path benchmark and the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +39,23 @@ def freeze_long_lived() -> int:
     frozen = gc.get_freeze_count()
     log.debug("%d long-lived objects frozen out of garbage collection", frozen)
     return frozen
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Hold the collector's automatic runs for the block (start-up), as they were after it.
+
+    Start-up allocates millions of objects that all stay alive; every automatic full collection
+    walks everything made so far (a 10,000-point site ran ten of them, 3.5 s of a 10 s start-up)
+    and frees nothing. ``freeze_long_lived`` collects once at the end, explicitly.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 @dataclass

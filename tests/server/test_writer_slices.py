@@ -5,13 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import socket
 import time
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
 from ampacity.assets import SPECS, AssetKind, Quality, Reading
 from ampacity.server import writer as writer_module
-from ampacity.server.loopwatch import GcPauses, LoopStalls, freeze_long_lived
+from ampacity.server.app import start_site
+from ampacity.server.config import SiteConfig
+from ampacity.server.factory import build_context, build_drivers
+from ampacity.server.loopwatch import GcPauses, LoopStalls, collector_paused, freeze_long_lived
+from ampacity.server.security import SecurityConfig
 from ampacity.server.writer import NodeWriter
 from asyncua import Server, ua
 
@@ -88,3 +95,60 @@ async def test_a_blocked_loop_is_recorded_as_a_stall() -> None:
     task.cancel()
     assert stalls.count == 1
     assert 0.02 < stalls.stalls[0] < 1.0
+
+
+def test_collector_paused_holds_automatic_runs_and_restores_the_state_after() -> None:
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), collector_paused():
+        raise RuntimeError("start-up failed")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()  # disabled before: left disabled
+    finally:
+        gc.enable()
+
+
+async def test_start_up_runs_one_collection_and_leaves_the_collector_on(tmp_path: Path) -> None:
+    ports = []
+    for _ in range(2):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            ports.append(int(sock.getsockname()[1]))
+    serve, nobody = ports  # no device answers on ``nobody``: start-up only
+    config = SiteConfig.model_validate(
+        {
+            "site": {"id": "plant"},
+            "server": {"port": serve, "data_dir": str(tmp_path)},
+            "devices": [
+                {"id": f"m{i}", "profile": "janitza_umg604", "host": "127.0.0.1", "port": nobody}
+                for i in range(3)
+            ],
+            "security": SecurityConfig.demo().model_dump(),
+        }
+    )
+    context = build_context(config)
+    drivers = await build_drivers(config, context)
+    runs: list[int] = []
+
+    def record(phase: str, info: dict[str, Any]) -> None:
+        if phase == "stop":
+            runs.append(info["generation"])
+
+    gc.callbacks.append(record)
+    try:
+        site = await start_site(config, drivers)
+    finally:
+        gc.callbacks.remove(record)
+        gc.unfreeze()  # the rest of the test session collects as usual
+    try:
+        assert runs == [2]  # the full collection before freezing, no automatic ones
+        assert gc.isenabled()
+    finally:
+        await site.stop()
+        await context.aclose()
