@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 from ampacity.drivers.modbus import ModbusDeviceConfig, ModbusDriver, TcpEndpoint
-from ampacity.drivers.registry import ReadTarget, builtin_profiles
+from ampacity.drivers.registry import ReadTarget, all_profiles, builtin_profiles
 from ampacity.server.read import read_device
+from ampacity.sim.pv_inverter import RampedPvInverter
+from ampacity.sim.server import SimServer, SimulatedDevice
 from evidence_kit import fact_words, facts_expected, load, units_from_facts, verify
 from plain_modbus import PlainModbusServer, PlainUnit, hex_words, running
 
@@ -88,3 +90,25 @@ async def test_read_command_decodes_the_register_image() -> None:
     assert points["DcPower"] == {"value": 4261, "unit": "W", "status": "Good"}
     assert points["CurrentL3"]["value"] == pytest.approx(6.185)
     assert points["EnergyProduced"]["value"] == 12345678
+
+
+async def test_simulated_tripower_x_follows_the_limit() -> None:
+    """The simulator built from the profile takes 40023 as the limit: 15 kW of sun, 6 kW out."""
+    now = [0.0]
+    pv = RampedPvInverter(15000.0, 15000.0, ramp_w_per_s=4000.0, clock=lambda: now[0])
+    sim = SimServer([SimulatedDevice(all_profiles()[PROFILE], pv)], refresh_s=0.05)  # type: ignore[arg-type]
+    _, port = await sim.start_tcp()
+    try:
+        config = ModbusDeviceConfig("pv", tcp=TcpEndpoint("127.0.0.1", port), timeout_s=0.5)
+        driver = ModbusDriver.from_profile_id(PROFILE, config)
+        async with running(driver) as sink:
+            before = await sink.wait_good(["pv.ActivePower", "pv.NominalPower"])
+            assert before["pv.ActivePower"].value == 15000
+            await driver.write("pv", "ActivePowerLimit", 6000)
+            assert pv.limit_w == pytest.approx(6000, abs=1.5)  # 40.00 % in 0.01 % steps
+            now[0] += 1.0  # the simulated clock: 4 kW/s down from 15 kW
+            assert pv.step() == pytest.approx(11000)
+            now[0] += 9.0
+            assert pv.step() == pytest.approx(6000, abs=1.5)
+    finally:
+        await sim.stop()
