@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from ampacity.assets import WriteError
 from ampacity.drivers.modbus import ModbusDeviceConfig, ModbusDriver, TcpEndpoint
 from ampacity.drivers.registry import ReadTarget, all_profiles, builtin_profiles
 from ampacity.server.read import read_device
@@ -112,3 +113,14 @@ async def test_simulated_tripower_x_follows_the_limit() -> None:
             assert pv.step() == pytest.approx(6000, abs=1.5)
     finally:
         await sim.stop()
+
+
+async def test_a_refused_setpoint_is_a_clear_write_error() -> None:
+    """An X that refuses 40023 (absent here: exception 2) fails the write, naming the register."""
+    server = PlainModbusServer(units())  # 40023 not present
+    async with server:
+        driver = driver_for(server)
+        async with running(driver) as sink:
+            await sink.wait_good(["pv.NominalPower"])
+            with pytest.raises(WriteError, match=r"40023.*Modbus exception 2"):
+                await driver.write("pv", "ActivePowerLimit", 6000)
