@@ -49,6 +49,7 @@ from asyncua import Node, Server, ua
 from asyncua.server.history import HistoryManager, HistoryStorageInterface
 
 from .history_encoding import encode_history_data
+from .nodestore import add_references, write_unwatched
 
 log = logging.getLogger(__name__)
 
@@ -732,19 +733,20 @@ async def mark_historized(
     items: list[ua.AddNodesItem] = []
     shared: dict[tuple[bool, float, float], ua.NodeId] = {}
     references: list[ua.AddReferencesItem] = []
+    historizing = ua.DataValue(ua.Variant(True, ua.VariantType.Boolean))
+    levels: dict[int, ua.DataValue] = {}
     for node, info in nodes.items():
         nid = node.nodeid
-        await aspace.write_attribute_value(
-            nid,
-            ua.AttributeIds.Historizing,
-            ua.DataValue(ua.Variant(True, ua.VariantType.Boolean)),
-        )
+        # written in place where nothing watches the attribute (start-up: 10,000 awaits less)
+        if write_unwatched(aspace, nid, ua.AttributeIds.Historizing, historizing) is None:
+            await aspace.write_attribute_value(nid, ua.AttributeIds.Historizing, historizing)
         for attr in (ua.AttributeIds.AccessLevel, ua.AttributeIds.UserAccessLevel):
             current = aspace.read_attribute_value(nid, attr).Value.Value or 0
             bits = current | ua.AccessLevel.HistoryRead.mask
-            await aspace.write_attribute_value(
-                nid, attr, ua.DataValue(ua.Variant(bits, ua.VariantType.Byte))
-            )
+            if bits not in levels:
+                levels[bits] = ua.DataValue(ua.Variant(bits, ua.VariantType.Byte))
+            if write_unwatched(aspace, nid, attr, levels[bits]) is None:
+                await aspace.write_attribute_value(nid, attr, levels[bits])
         low, high = (intervals or {}).get(node, (0.0, 0.0))
         group = (bool(info.stepped), low, high)
         if group not in shared:
@@ -753,7 +755,7 @@ async def mark_historized(
             continue
         reference = ua.AddReferencesItem()
         reference.SourceNodeId = nid
-        reference.ReferenceTypeId = ua.NodeId(ua.ObjectIds.HasHistoricalConfiguration)
+        reference.ReferenceTypeId = _HAS_HISTORICAL_CONFIGURATION
         reference.IsForward = True
         reference.TargetNodeId = shared[group]
         reference.TargetNodeClass = ua.NodeClass.Object
@@ -763,11 +765,13 @@ async def mark_historized(
         code = result.StatusCode
         if not code.is_good() and code.value != ua.StatusCodes.BadNodeIdExists:
             log.warning("cannot add %s: %s", item.RequestedNewNodeId, code.name)
-    for reference, status in zip(
-        references, server.iserver.node_mgt_service.add_references(references), strict=True
-    ):
+    # one description of each shared configuration for all the variables referencing it
+    for reference, status in zip(references, add_references(aspace, references), strict=True):
         if not status.is_good():
             log.warning("cannot reference %s: %s", reference.TargetNodeId, status.name)
+
+
+_HAS_HISTORICAL_CONFIGURATION = ua.NodeId(ua.ObjectIds.HasHistoricalConfiguration)
 
 
 async def _set_capabilities(server: Server, historian: Historian) -> None:

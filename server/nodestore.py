@@ -286,3 +286,71 @@ class BulkNodes:
         scratch = NodeData(item.SourceNodeId)
         self._service._add_reference_no_check(scratch, item)
         return scratch.references[0]
+
+
+def write_unwatched(
+    aspace: AddressSpace, node_id: ua.NodeId, attr: ua.AttributeIds, value: ua.DataValue
+) -> ua.StatusCode | None:
+    """asyncua's ``write_attribute_value`` without awaiting, for an attribute nobody watches.
+
+    The same checks and the same effect (a shared attribute's setter gives the node its own
+    value); returns ``None``, writing nothing, where data-change callbacks (a subscription)
+    watch the attribute or the value is Bad: the caller awaits asyncua's write for those.
+    """
+    node = aspace.get(node_id)
+    if node is None:
+        return ua.StatusCode(ua.StatusCodes.BadNodeIdUnknown)
+    attval = node.attributes.get(attr)
+    if attval is None:
+        return ua.StatusCode(ua.StatusCodes.BadAttributeIdInvalid)
+    if attval.datachange_callbacks or (value.StatusCode is not None and value.StatusCode.is_bad()):
+        return None
+    if attr in (ua.AttributeIds.BrowseName, ua.AttributeIds.DisplayName):
+        return None  # asyncua renames the references to the node too
+    if not aspace._is_expected_variant_type(value, attval, node):
+        return ua.StatusCode(ua.StatusCodes.BadTypeMismatch)
+    if attval.value_setter is not None:
+        attval.value_setter(node, attr, value)
+    else:
+        attval.value = value
+        attval.value_callback = None
+    return ua.StatusCode()
+
+
+def add_references(aspace: AddressSpace, items: list[ua.AddReferencesItem]) -> list[ua.StatusCode]:
+    """asyncua's ``add_references`` (one direction, as there) for many references at once.
+
+    The description of a target (its class, names and type definition) is made once for all the
+    references of one type and direction to it and shared by their sources; the same checks as
+    asyncua's: unknown source or target, a reference already there (kept once), a reference of
+    the same type to the same target in the other direction (``BadReferenceNotAllowed``).
+    """
+    service = NodeManagementService(aspace)
+    described: dict[tuple[ua.NodeId, ua.NodeId, bool, ua.NodeClass], ua.ReferenceDescription] = {}
+    results: list[ua.StatusCode] = []
+    for item in items:
+        source = aspace.get(item.SourceNodeId)
+        if source is None:
+            results.append(ua.StatusCode(ua.StatusCodes.BadSourceNodeIdInvalid))
+            continue
+        key = (item.TargetNodeId, item.ReferenceTypeId, item.IsForward, item.TargetNodeClass)
+        desc = described.get(key)
+        if desc is None:
+            if item.TargetNodeId not in aspace:
+                results.append(ua.StatusCode(ua.StatusCodes.BadTargetNodeIdInvalid))
+                continue
+            scratch = NodeData(item.SourceNodeId)
+            service._add_reference_no_check(scratch, item)
+            desc = described[key] = scratch.references[0]
+        status = ua.StatusCode()
+        for ref in source.references:
+            if ref is desc or (
+                ref.ReferenceTypeId == desc.ReferenceTypeId and ref.NodeId == desc.NodeId
+            ):
+                if ref.IsForward != desc.IsForward:
+                    status = ua.StatusCode(ua.StatusCodes.BadReferenceNotAllowed)
+                break
+        else:
+            source.references.append(desc)
+        results.append(status)
+    return results

@@ -8,7 +8,7 @@ import socket
 from collections.abc import AsyncIterator
 
 import pytest_asyncio
-from ampacity.server.nodestore import BulkNodes
+from ampacity.server.nodestore import BulkNodes, add_references, write_unwatched
 from asyncua import Client, Server, ua
 
 NS_URI = "urn:ampacity:test:nodestore"
@@ -217,3 +217,77 @@ async def test_a_subscription_to_a_shared_attribute_sees_its_own_node_only(site:
     assert await asyncio.wait_for(seen.get(), 5) == ua.Range(Low=0.0, High=9.0)
     assert seen.empty()
     await subscription.delete()
+
+
+async def test_an_unwatched_write_changes_that_node_only_and_a_watched_one_is_left_to_asyncua(
+    site: Site,
+) -> None:
+    aspace = site.server.iserver.aspace
+    historizing = ua.DataValue(ua.Variant(True, ua.VariantType.Boolean))
+    status = write_unwatched(aspace, site.id("bulk1.P"), ua.AttributeIds.Historizing, historizing)
+    assert status is not None and status.is_good()
+    wrong = ua.DataValue(ua.Variant("yes", ua.VariantType.String))
+    status = write_unwatched(aspace, site.id("bulk1.P"), ua.AttributeIds.Historizing, wrong)
+    assert status == ua.StatusCode(ua.StatusCodes.BadTypeMismatch)  # as asyncua's write
+    unknown = write_unwatched(aspace, site.id("nowhere"), ua.AttributeIds.Historizing, wrong)
+    assert unknown == ua.StatusCode(ua.StatusCodes.BadNodeIdUnknown)
+
+    async def read(key: str, attr: ua.AttributeIds) -> object:
+        return (await site.client.get_node(site.id(key)).read_attribute(attr)).Value.Value
+
+    assert await read("bulk1.P", ua.AttributeIds.Historizing) is True
+    assert await read("bulk0.P", ua.AttributeIds.Historizing) is False  # the shape's value
+
+    seen: asyncio.Queue[object] = asyncio.Queue()
+
+    class Handler:
+        def datachange_notification(self, node, val, data) -> None:  # type: ignore[no-untyped-def]
+            seen.put_nowait(val)
+
+    subscription = await site.client.create_subscription(20, Handler())
+    await subscription.subscribe_data_change(site.client.get_node(site.id("bulk2.P")))
+    await asyncio.wait_for(seen.get(), 5)  # the initial value
+    value = ua.DataValue(ua.Variant(ua.Range(Low=0.0, High=3.0), ua.VariantType.ExtensionObject))
+    # a subscription watches it: not written here, asyncua's write notifies
+    assert write_unwatched(aspace, site.id("bulk2.P"), ua.AttributeIds.Value, value) is None
+    assert await read("bulk2.P", ua.AttributeIds.Value) == ua.Range(Low=0.0, High=100.0)
+    await subscription.delete()
+
+
+async def test_references_added_in_bulk_browse_like_asyncuas(site: Site) -> None:
+    aspace = site.server.iserver.aspace
+    target = site.id("plain.P")
+    organizes = ua.NodeId(ua.ObjectIds.Organizes)
+
+    def item(source: str, forward: bool = True) -> ua.AddReferencesItem:
+        ref = ua.AddReferencesItem()
+        ref.SourceNodeId = site.id(source)
+        ref.ReferenceTypeId = organizes
+        ref.IsForward = forward
+        ref.TargetNodeId = target
+        ref.TargetNodeClass = ua.NodeClass.Variable
+        return ref
+
+    [asyncuas] = site.server.iserver.node_mgt_service.add_references([item("bulk0")])
+    assert asyncuas.is_good()
+    missing = item("bulk2")
+    missing.TargetNodeId = site.id("nowhere")
+    statuses = add_references(
+        aspace, [item("bulk1"), item("bulk2"), item("bulk1"), item("bulk2", False), missing]
+    )
+    assert [s.value for s in statuses] == [
+        ua.StatusCodes.Good,
+        ua.StatusCodes.Good,
+        ua.StatusCodes.Good,  # already there: kept once
+        ua.StatusCodes.BadReferenceNotAllowed,  # the other direction
+        ua.StatusCodes.BadTargetNodeIdInvalid,
+    ]
+
+    async def organized(source: str) -> list[ua.ReferenceDescription]:
+        node = site.client.get_node(site.id(source))
+        return await node.get_references(organizes, ua.BrowseDirection.Forward)
+
+    want = await organized("bulk0")
+    assert len(want) == 1 and want[0].NodeId == target
+    for source in ("bulk1", "bulk2"):
+        assert await organized(source) == want
