@@ -4,13 +4,14 @@ Order of steps:
 
 1. registers -> raw number or text (``codec.decode``: wire type, word order, byte swap);
 2. sentinels -> a Bad quality and no value: the per-type "not available" patterns
-   (``codec.NOT_AVAILABLE``) when ``transport.nan_sentinels``, NaN floats always (NaN is never a
-   usable value), and the point's own ``sentinels`` (compared with the decoded value and with the
-   unsigned raw pattern, so ``0x8000`` and ``-32768`` both match an ``s16``);
+   (``codec.NOT_AVAILABLE``) when ``transport.nan_sentinels``, NaN and infinite floats always
+   (neither is a usable value), and the point's own ``sentinels`` (compared with the decoded
+   value and with the unsigned raw pattern, so ``0x8000`` and ``-32768`` both match an ``s16``);
 3. ``bit`` -> that bit of the unsigned raw pattern;
 4. ``true_values`` -> bool, ``enum`` -> model enum value (an unmapped raw value is Bad);
 5. numbers: ``(raw * scale + offset) * sign`` - the model's unit and sign convention - rounded to
-   12 significant digits (so ``2305 * 0.1`` is ``230.5``), integers for integer-typed points.
+   12 significant digits (so ``2305 * 0.1`` is ``230.5``), integers for integer-typed points; a
+   result beyond the float range is Bad.
 
 A point with ``add_addresses`` (``decode_parts``) decodes every part through these steps and adds
 the model values: a part that is "not available" counts as 0, and only when every part is, the
@@ -20,7 +21,8 @@ point is (with the first part's quality).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import struct
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ampacity.assets import DataType, PointSpec, PointValue, Quality
@@ -87,6 +89,80 @@ def decode_point(
     return _to_model(point, spec, value, pattern)
 
 
+FastDecoder = Callable[[Sequence[int]], Decoded]
+"""A point's registers -> its decoded value, compiled once (``compile_decoder``)."""
+
+_FAST_TYPES: dict[WireType, tuple[str, str]] = {
+    WireType.U16: ("H", "H"),
+    WireType.S16: ("h", "H"),
+    WireType.U32: ("I", "I"),
+    WireType.S32: ("i", "I"),
+    WireType.U64: ("Q", "Q"),
+    WireType.S64: ("q", "Q"),
+    WireType.F32: ("f", "I"),
+    WireType.F64: ("d", "Q"),
+}
+"""Wire type -> (struct code of the value, struct code of its unsigned raw pattern)."""
+
+_NUMERIC_SPECS = (DataType.DOUBLE, DataType.INT32, DataType.UINT32)
+
+
+def compile_decoder(point: PointMap, spec: PointSpec, transport: Transport) -> FastDecoder | None:
+    """The decoding steps of ``decode_point`` for one plain numeric point, compiled once.
+
+    A point polled every second is decoded millions of times a day; this does the same steps
+    (value, NaN and sentinels, ``(raw * scale + offset) * sign``, 12 significant digits, integer
+    points rounded) with precompiled structs instead of generic dispatch. Returns ``None`` for
+    what it does not cover (texts, bits, booleans, enums, byte-swapped words): those take
+    ``decode_point``. Both give the same result for every register value (tested).
+    """
+    codes = _FAST_TYPES.get(point.type)
+    if (
+        codes is None
+        or transport.byte_swap
+        or point.bit is not None
+        or point.true_values is not None
+        or point.enum is not None
+        or spec.data_type not in _NUMERIC_SPECS
+    ):
+        return None
+    count = point.type.word_count
+    words_struct = struct.Struct(f">{count}H")
+    value_struct = struct.Struct(f">{codes[0]}")
+    pattern_struct = struct.Struct(f">{codes[1]}")
+    little = word_order(point, transport) == "little" and count > 1
+    is_float = point.type.is_float
+    sentinels = tuple((raw, SENTINEL_QUALITY[meaning]) for raw, meaning in point.sentinels.items())
+    not_available = NOT_AVAILABLE.get(point.type) if transport.nan_sentinels else None
+    needs_pattern = bool(sentinels) or not_available is not None
+    scale, offset, sign = point.scale, point.offset, point.sign
+    integer = spec.data_type in (DataType.INT32, DataType.UINT32)
+    isfinite = math.isfinite
+
+    def fast(data: Sequence[int]) -> Decoded:
+        if len(data) != count:
+            raise CodecError(f"{point.type.value} needs {count} registers, got {len(data)}")
+        raw = words_struct.pack(*(reversed(data) if little else data))
+        value = value_struct.unpack(raw)[0]
+        if is_float and not isfinite(value):  # NaN and infinity are never usable values
+            return Decoded(None, Quality.BAD_OUT_OF_RANGE)
+        if needs_pattern:
+            pattern = pattern_struct.unpack(raw)[0]
+            for sentinel, quality in sentinels:
+                if sentinel in (value, pattern):
+                    return Decoded(None, quality)
+            if not_available is not None and pattern == not_available:
+                return Decoded(None, Quality.BAD_OUT_OF_RANGE)
+        number = tidy((value * scale + offset) * sign)
+        if not isfinite(number):  # a finite raw value scaled beyond the float range
+            return Decoded(None, Quality.BAD_OUT_OF_RANGE)
+        if integer:
+            return Decoded(round(number), Quality.GOOD)
+        return Decoded(number, Quality.GOOD)
+
+    return fast
+
+
 def decode_parts(
     point: PointMap,
     spec: PointSpec,
@@ -128,7 +204,7 @@ def decode_parts(
 def _sentinel(
     point: PointMap, value: int | float | str, pattern: int | None, transport: Transport
 ) -> Quality | None:
-    if isinstance(value, float) and math.isnan(value):
+    if isinstance(value, float) and not math.isfinite(value):
         return Quality.BAD_OUT_OF_RANGE
     if isinstance(value, str):
         return None
@@ -172,6 +248,8 @@ def _to_model(
             return Decoded(value, Quality.GOOD)
         raise CodecError(f"text {value!r} for the numeric point {spec.name}")
     number = to_model_units(point, value)
+    if not math.isfinite(number):  # a finite raw value scaled beyond the float range
+        return Decoded(None, Quality.BAD_OUT_OF_RANGE)
     if spec.data_type is DataType.STRING:
         text = str(int(number)) if float(number).is_integer() else str(number)
         return Decoded(text, Quality.GOOD)

@@ -56,7 +56,7 @@ from ampacity.drivers.runtime import (
 )
 
 from .config import ModbusDeviceConfig
-from .decode import Decoded, decode_parts, decode_point
+from .decode import Decoded, FastDecoder, compile_decoder, decode_parts, decode_point
 from .link import QueuedLink
 from .plan import BreakKey, PointRef, ReadBlock, ReadItem, plan_blocks, split_point
 from .registry import DEFAULT_REGISTRY, LinkRegistry
@@ -103,6 +103,8 @@ class _Point:
     next_due: float = 0.0
     pending_once: bool = True
     bad_address_until: float | None = None
+    fast: FastDecoder | None = None
+    """The point's compiled decoder (plain numeric register points), else ``None``."""
 
 
 @dataclass(slots=True)
@@ -346,6 +348,8 @@ class ModbusDriver:
             interval,
             PointCache(asset.asset_id, path),
         )
+        if item is not None and not item.function.is_bit and len(parts) == 1:
+            state.fast = compile_decoder(pmap, spec, self._transport)
         self.runtime.points[(asset.asset_id, path)] = state.cache
         self._by_cache[id(state.cache)] = state
         asset.points[path] = state
@@ -586,6 +590,8 @@ class ModbusDriver:
         raw: Sequence[Sequence[int]] | Sequence[Sequence[bool]],
         function: Function,
     ) -> Decoded:
+        if p.fast is not None and len(raw) == 1:
+            return p.fast(raw[0])  # type: ignore[arg-type]  # registers, not bits
         if len(raw) > 1:
             words = [[int(w) for w in part] for part in raw]
             return decode_parts(p.mapping, p.spec, words, self._transport)

@@ -27,6 +27,9 @@ log = logging.getLogger("ampacity.drivers")
 STALE_AFTER_INTERVALS = 2.5
 """A value without a good read for this many poll intervals is published Uncertain (< 3)."""
 
+_WATCHDOG_SLACK_S = 0.001
+"""The watchdog wakes this long after a deadline, so the point is past it when checked, s."""
+
 
 class DeviceRuntime:
     """Point caches, health, failure log and publishing of one device.
@@ -134,28 +137,40 @@ class DeviceRuntime:
         read. ``interval_of`` gives a point's poll interval (``None``: not watched)."""
         if self.started_mono is None:
             self.started_mono = self.clock.monotonic()
-        intervals = [i for c in self.points.values() if (i := interval_of(c)) is not None]
-        if not intervals:
+        # (cache, staleness limit s) of every watched point; a point's poll interval is fixed
+        watched = [
+            (cache, STALE_AFTER_INTERVALS * interval)
+            for cache in self.points.values()
+            if (interval := interval_of(cache)) is not None
+        ]
+        if not watched:
             return
-        shortest = min(intervals)
+        shortest = min(limit for _, limit in watched) / STALE_AFTER_INTERVALS
         while True:
-            await self.clock.sleep(shortest / 4.0)
+            # Sleep until the earliest deadline of a point not yet shown stale, at most one
+            # shortest interval: a point answered after this pass has its deadline at least
+            # STALE_AFTER_INTERVALS intervals ahead, so nothing is missed, and a quiet device
+            # costs one pass per interval instead of one per quarter interval.
             mono = self.clock.monotonic()
+            wake = mono + shortest
             overdue: list[PointCache] = []
-            for cache in self.points.values():
-                interval = interval_of(cache)
-                if interval is None or skip(cache):
+            for cache, limit in watched:
+                if cache.stale_published or skip(cache):
                     continue
-                if cache.overdue(mono, STALE_AFTER_INTERVALS * interval, self.started_mono):
+                since = cache.last_ok_mono if cache.last_ok_mono is not None else self.started_mono
+                deadline = since + limit
+                if mono > deadline:
                     overdue.append(cache)
-            if not overdue:
-                continue
-            readings = self.stale_readings(overdue)
-            last = self.health.last_answer_mono
-            if last is None or mono - last > STALE_AFTER_INTERVALS * shortest:
-                self.health.connected = False
-            readings += self.health_readings()
-            self.publish(readings)
+                elif deadline < wake:
+                    wake = deadline
+            if overdue:
+                readings = self.stale_readings(overdue)
+                last = self.health.last_answer_mono
+                if last is None or mono - last > STALE_AFTER_INTERVALS * shortest:
+                    self.health.connected = False
+                readings += self.health_readings()
+                self.publish(readings)
+            await self.clock.sleep(wake - mono + _WATCHDOG_SLACK_S)
 
 
 P = TypeVar("P")
