@@ -145,14 +145,15 @@ class DeviceRuntime:
         ]
         if not watched:
             return
-        shortest = min(limit for _, limit in watched) / STALE_AFTER_INTERVALS
+        shortest_limit = min(limit for _, limit in watched)
+        shortest = shortest_limit / STALE_AFTER_INTERVALS
         while True:
-            # Sleep until the earliest deadline of a point not yet shown stale, at most one
-            # shortest interval: a point answered after this pass has its deadline at least
-            # STALE_AFTER_INTERVALS intervals ahead, so nothing is missed, and a quiet device
-            # costs one pass per interval instead of one per quarter interval.
+            # Sleep until the earliest deadline of a point not yet shown stale, at most the
+            # shortest staleness limit: a point answered after this pass has its deadline at
+            # least that far ahead, so nothing is missed, and a device that answers costs about
+            # one pass per 1.5 intervals instead of four per interval.
             mono = self.clock.monotonic()
-            wake = mono + shortest
+            wake = mono + shortest_limit
             overdue: list[PointCache] = []
             for cache, limit in watched:
                 if cache.stale_published or skip(cache):
