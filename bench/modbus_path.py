@@ -120,7 +120,9 @@ async def main(points: int, endpoints: int, runs: int, window_s: float, profile:
         )
         if profiler:
             out = io.StringIO()
-            pstats.Stats(profiler, stream=out).sort_stats(os.environ.get("BENCH_PROFILE_SORT", "tottime")).print_stats(int(os.environ.get("BENCH_PROFILE_TOP", "25")))
+            order = os.environ.get("BENCH_PROFILE_SORT", "tottime")  # or "cumulative"
+            top = int(os.environ.get("BENCH_PROFILE_TOP", "25"))
+            pstats.Stats(profiler, stream=out).sort_stats(order).print_stats(top)
             print(out.getvalue())
     finally:
         for task in tasks:
