@@ -33,7 +33,7 @@ from asyncua import Server, ua
 from asyncua.common.events import Event
 from asyncua.server.monitored_item_service import WhereClauseEvaluator
 
-from ..nodestore import BulkNodes
+from ..nodestore import BulkNodes, NodeShape, add_references, write_unwatched
 from ..security.server import session_user
 from .config import AlarmsConfig
 from .sources import AlarmSources, ConditionDef, Signal
@@ -269,7 +269,7 @@ class AlarmService:
             isession.add_method_callback(ua.NodeId(method_id), callback)
 
     async def _add_nodes(self, now: datetime) -> None:
-        items: list[ua.AddNodesItem] = []
+        nodes = _ConditionNodes(self.server.iserver.aspace)
         references: list[ua.AddReferencesItem] = []
         notifiers: set[ua.NodeId] = {ua.NodeId(self.sources.site_id, self.site_ns)}
         aspace = self.server.iserver.aspace
@@ -277,38 +277,32 @@ class AlarmService:
             if cond.source_id not in aspace:
                 log.warning("alarms: no node %s for %s", cond.source_id, cond.definition.key)
                 continue
-            items.append(
-                _object(
-                    cond.source_id,
-                    cond.node_id,
-                    cond.definition.spec.name,
-                    cond.type_id,
-                    ua.ObjectIds.HasComponent,
-                )
+            node_id = cond.node_id
+            nodes.object(
+                cond.source_id, node_id, cond.definition.spec.name, cond.type_id, _HAS_COMPONENT
             )
             fields = cond.fields(now)
+            parents: dict[str, ua.NodeId] = {"": node_id}
             for name, variant in fields.items():
                 if name in EVENT_ONLY:
                     continue
                 parent_name, _, leaf = name.rpartition("/")
-                parent = _child(cond.node_id, parent_name) if parent_name else cond.node_id
+                parent = parents.get(parent_name)
+                if parent is None:
+                    parent = parents[parent_name] = _child(node_id, parent_name)
                 if name == "LimitState/CurrentState":
-                    items.append(
-                        _object(
-                            cond.node_id,
-                            _child(cond.node_id, "LimitState"),
-                            "LimitState",
-                            ua.NodeId(COMPONENT_TYPES["LimitState"]),
-                            ua.ObjectIds.HasComponent,
-                        )
+                    nodes.object(
+                        node_id,
+                        parent,
+                        "LimitState",
+                        ua.NodeId(COMPONENT_TYPES["LimitState"]),
+                        _HAS_COMPONENT,
                     )
-                items.append(
-                    _variable(
-                        parent, _child(cond.node_id, name), leaf, variant, COMPONENT_TYPES.get(name)
-                    )
+                nodes.variable(
+                    parent, _child(node_id, name), leaf, variant, COMPONENT_TYPES.get(name)
                 )
             cond.written = fields
-            references.append(_reference(cond.source_id, ua.ObjectIds.HasCondition, cond.node_id))
+            references.append(_reference(cond.source_id, ua.ObjectIds.HasCondition, node_id))
             notifiers.add(cond.source_id)
         site = ua.NodeId(self.sources.site_id, self.site_ns)
         references.append(
@@ -319,12 +313,10 @@ class AlarmService:
             for n in sorted(notifiers, key=str)
             if n != site
         ]
-        _bulk_add(aspace, items)
-        self.server.iserver.node_mgt_service.add_references(references)
+        nodes.commit()
+        add_references(aspace, references)
         for node_id in notifiers:
-            await self.server.get_node(node_id).set_attr_bit(
-                ua.AttributeIds.EventNotifier, ua.EventNotifier.SubscribeToEvents
-            )
+            await _set_bit(aspace, node_id, ua.AttributeIds.EventNotifier, _SUBSCRIBE_TO_EVENTS)
 
     # --- inputs ----------------------------------------------------------------------------
 
@@ -598,28 +590,63 @@ class AlarmService:
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def _bulk_add(aspace: Any, items: list[ua.AddNodesItem]) -> None:
-    """Create ``items`` in one pass (``nodestore.BulkNodes``): the nodes of one field of one
-    condition type share their attributes but the value (AddNodes took about 1 ms a node)."""
-    bulk = BulkNodes(aspace)
-    shapes: dict[tuple[Any, ...], Any] = {}
-    for item in items:
-        attrs = item.NodeAttributes
-        key = (
-            item.NodeClass,
-            item.BrowseName.Name,
-            item.TypeDefinition,
-            item.ReferenceTypeId,
-            getattr(attrs, "DataType", None),
-        )
-        shape = shapes.get(key)
+class _ConditionNodes:
+    """The condition nodes, made in one pass (``nodestore.BulkNodes``): the nodes of one field of
+    one condition type share their attributes but the value (AddNodes took about 1 ms a node).
+
+    A field's shape is made from the ``AddNodesItem`` of its first node; the others are queued
+    with their NodeId, parent and value only.
+    """
+
+    def __init__(self, aspace: Any) -> None:
+        self._bulk = BulkNodes(aspace)
+        self._shapes: dict[tuple[Any, ...], NodeShape] = {}
+
+    def object(
+        self, parent: ua.NodeId, node_id: ua.NodeId, name: str, type_id: ua.NodeId, reference: int
+    ) -> None:
+        key = (ua.NodeClass.Object, name, type_id, reference)
+        shape = self._shapes.get(key)
         if shape is None:
-            shape = shapes[key] = bulk.shape(item)
-        own = None
-        if item.NodeClass == ua.NodeClass.Variable:
-            own = {ua.AttributeIds.Value: ua.DataValue(attrs.Value)}
-        bulk.add(item.RequestedNewNodeId, item.ParentNodeId, item.ReferenceTypeId, shape, own)
-    bulk.commit()
+            item = _object(parent, node_id, name, type_id, reference)
+            shape = self._shapes[key] = self._bulk.shape(item)
+        self._bulk.add(node_id, parent, _REFERENCE_TYPES[reference], shape)
+
+    def variable(
+        self,
+        parent: ua.NodeId,
+        node_id: ua.NodeId,
+        name: str,
+        variant: ua.Variant,
+        component: int | None,
+    ) -> None:
+        key = (ua.NodeClass.Variable, name, component, variant.VariantType)
+        shape = self._shapes.get(key)
+        if shape is None:
+            item = _variable(parent, node_id, name, variant, component)
+            shape = self._shapes[key] = self._bulk.shape(item)
+        reference = _HAS_PROPERTY if component is None else _HAS_COMPONENT
+        own = {ua.AttributeIds.Value: ua.DataValue(variant)}
+        self._bulk.add(node_id, parent, _REFERENCE_TYPES[reference], shape, own)
+
+    def commit(self) -> None:
+        self._bulk.commit()
+
+
+_HAS_COMPONENT = ua.ObjectIds.HasComponent
+_HAS_PROPERTY = ua.ObjectIds.HasProperty
+_REFERENCE_TYPES = {r: ua.NodeId(r) for r in (_HAS_COMPONENT, _HAS_PROPERTY)}
+"""One NodeId per reference type for every node (the shapes' and the parents' references)."""
+_SUBSCRIBE_TO_EVENTS = ua.EventNotifier.SubscribeToEvents.mask
+
+
+async def _set_bit(aspace: Any, node_id: ua.NodeId, attr: ua.AttributeIds, bit: int) -> None:
+    """``Node.set_attr_bit`` on the server's own address space, written in place where no
+    subscription watches the attribute."""
+    current = aspace.read_attribute_value(node_id, attr).Value
+    value = ua.DataValue(ua.Variant(current.Value | bit, current.VariantType))
+    if write_unwatched(aspace, node_id, attr, value) is None:
+        await aspace.write_attribute_value(node_id, attr, value)
 
 
 def _value(variant: Any) -> Any:
