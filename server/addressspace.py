@@ -45,6 +45,12 @@ BASE_DATA_VARIABLE_TYPE = ua.NodeId(ua.ObjectIds.BaseDataVariableType)
 ORGANIZES = ua.NodeId(ua.ObjectIds.Organizes)
 HAS_COMPONENT = ua.NodeId(ua.ObjectIds.HasComponent)
 WRITE_BITS = ua.AccessLevel.CurrentWrite.mask
+WAITING = ua.DataValue(
+    Value=ua.Variant(None, ua.VariantType.Null),
+    StatusCode=ua.StatusCode(ua.StatusCodes.BadWaitingForInitialData),
+)
+"""A point's value until its first reading: one DataValue for all (never changed in place; the
+writer replaces it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,12 +212,12 @@ class AddressSpaceBuilder:
             if not decl.mandatory and name not in provided:
                 continue
             key = f"{asset.asset_id}.{name}"
-            self._copy(decl, object_id, key)
+            node_id = self._copy(decl, object_id, key)
             if name in point_specs:
                 point = point_specs[name]
-                self._register(key, point)
+                self._register(key, point, node_id)
                 if point.writable:
-                    self.setpoint_nodes[key] = self.node_id(key)
+                    self.setpoint_nodes[key] = node_id
                 if name in asset.ranges:
                     self._override_range(key, asset.ranges[name])
             elif name in ("Identification", "Health"):
@@ -219,17 +225,11 @@ class AddressSpaceBuilder:
                 for point in group:
                     self._register(f"{key}.{point.name}", point)
 
-    def _register(self, key: str, point: PointSpec) -> None:
-        self._writer.add_slot(key, self.node_id(key), point)
-        self._values.append(
-            (
-                self.node_id(key),
-                ua.DataValue(
-                    Value=ua.Variant(None, ua.VariantType.Null),
-                    StatusCode=ua.StatusCode(ua.StatusCodes.BadWaitingForInitialData),
-                ),
-            )
-        )
+    def _register(self, key: str, point: PointSpec, node_id: ua.NodeId | None = None) -> None:
+        """Give the point's node a writer slot and the Bad "waiting" value until its first one."""
+        node_id = node_id or self.node_id(key)
+        self._writer.add_slot(key, node_id, point)
+        self._values.append((node_id, WAITING))
 
     def _override_range(self, key: str, value_range: tuple[float, float]) -> None:
         self._values.append(
@@ -278,11 +278,13 @@ class AddressSpaceBuilder:
         }
         self._nodes.add(node_id, parent, reference, self._shapes[key], own)
 
-    def _copy(self, decl: Declaration, parent: ua.NodeId, key: str) -> None:
+    def _copy(self, decl: Declaration, parent: ua.NodeId, key: str) -> ua.NodeId:
+        """Queue a copy of ``decl`` and its children under ``parent``; returns its NodeId."""
         node_id = self.node_id(key)
         self._nodes.add(node_id, parent, decl.reference_type, self._shape(decl, node_id))
         for child in decl.children:
             self._copy(child, node_id, f"{key}.{child.browse_name.Name}")
+        return node_id
 
     def _shape(self, decl: Declaration, node_id: ua.NodeId) -> NodeShape:
         """The shape of every node copied from ``decl`` (made at its first copy)."""

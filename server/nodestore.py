@@ -162,8 +162,6 @@ class BulkNodes:
         self._pending: list[_Pending] = []
         self._to_type: dict[ua.NodeId, ua.ReferenceDescription] = {}
         self._to_parent: dict[tuple[ua.NodeId, ua.NodeId], ua.ReferenceDescription] = {}
-        self._made: dict[ua.NodeId, ua.ReferenceDescription] = {}
-        """The forward reference to each node made by this commit (names, class, type)."""
         install(aspace)
 
     def shape(self, item: ua.AddNodesItem) -> NodeShape:
@@ -196,53 +194,77 @@ class BulkNodes:
     def commit(self) -> None:
         """Create the queued nodes in order (a parent before its children).
 
+        Per node: one dictionary insertion by NodeId (hashing a NodeId is a Python call) and one
+        lookup of its parent unless it has the parent of the node before; the references to the
+        parent and to the type are found by the identity of the parent's node and of the shape.
+
         Raises:
             RuntimeError: a NodeId exists already, or a parent or type definition does not.
         """
-        nodes = self._aspace
-        self._made.clear()
-        for pending in self._pending:
-            node_id = pending.node_id
-            if node_id in nodes:
-                raise RuntimeError(f"cannot create node {node_id.to_string()}: BadNodeIdExists")
-            parent = nodes.get(pending.parent)
-            if parent is None:
-                raise RuntimeError(
-                    f"cannot create node {node_id.to_string()}: BadParentNodeIdInvalid"
+        nodes: dict[ua.NodeId, NodeData] = self._aspace._nodes
+        made: dict[int, ua.ReferenceDescription] = {}
+        """``id`` of each node made here -> the forward reference to it (names, class, type)."""
+        to_parent: dict[tuple[int, int], ua.ReferenceDescription] = {}
+        to_type: dict[int, ua.ReferenceDescription] = {}
+        parent_id: ua.NodeId | None = None
+        parent: NodeData | None = None
+        try:
+            for pending in self._pending:
+                node_id = pending.node_id
+                if pending.parent is not parent_id:
+                    parent_id, parent = pending.parent, nodes.get(pending.parent)
+                if parent is None:
+                    raise RuntimeError(
+                        f"cannot create node {node_id.to_string()}: BadParentNodeIdInvalid"
+                    )
+                shape = pending.shape
+                node = NodeData(node_id)
+                if nodes.setdefault(node_id, node) is not node:
+                    raise RuntimeError(f"cannot create node {node_id.to_string()}: BadNodeIdExists")
+                own = pending.own
+                browse_name, display = shape.browse_name, shape.display_name
+                if own:
+                    node.attributes = dict(shape.attributes)
+                    for attr, value in own.items():
+                        node.attributes[attr] = AttributeValue(value)
+                    if ua.AttributeIds.BrowseName in own:
+                        browse_name = own[ua.AttributeIds.BrowseName].Value.Value  # type: ignore[union-attr]
+                    if ua.AttributeIds.DisplayName in own:
+                        display = own[ua.AttributeIds.DisplayName].Value.Value  # type: ignore[union-attr]
+                else:
+                    node.attributes = shape.attributes
+                forward = ua.ReferenceDescription(
+                    ReferenceTypeId=pending.reference_type,
+                    IsForward=True,
+                    NodeId=node_id,
+                    BrowseName=browse_name,
+                    DisplayName=display,
+                    NodeClass=shape.node_class,
+                    TypeDefinition=shape.type_definition,
                 )
-            shape = pending.shape
-            node = NodeData(node_id)
-            if pending.own:
-                node.attributes = dict(shape.attributes)
-                for attr, value in pending.own.items():
-                    node.attributes[attr] = AttributeValue(value)
-            else:
-                node.attributes = shape.attributes
-            nodes[node_id] = node
-            browse_name, display = shape.browse_name, shape.display_name
-            if pending.own:
-                if ua.AttributeIds.BrowseName in pending.own:
-                    browse_name = pending.own[ua.AttributeIds.BrowseName].Value.Value  # type: ignore[union-attr]
-                if ua.AttributeIds.DisplayName in pending.own:
-                    display = pending.own[ua.AttributeIds.DisplayName].Value.Value  # type: ignore[union-attr]
-            forward = ua.ReferenceDescription()
-            forward.ReferenceTypeId = pending.reference_type
-            forward.NodeId = node_id
-            forward.NodeClass = shape.node_class
-            forward.BrowseName = browse_name
-            forward.DisplayName = display
-            forward.TypeDefinition = shape.type_definition
-            forward.IsForward = True
-            parent.references.append(forward)
-            self._made[node_id] = forward
-            node.references.append(self._reference_to_parent(pending, parent))
-            if not shape.type_definition.is_null():
-                node.references.append(self._reference_to_type(node_id, shape.type_definition))
-        self._pending.clear()
+                parent.references.append(forward)
+                made[id(node)] = forward
+                key = (id(parent), id(pending.reference_type))
+                inverse = to_parent.get(key)
+                if inverse is None:
+                    inverse = self._reference_to_parent(pending, parent, made.get(id(parent)))
+                    to_parent[key] = inverse
+                node.references.append(inverse)
+                if not shape.type_definition.is_null():
+                    to_shape_type = to_type.get(id(shape))
+                    if to_shape_type is None:
+                        to_shape_type = self._reference_to_type(node_id, shape.type_definition)
+                        to_type[id(shape)] = to_shape_type
+                    node.references.append(to_shape_type)
+        finally:
+            self._pending.clear()
 
-    def _reference_to_parent(self, pending: _Pending, parent: NodeData) -> ua.ReferenceDescription:
+    def _reference_to_parent(
+        self, pending: _Pending, parent: NodeData, made: ua.ReferenceDescription | None
+    ) -> ua.ReferenceDescription:
+        """The inverse reference to ``parent``; ``made``: the forward reference to the parent
+        where it was made in the same commit."""
         key = (pending.parent, pending.reference_type)
-        made = self._made.get(pending.parent)
         if key not in self._to_parent and made is not None:  # made here: no lookups
             inverse = ua.ReferenceDescription()
             inverse.ReferenceTypeId = pending.reference_type

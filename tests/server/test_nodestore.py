@@ -7,6 +7,7 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator
 
+import pytest
 import pytest_asyncio
 from ampacity.server.nodestore import BulkNodes, add_references, write_unwatched
 from asyncua import Client, Server, ua
@@ -291,3 +292,20 @@ async def test_references_added_in_bulk_browse_like_asyncuas(site: Site) -> None
     assert len(want) == 1 and want[0].NodeId == target
     for source in ("bulk1", "bulk2"):
         assert await organized(source) == want
+
+
+async def test_a_commit_refuses_an_existing_node_id_and_an_unknown_parent(site: Site) -> None:
+    aspace = site.server.iserver.aspace
+    bulk = BulkNodes(aspace)
+    shape = bulk.shape(property_item(ua.NodeId("x", site.ns), ua.NodeId(), site.ns))
+    has_property = ua.NodeId(ua.ObjectIds.HasProperty)
+    existing = aspace.get(site.id("bulk0.P.Unit"))
+    bulk.add(site.id("bulk0.P.Unit"), site.id("bulk0.P"), has_property, shape)
+    with pytest.raises(RuntimeError, match=r"bulk0\.P\.Unit: BadNodeIdExists"):
+        bulk.commit()
+    assert aspace.get(site.id("bulk0.P.Unit")) is existing  # not replaced
+    bulk.add(site.id("orphan.Unit"), site.id("orphan"), has_property, shape)
+    with pytest.raises(RuntimeError, match=r"orphan\.Unit: BadParentNodeIdInvalid"):
+        bulk.commit()
+    assert site.id("orphan.Unit") not in aspace
+    assert len(bulk) == 0  # a failed commit leaves nothing queued
