@@ -33,7 +33,6 @@ import asyncio
 import contextvars
 import dataclasses
 import logging
-import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -90,11 +89,15 @@ class SecurityContext:
 
 
 _ANONYMOUS = User(role=UserRole.Anonymous)
-_CONTEXTS: weakref.WeakKeyDictionary[Server, SecurityContext] = weakref.WeakKeyDictionary()
+_CONTEXT_ATTR = "_ampacity_security"
+"""The attribute of a server that holds its ``SecurityContext``. On the server itself, not in a
+``WeakKeyDictionary`` keyed by it: the context refers to its server, so such an entry kept every
+server alive for the life of the process (each stopped server held on to its address space)."""
 
 
 def security_of(server: Server) -> SecurityContext | None:
-    return _CONTEXTS.get(server)
+    context = getattr(server, _CONTEXT_ATTR, None)
+    return context if isinstance(context, SecurityContext) else None
 
 
 async def configure_security(server: Server, config: SiteConfig) -> SecurityContext:
@@ -175,14 +178,14 @@ async def configure_security(server: Server, config: SiteConfig) -> SecurityCont
 
     iserver.create_session = create_session  # type: ignore[method-assign]
     iserver.register_server = register_server  # type: ignore[method-assign]
-    _CONTEXTS[server] = context
+    setattr(server, _CONTEXT_ATTR, context)
     _announce(context, config)
     return context
 
 
 def audit_to_historian(server: Server, historian: Any, site_id: str) -> None:
     """Record the security audit of ``server`` in ``historian`` (see ``HistorianAuditSink``)."""
-    context = _CONTEXTS.get(server)
+    context = security_of(server)
     if context is not None:
         context.audit.attach(HistorianAuditSink(historian, site_id))
 

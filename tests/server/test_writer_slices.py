@@ -7,6 +7,7 @@ import asyncio
 import gc
 import socket
 import time
+import weakref
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -152,3 +153,27 @@ async def test_start_up_runs_one_collection_and_leaves_the_collector_on(tmp_path
     finally:
         await site.stop()
         await context.aclose()
+
+
+async def test_a_stopped_site_is_freed_with_its_address_space(tmp_path: Path) -> None:
+    """Nothing process-wide keeps a stopped site's server: once the caller lets it go, the server
+    and its address space are collected (a process that starts sites again, as a test session
+    does, does not grow by an address space per site; it once did through the security context)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    config = SiteConfig.model_validate(
+        {
+            "site": {"id": "plant"},
+            "server": {"port": port, "data_dir": str(tmp_path)},
+            "security": SecurityConfig.demo().model_dump(),
+        }
+    )
+    context = build_context(config)
+    site = await start_site(config, await build_drivers(config, context))
+    await site.stop()
+    await context.aclose()
+    server, aspace = weakref.ref(site.server), weakref.ref(site.server.iserver.aspace)
+    del site
+    gc.collect()
+    assert server() is None and aspace() is None
