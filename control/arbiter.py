@@ -86,10 +86,17 @@ def arbitrate(
     binding_high: Demand | None = None
     chosen: Demand | None = None
     for demand in ordered:
+        # a bound cut off where a higher priority's opposite bound holds: that one binds
         if demand.low > low:
-            low, binding_low = min(demand.low, high), demand
+            low, binding_low = (
+                min(demand.low, high),
+                (demand if demand.low <= high else binding_high),
+            )
         if demand.high < high:
-            high, binding_high = max(demand.high, low), demand
+            high, binding_high = (
+                max(demand.high, low),
+                (demand if demand.high >= low else binding_low),
+            )
         if demand.priority >= Priority.FEED_IN_LIMIT:
             hard_low, hard_high = low, high
         if chosen is None and demand.target is not None:

@@ -33,6 +33,8 @@ class CycleContext:
         previous: last cycle's decided values per resource.
         price: the current energy price per kWh, if known.
         rejected: resources whose last device write was refused (``ControlCycle.write_result``).
+        plan_import_max_w: the day-ahead plan's peak import against a demand charge, W (``None``:
+            no such bound); an upper bound on import like the import limit, never above it.
     """
 
     snapshot: Snapshot
@@ -49,6 +51,7 @@ class CycleContext:
     demands: list[Demand] = field(default_factory=list)
     planned: dict[str, float] = field(default_factory=dict)
     rejected: frozenset[str] = frozenset()
+    plan_import_max_w: float | None = None
 
     @property
     def grid_target_w(self) -> float:

@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import math
 import time as _time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from statistics import fmean
+from zoneinfo import ZoneInfo
 
 from .arbiter import Decision, ResourceSpec, arbitrate
 from .config import ControlConfig, StrategyConfig
@@ -27,7 +30,7 @@ from .context import CycleContext
 from .controllers.base import Controller
 from .controllers.limits import feed_in_limit_w, pv_nominal_w
 from .controllers.schedule import ScheduleController
-from .dayahead import Plan, PlanInputs, VehicleNeed, solve
+from .dayahead import Plan, PlanInputs, solve
 from .demands import Demand
 from .failsafe import failsafe_demands
 from .snapshot import Snapshot
@@ -36,6 +39,56 @@ from .vehicles import VehicleObserver
 
 REPLAN_DIFFERENCE = 0.10
 """A car whose learned power differs from the plan's by more than this share is re-planned."""
+DEMAND_INTERVAL_S = 900.0
+"""A demand charge bills the highest mean import over intervals of this length, s."""
+
+
+@dataclass
+class LoadMean:
+    """The site's mean load over the last ``window_s``, W: each cycle's residual grid power
+    (the site with every controlled asset taken out: load − PV) plus the PV's measured output."""
+
+    window_s: float = DEMAND_INTERVAL_S
+    _samples: deque[tuple[datetime, float]] = field(default_factory=deque)
+
+    def observe(self, now: datetime, load_w: float) -> None:
+        self._samples.append((now, load_w))
+        while self._samples and (now - self._samples[0][0]).total_seconds() > self.window_s:
+            self._samples.popleft()
+
+    @property
+    def mean_w(self) -> float | None:
+        """``None`` before the first cycle with a grid reading."""
+        return fmean(v for _, v in self._samples) if self._samples else None
+
+
+@dataclass
+class ImportPeak:
+    """The highest 15-minute mean grid import of the calendar month (what a demand charge
+    bills), W, from the grid meter's reading at each cycle (a reading stands for the time since
+    the previous cycle). Intervals are aligned to the quarter-hour; months are the site's local
+    ones. The interval in progress counts with what it has so far (a lower bound of its mean).
+    """
+
+    peak_w: float = 0.0
+    _month: tuple[int, int] | None = None
+    _interval: int | None = None
+    _energy_ws: float = 0.0
+
+    def observe(self, now: datetime, grid_w: float, dt_s: float, zone: ZoneInfo) -> None:
+        """A reading of ``grid_w`` (W, + import) at ``now`` for the ``dt_s`` before it (counted
+        in the interval of the span's middle)."""
+        span = max(0.0, min(dt_s, DEMAND_INTERVAL_S))
+        middle = now - timedelta(seconds=span / 2)
+        local = middle.astimezone(zone)
+        if (local.year, local.month) != self._month:
+            self._month, self.peak_w = (local.year, local.month), 0.0
+            self._interval = None
+        interval = int(middle.timestamp() // DEMAND_INTERVAL_S)
+        if interval != self._interval:
+            self._interval, self._energy_ws = interval, 0.0
+        self._energy_ws += max(0.0, grid_w) * span
+        self.peak_w = max(self.peak_w, self._energy_ws / DEMAND_INTERVAL_S)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +162,10 @@ class ControlCycle:
     """Resources whose last device write was refused (``write_result``)."""
     grid_range_w: tuple[float, float] = (-math.inf, math.inf)
     """The grid range the last cycle allowed (−feed-in limit, import limit less its margin), W."""
+    load: LoadMean = field(default_factory=LoadMean)
+    """The site's load over the last quarter-hour (a plan's nowcast of its load forecast)."""
+    import_peak: ImportPeak = field(default_factory=ImportPeak)
+    """The month's highest 15-minute import so far (a plan's floor for the demand charge)."""
     _strategies: dict[str, StrategyConfig] = field(default_factory=dict, init=False)
     _controllers: dict[str, list[Controller]] = field(default_factory=dict, init=False)
     _last_time: datetime | None = field(default=None, init=False)
@@ -185,7 +242,10 @@ class ControlCycle:
             previous=dict(self.previous),
             price=price_at(config, snapshot, now),
             rejected=frozenset(self.rejected),
+            plan_import_max_w=self._plan_import_max(now),
         )
+        if grid is not None:
+            self.import_peak.observe(now, grid, dt_s, ZoneInfo(config.time_zone))
         self.vehicles.observe(snapshot, config.charge_points, self.previous)
         self._replan_vehicles(snapshot, now)
         limit = feed_in_limit_w(ctx, config.pv)
@@ -196,6 +256,8 @@ class ControlCycle:
             ctx.demand(*failsafe_demands(config, self._all_assets(), failsafe, limit))
         else:
             ctx.predicted_grid_w = grid - sum(c.grid_share_w(snapshot) for c in controllers)
+            produced = sum(snapshot.number(pv.id, "ActivePower") or 0.0 for pv in config.pv)
+            self.load.observe(now, ctx.predicted_grid_w + produced)
             for phase, order in (("propose", controllers), ("settle", controllers[::-1])):
                 for controller in order:
                     if any(e.controller == controller.name for e in errors):
@@ -219,6 +281,15 @@ class ControlCycle:
         self.stats.last_duration_s = duration
         self.last_result = CycleResult(decisions, name, failsafe, tuple(errors), duration, overrun)
         return self.last_result
+
+    def _plan_import_max(self, now: datetime) -> float | None:
+        """The plan's peak import against a demand charge while the plan covers ``now``, W
+        (the plan starts from the month's peak so far, ``import_peak``, so a peak the load has
+        already set is never defended again at the batteries' cost)."""
+        plan = self.plan
+        if plan is None or not plan.usable or plan.peak_import_w is None:
+            return None
+        return plan.peak_import_w if plan.slot_at(now) is not None else None
 
     def _replan_vehicles(self, snapshot: Snapshot, now: datetime) -> None:
         """Re-solve the rest of the plan when a car takes other power (or phases) than it was
@@ -249,12 +320,11 @@ class ControlCycle:
             session = snapshot.number(v.id, "SessionEnergy")
             came = max(0.0, session - v.delivered_wh) if session is not None else 0.0
             vehicles.append(
-                VehicleNeed(
-                    v.id,
-                    max(0.0, v.energy_wh - came),
-                    v.departure,
-                    learned.get(v.id, v.max_w),
-                    v.delivered_wh + came,
+                replace(
+                    v,
+                    energy_wh=max(0.0, v.energy_wh - came),
+                    max_w=learned.get(v.id, v.max_w),
+                    delivered_wh=v.delivered_wh + came,
                 )
             )
         left = (n - index) / n
@@ -267,6 +337,7 @@ class ControlCycle:
             load_w=inputs.load_w[index:],
             soc_pct=_soc_pct(snapshot, self.config, inputs.soc_pct),
             vehicles=tuple(vehicles),
+            peak_floor_w=max(inputs.peak_floor_w, self.import_peak.peak_w),
             rod_energy_wh=inputs.rod_energy_wh * left,
             heat_pump_energy_wh=inputs.heat_pump_energy_wh * left,
         )

@@ -8,6 +8,9 @@ electrolyser's and a CHP unit's power and on/off state. Constraints:
 * balance: ``pv − curtail + import + discharge = load + charge + export + Σ vehicles + rod``;
 * storage: ``E_t = E_{t−1} + η·charge·dt − discharge·dt/η``, ``reserve ≤ E_t ≤ capacity``;
 * grid: ``import ≤ grid_import_limit_w``, ``export ≤ feed_in_limit_w``;
+* demand charge (where ``demand_charge_per_kw`` > 0): ``import_t ≤ peak`` for every slot, with
+  ``peak ≥ peak_floor_w`` (the peak the billing period already has) and the peak costing
+  ``demand_charge_per_kw`` per kW; the plan's ``peak_import_w`` then bounds the real-time import;
 * vehicles: power only until departure, energy by departure (a shortfall is allowed at a high
   penalty, so an impossible target gives the best effort and says so);
 * heating rod and heat pump: the energy their heat demand needs within the horizon, at most
@@ -16,9 +19,10 @@ electrolyser's and a CHP unit's power and on/off state. Constraints:
   (binary on/off per unit, so the problem becomes a MILP); hydrogen has a value per kWh, CHP
   fuel a cost per kWh. Several units are planned one by one (``FlexUnit``), not as one.
 
-The objective is the energy cost ``Σ (import_price·import − export_price·export)·dt`` with the
-stored energy at the end valued at the mean import price (so the plan does not empty the battery
-because the horizon ends), plus a tiny cost per kWh cycled. Negative prices are handled by the
+The objective is the energy cost ``Σ (import_price·import − export_price·export)·dt`` (plus the
+demand charge on the peak) with the stored energy at the end valued at the mean import price
+(so the plan does not empty the battery because the horizon ends), plus a tiny cost per kWh
+cycled. Negative prices are handled by the
 same LP: importing earns money, so the plan charges and, where allowed, curtails PV rather than
 export at a loss. Powers W, energies Wh, prices per kWh (+ cost).
 """
@@ -117,6 +121,12 @@ class PlanInputs:
     chp_rated_w: float = 0.0
     chp_fuel_cost_per_kwh: float = 0.0
     units: tuple[FlexUnit, ...] = ()
+    demand_charge_per_kw: float = 0.0
+    """What a kW of the highest import costs within the horizon (per kW; 0: no demand charge):
+    a monthly demand charge's share of one day, charge per kW·month / days of the month."""
+    peak_floor_w: float = 0.0
+    """The highest 15-minute mean import the billing period already has, W: import up to it
+    adds no charge."""
 
     @property
     def slots(self) -> int:
@@ -166,6 +176,9 @@ class Plan:
     unit_w: dict[str, list[float]] = field(default_factory=dict)
     gap: float | None = None
     """The MILP's relative gap when it stopped (``None``: an LP, or unknown)."""
+    peak_import_w: float | None = None
+    """The peak import the plan chose against the demand charge, W (``None``: no demand charge);
+    the real-time control keeps the import below it (``ControlCycle``)."""
     inputs: PlanInputs | None = field(default=None, repr=False, compare=False)
     """What it was solved from (a re-plan starts from them)."""
 
@@ -202,6 +215,7 @@ class Plan:
             "shortfall_wh": self.shortfall_wh,
             "unit_w": {k: [round(v) for v in vs] for k, vs in self.unit_w.items()},
             "gap": self.gap,
+            "peak_import_w": None if self.peak_import_w is None else round(self.peak_import_w),
         }
 
 
@@ -232,7 +246,9 @@ def solve(inputs: PlanInputs, time_limit_s: float | None = None) -> Plan:
     UNITS = 8
     EV = UNITS + 2 * len(units)
     per = EV + len(vehicles)
-    count = per * n + len(vehicles)
+    peaked = inputs.demand_charge_per_kw > 0
+    PEAK = per * n + len(vehicles)  # after the shortfalls: the demand charge's peak, W
+    count = per * n + len(vehicles) + (1 if peaked else 0)
 
     def var(t: int, k: int) -> int:
         return t * per + k
@@ -246,6 +262,8 @@ def solve(inputs: PlanInputs, time_limit_s: float | None = None) -> Plan:
     reserve = cap * inputs.reserve_pct / 100.0
     soc0 = cap * min(100.0, max(0.0, inputs.soc_pct)) / 100.0
     mixed = bool(units)
+    stored_value = float(np.mean(inputs.import_price)) * eta
+    stored_value = max(0.0, stored_value)  # per kWh
 
     def bound(index: int, low: float, high: float | None) -> None:
         lower[index], upper[index] = low, np.inf if high is None else high
@@ -279,8 +297,12 @@ def solve(inputs: PlanInputs, time_limit_s: float | None = None) -> Plan:
             bound(var(t, EV + j), 0.0, v.max_w if plugged else 0.0)
     for j in range(len(vehicles)):
         cost[per * n + j] = SHORTFALL_COST / 1000.0  # per Wh
-    mean_price = float(np.mean(inputs.import_price))
-    cost[var(n - 1, SOC)] -= max(0.0, mean_price) * eta / 1000.0  # stored energy keeps its value
+    if peaked:
+        cost[PEAK] = inputs.demand_charge_per_kw / 1000.0  # per W
+        limit = inputs.grid_import_limit_w
+        floor = max(0.0, inputs.peak_floor_w)
+        bound(PEAK, floor if limit is None else min(floor, limit), limit)
+    cost[var(n - 1, SOC)] -= stored_value / 1000.0  # stored energy keeps its value
 
     energy_rows = [
         (ROD, inputs.rod_energy_wh, inputs.rod_max_w),
@@ -313,7 +335,7 @@ def solve(inputs: PlanInputs, time_limit_s: float | None = None) -> Plan:
             a_eq[2 * n + i, var(t, k)] = dt
         b_eq[2 * n + i] = min(energy, max_w * dt * n)
     # inequalities: vehicles (need <= Σ ev dt + shortfall, Σ ev dt <= need); on/off ranges
-    ub_rows = 2 * len(vehicles) + 2 * n * len(units)
+    ub_rows = 2 * len(vehicles) + 2 * n * len(units) + (n if peaked else 0)
     a_ub = lil_matrix((max(1, ub_rows), count))
     b_ub = np.zeros(max(1, ub_rows))
     row = 0
@@ -331,6 +353,9 @@ def solve(inputs: PlanInputs, time_limit_s: float | None = None) -> Plan:
             a_ub[row, var(t, power)], a_ub[row, var(t, on)] = 1, -unit.max_w  # p <= max * on
             a_ub[row + 1, var(t, power)], a_ub[row + 1, var(t, on)] = -1, unit.min_w  # p >= min*on
             row += 2
+    for t in range(n if peaked else 0):  # import_t - peak <= 0
+        a_ub[row, var(t, IMP)], a_ub[row, PEAK] = 1, -1
+        row += 1
     if mixed:
         result = milp(
             cost,
@@ -402,5 +427,6 @@ def solve(inputs: PlanInputs, time_limit_s: float | None = None) -> Plan:
         shortfall_wh=shortfall,
         unit_w=unit_w,
         gap=gap,
+        peak_import_w=float(x[PEAK]) if peaked else None,
         inputs=inputs,
     )

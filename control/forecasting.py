@@ -9,7 +9,8 @@ persistence** factor (the last day's measured energy over the expected) scales t
 next day.
 
 Load: the mean of the same weekday and quarter-hour over the recent weeks; where a weekday has no
-history, any day's mean at that time; without history a flat value.
+history, any day's mean at that time; without history a flat value. A re-plan corrects it by what
+the site measures now (``nowcast``): the error of the last quarter-hour, fading over two hours.
 
 Series are ``(UTC time, W)``; forecasts are W per slot (mean), one value per slot from ``start``."""
 
@@ -146,3 +147,24 @@ def load_forecast(
         values = by_weekday.get((when.weekday(), minute)) or by_time.get(minute)
         out.append(fmean(values) if values else overall)
     return out
+
+
+NOWCAST_FADE_S = 7200.0
+"""The measured forecast error fades out with this time constant, s (e-folding)."""
+
+
+def nowcast(
+    load_w: Sequence[float],
+    measured_w: float | None,
+    slot_s: float,
+    fade_s: float = NOWCAST_FADE_S,
+) -> list[float]:
+    """The load forecast corrected by the measured load (W, the mean of the last quarter-hour):
+    its difference from the forecast of the first slot is added to the load, fading by
+    ``exp(−t / fade_s)``, never below 0 W. A forecast that is too low at night is then
+    corrected for the next hours, not only once it has cost the battery energy. ``measured_w``
+    ``None`` (nothing measured yet): the forecast unchanged."""
+    if measured_w is None or not load_w:
+        return list(load_w)
+    error = measured_w - load_w[0]
+    return [max(0.0, w + error * math.exp(-i * slot_s / fade_s)) for i, w in enumerate(load_w)]

@@ -12,6 +12,9 @@ demands that *bound* the real-time control rather than replace it:
   inverters' limit is their output minus the curtailment, shared by nominal power (curtailment
   for the feed-in limit is left to the feed-in controller, on measured power);
 * charge points in ``CostOptimised`` mode: the planned power as their current.
+* grid import: where the site pays a demand charge (``demand_charge_per_kw_month``), the peak
+  the plan chose is an import bound (``CycleContext.plan_import_max_w``, never above a
+  configured import limit); the batteries discharge to keep it like an import limit.
 
 Self-consumption still evens out forecast errors inside these bounds, and every limit of higher
 priority (feed-in, fuse, marketer, grid operator) still wins. Powers W, prices per kWh.
@@ -19,6 +22,7 @@ priority (feed-in, fuse, marketer, grid operator) still wins. Powers W, prices p
 
 from __future__ import annotations
 
+import calendar
 import json
 import math
 from collections.abc import Mapping
@@ -59,6 +63,10 @@ class PlannerConfig(BaseModel):
         chp_fuel_cost_per_kwh: fuel cost of a CHP unit / fuel cell per kWh of electricity.
         vehicles: charge point id -> its vehicle's energy by departure.
         replan_s: re-plan at least this often, s.
+        demand_charge_per_kw_month: the grid tariff's demand charge on the month's highest
+            15-minute mean import, per kW and month (0: none). The plan bears one day's share
+            (the charge / days of the month) for the peak it chooses, and the real-time control
+            keeps the import below that peak.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -73,6 +81,7 @@ class PlannerConfig(BaseModel):
     chp_fuel_cost_per_kwh: float = 0.0
     vehicles: dict[str, VehicleTarget] = Field(default_factory=dict)
     replan_s: float = Field(900.0, ge=60)
+    demand_charge_per_kw_month: float = Field(0.0, ge=0)
 
 
 def parse_price_forecast(text: str | None) -> list[tuple[datetime, datetime, float]]:
@@ -116,13 +125,16 @@ def inputs_from(
     slot_s: float = 900.0,
     export_prices: list[float] | None = None,
     vehicle_max_w: Mapping[str, float] | None = None,
+    peak_floor_w: float = 0.0,
 ) -> PlanInputs:
     """The LP's inputs now (``control``: the ``ControlConfig``). Export earns
     ``export_prices`` per slot, else the planner's ``export_price_per_kwh``; never more than
     the import price of the slot (one meter does not import and export at once). A vehicle is
     planned at ``vehicle_max_w`` where given (what the car was seen to take,
     ``ControlCycle.vehicles``), else at its charge point's rating; the cycle re-plans when
-    what it learns differs from the plan's (``ControlCycle.step``)."""
+    what it learns differs from the plan's (``ControlCycle.step``). ``peak_floor_w``: the
+    highest 15-minute import of the month so far (``ControlCycle.import_peak``), W; import up
+    to it adds nothing to a demand charge."""
     price = price_per_slot(prices, start, slot_s, len(pv_w))
     n = len(price)
     exports = export_prices or [planner.export_price_per_kwh] * n
@@ -144,6 +156,8 @@ def inputs_from(
         max_charge += charge if charge is not None else b.max_charge_w or 0.0
         max_discharge += discharge if discharge is not None else b.max_discharge_w or 0.0
     zone = ZoneInfo(control.time_zone)
+    local_start = start.astimezone(zone)
+    month_days = calendar.monthrange(local_start.year, local_start.month)[1]
     vehicles = []
     for cp in control.charge_points:
         target = planner.vehicles.get(cp.id)
@@ -204,6 +218,8 @@ def inputs_from(
         hydrogen_value_per_kwh=planner.hydrogen_value_per_kwh,
         chp_fuel_cost_per_kwh=planner.chp_fuel_cost_per_kwh,
         units=units,
+        demand_charge_per_kw=planner.demand_charge_per_kw_month / month_days,
+        peak_floor_w=peak_floor_w,
     )
 
 

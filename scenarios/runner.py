@@ -167,7 +167,9 @@ class AmpacityPolicy:
         planner = self.cycle.config.planner
         due = self._next_plan is None or now >= self._next_plan
         if self.scenario is not None and planner is not None and due:
-            plan = plan_for(self.scenario, snapshot, now, self.forecasts)
+            peak = self.cycle.import_peak.peak_w
+            load = self.cycle.load.mean_w
+            plan = plan_for(self.scenario, snapshot, now, self.forecasts, peak, load)
             self.cycle.set_plan(plan)
             self.plans += 1
             self.solve_times_s.append(plan.solve_time_s)
@@ -273,14 +275,23 @@ def _load_history(
 
 
 def plan_for(
-    scenario: Scenario, snapshot: Snapshot, now: datetime, forecasts: Forecasts | None = None
+    scenario: Scenario,
+    snapshot: Snapshot,
+    now: datetime,
+    forecasts: Forecasts | None = None,
+    peak_floor_w: float = 0.0,
+    load_w: float | None = None,
 ) -> Plan:
     """The day-ahead plan at ``now``, from what a real site knows then and nothing later: the
     prices for the rest of the scenario (from the tariff asset's ``PriceForecast`` where the
     scenario publishes one; day-ahead prices are known), a PV forecast from the sun and a factor
     learned from the days before (never the day itself), a load forecast from the same weekday
     of earlier weeks, and the vehicles' targets as their drivers set them. ``forecasts``
-    replaces the load and PV forecasts (the benchmark's perfect-forecast diagnosis)."""
+    replaces the load and PV forecasts (the benchmark's perfect-forecast diagnosis). A demand
+    charge in the scenario's tariff is the site's contract: the plan knows it (unless the
+    planner config sets its own) and ``peak_floor_w``, the month's peak so far, W.
+    ``load_w``: the site's load measured over the last quarter-hour (the cycle's), which
+    corrects the load forecast for the next hours (``forecasting.nowcast``)."""
     config = scenario.control
     planner = config.planner or PlannerConfig()
     site = scenario.site
@@ -308,6 +319,7 @@ def plan_for(
     ]
     load_history = _load_history(scenario, start, slots, slot_s)
     load = forecasting.load_forecast(load_history, start, slots, slot_s)
+    load = forecasting.nowcast(load, load_w, slot_s)
     if forecasts is not None:
         load, pv = forecasts(start, slots, slot_s)
         pv = [min(nominal, w) for w in pv]
@@ -319,8 +331,14 @@ def plan_for(
             energy_wh, departure = wish
             local = departure.astimezone(zone).time().replace(tzinfo=None)
             wishes[cp] = VehicleTarget(energy_kwh=energy_wh / 1000.0, departure=local)
-    planner = planner.model_copy(update={"vehicles": wishes})
-    inputs = inputs_from(snapshot, config, planner, prices, pv, load, start, slot_s, exports)
+    update: dict[str, object] = {"vehicles": wishes}
+    if not planner.demand_charge_per_kw_month and tariff.demand_charge_per_kw_month:
+        update["demand_charge_per_kw_month"] = tariff.demand_charge_per_kw_month
+    planner = planner.model_copy(update=update)
+    inputs = inputs_from(
+        snapshot, config, planner, prices, pv, load, start, slot_s, exports,
+        peak_floor_w=peak_floor_w,
+    )  # fmt: skip
     return solve(inputs)
 
 

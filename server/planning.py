@@ -220,6 +220,8 @@ class PlanningRuntime:
             start, HORIZON_SLOTS, slot_s, lat, lon, peak_w, factor, weather
         )
         load = forecasting.load_forecast(load_history, start, HORIZON_SLOTS, slot_s)
+        # corrected by the last quarter-hour the cycle measured (published as forecast too)
+        load = forecasting.nowcast(load, self.control.cycle.load.mean_w, slot_s)
         key = self.forecast_key
         self.control.writer.publish(
             [
@@ -234,7 +236,10 @@ class PlanningRuntime:
             self._publish_status("no prices: local control only")
             self.control.cycle.set_plan(None)
             return None
-        inputs = inputs_from(snapshot, config, self.planner, prices, pv, load, start, slot_s)
+        peak = self.control.cycle.import_peak.peak_w  # the month's so far (demand charge)
+        inputs = inputs_from(
+            snapshot, config, self.planner, prices, pv, load, start, slot_s, peak_floor_w=peak
+        )
         loop = asyncio.get_running_loop()
         plan = await loop.run_in_executor(None, solve, inputs)
         self.control.cycle.set_plan(plan)

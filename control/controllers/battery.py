@@ -15,7 +15,7 @@ from ..context import CycleContext
 from ..demands import Demand, Priority, at_most
 from ..snapshot import Snapshot
 from .base import Controller
-from .limits import grid_import_limit_w
+from .limits import grid_import_limit_w, plan_sets_import_limit
 
 SETPOINT = "BatteryPowerSetpoint"
 FOLLOW_TOLERANCE_W = 200.0
@@ -173,7 +173,10 @@ class BatteryController(Controller):
         limit = min(configured, ctx.grid_max_w)  # less the import limit's variability margin
         grid = ctx.predicted_grid_w
         if grid > limit:
-            return grid - limit, Priority.GRID_CONNECTION, f"import above {limit:.0f} W"
+            why = f"import above {limit:.0f} W"
+            if plan_sets_import_limit(ctx):
+                why += " (the plan's peak for the demand charge)"
+            return grid - limit, Priority.GRID_CONNECTION, why
         if grid < ctx.grid_target_w:
             return grid - ctx.grid_target_w, Priority.SELF_CONSUMPTION, "PV surplus"
         recharge_below = limit - ctx.strategy.hysteresis_w

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from ampacity.assets.kinds import MAX_POWER_W
@@ -57,13 +57,24 @@ def feed_in_limit_w(ctx: CycleContext, pvs: tuple[PvConfig, ...]) -> float | Non
 
 
 def grid_import_limit_w(ctx: CycleContext) -> float | None:
-    """The import limit in W: the strategy's and the site's ``GridImportLimit``, the lower."""
+    """The import limit in W: the strategy's, the site's ``GridImportLimit`` and the plan's peak
+    against a demand charge (``CycleContext.plan_import_max_w``), the lowest."""
     known = [
         limit
-        for limit in (ctx.strategy.grid_import_limit_w, site_limit_w(ctx, "GridImportLimit"))
+        for limit in (
+            ctx.strategy.grid_import_limit_w,
+            site_limit_w(ctx, "GridImportLimit"),
+            ctx.plan_import_max_w,
+        )
         if limit is not None
     ]
     return min(known) if known else None
+
+
+def plan_sets_import_limit(ctx: CycleContext) -> bool:
+    """The plan's peak (demand charge) is the import limit in force, below every configured one."""
+    planned = ctx.plan_import_max_w
+    return planned is not None and grid_import_limit_w(ctx) == planned
 
 
 def discharge_cover_w(ctx: CycleContext) -> float:
@@ -389,6 +400,11 @@ class GridOperatorController(Controller):
                 )
 
 
+DC_STEP_W = 230.0
+"""The import limit reduces a car for an excess of at least one ampere's worth (AC: volts x
+phases W), at least this many W (a DC point's setpoint is in W)."""
+
+
 class ImportLimitController(Controller):
     """Keeps import below the grid-connection limit: extra battery discharge where the plan
     leaves import above it (loads are capped by the controllers that plan them).
@@ -445,10 +461,21 @@ class ImportLimitController(Controller):
         ctx.grid_max_w = min(ctx.grid_max_w, limit - self.margin_w)
 
     def settle(self, ctx: CycleContext) -> None:
+        """Discharge the batteries (those above their reserve) for the excess; what they cannot
+        cover of a configured limit (not of the plan's peak) reduces the charge points' planned
+        current (a plan's charging included, which is set after the EV controller's own cap),
+        down to 0 where less than the minimum is left; an excess below one ampere's worth is
+        left alone (``DC_STEP_W``)."""
         excess = ctx.predicted_grid_w - ctx.grid_max_w
         if excess <= 0:
             return
         s = ctx.snapshot
+        reason = f"import above {ctx.grid_max_w:.0f} W"
+        if plan_sets_import_limit(ctx):
+            reason += " (the plan's peak for the demand charge)"
+        if self.margin_w >= 1.0:
+            reason += f" (limit less {self.margin_w:.0f} W for the load's swings)"
+        configs = {b.id: b for b in ctx.config.batteries}
         for battery in self.battery_ids:
             resource = f"{battery}.BatteryPowerSetpoint"
             planned = ctx.planned.get(resource, 0.0)
@@ -456,12 +483,34 @@ class ImportLimitController(Controller):
             extra = max(0.0, min(room, excess))
             if extra <= 0:
                 continue
-            reason = f"import above {ctx.grid_max_w:.0f} W"
-            if self.margin_w >= 1.0:
-                reason += f" (limit less {self.margin_w:.0f} W for the load's swings)"
             ctx.demand(
                 at_least(resource, planned + extra, self.name, Priority.GRID_CONNECTION, reason)
             )
             ctx.planned[resource] = planned + extra
-            ctx.add_grid(-extra)
-            excess -= extra
+            config = configs.get(battery)
+            soc = s.number(battery, "StateOfCharge")
+            empty = config is not None and (
+                soc is None or soc <= max(config.reserve_soc_pct, config.empty_soc_pct)
+            )
+            if not empty:  # an empty battery is asked, but cannot cover it
+                ctx.add_grid(-extra)
+                excess -= extra
+        hard = grid_import_limit_w(replace(ctx, plan_import_max_w=None))
+        if hard is None:
+            return  # the plan's peak alone: worth a battery's energy, not a car's target
+        excess = min(excess, ctx.predicted_grid_w - (hard - self.margin_w))
+        for cp in ctx.config.charge_points:
+            if excess <= 0:
+                break
+            resource = f"{cp.id}.{cp.setpoint}"
+            planned = ctx.planned.get(resource, 0.0)
+            phases = s.number(cp.id, "PhasesInUse") or cp.phases
+            per_unit = cp.watts_per_unit(round(phases))
+            if planned <= 0 or per_unit <= 0 or excess < max(per_unit, DC_STEP_W):
+                continue  # less than one ampere's worth: within the car's and meter's noise
+            value = max(0.0, planned - excess / per_unit)
+            if value < cp.minimum:
+                value = 0.0
+            ctx.demand(at_most(resource, value, self.name, Priority.GRID_CONNECTION, reason))
+            ctx.planned[resource] = value
+            excess -= (planned - value) * per_unit
