@@ -24,6 +24,7 @@ from ampacity.server.factory import build_context, build_drivers
 from ampacity.server.security import Role, SecurityConfig
 from ampacity.server.security.users import UserRecord, UsersFile, hash_password
 from asyncua import Client, ua
+from conftest import assert_demo_started, demo_start_of
 from demo_support import vehicle_plugged_in
 from security_support import PASSWORDS, SecureSite, client_certs, connect, free_port
 
@@ -33,7 +34,9 @@ CYCLE_S = 5.0
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def site(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Any]:
+async def site(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Any]:
     data_dir: Path = tmp_path_factory.mktemp("marketer-site")
     security = SecurityConfig()
     trusted = security.pki_path(data_dir) / "trusted"
@@ -43,24 +46,28 @@ async def site(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Any]:
     UsersFile(security.users_path(data_dir)).save(
         {name: UserRecord(name, Role(name), hash_password(pw)) for name, pw in PASSWORDS.items()}
     )
-    async with demo_site(data_dir=data_dir, port=free_port()) as demo:
-        assert demo.config.control is not None
-        dimming = DimmingConfig(
-            consumers=(
-                DimmedConsumer(id="heidelberg", kind="charge_point"),
-                DimmedConsumer(id="battery", kind="battery"),
+    with demo_start_of(request.node) as start:  # --demo-starts: this module's demo starts then
+        async with demo_site(data_dir=data_dir, port=free_port()) as demo:
+            assert_demo_started(demo, start)
+            assert demo.config.control is not None
+            dimming = DimmingConfig(
+                consumers=(
+                    DimmedConsumer(id="heidelberg", kind="charge_point"),
+                    DimmedConsumer(id="battery", kind="battery"),
+                )
             )
-        )
-        control = demo.config.control.model_copy(update={"cycle_s": CYCLE_S, "dimming": dimming})
-        config = demo.config.model_copy(update={"security": security, "control": control})
-        context = build_context(config)
-        drivers = await build_drivers(config, context)
-        running = await start_site(config, drivers)
-        try:
-            yield SecureSite(running, data_dir, running.site_ns), demo
-        finally:
-            await running.stop()
-            await context.aclose()
+            control = demo.config.control.model_copy(
+                update={"cycle_s": CYCLE_S, "dimming": dimming}
+            )
+            config = demo.config.model_copy(update={"security": security, "control": control})
+            context = build_context(config)
+            drivers = await build_drivers(config, context)
+            running = await start_site(config, drivers)
+            try:
+                yield SecureSite(running, data_dir, running.site_ns), demo
+            finally:
+                await running.stop()
+                await context.aclose()
 
 
 async def until(check: Callable[[], Awaitable[bool]], timeout_s: float = 10.0) -> float:
