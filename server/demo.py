@@ -133,17 +133,22 @@ class Demo:
 
 @contextlib.asynccontextmanager
 async def demo_site(
-    data_dir: Path | None = None, port: int = 4840, daily_dimming: bool = False
+    data_dir: Path | None = None,
+    port: int = 4840,
+    daily_dimming: bool = False,
+    clock: Clock | None = None,
 ) -> AsyncIterator[Demo]:
     """Start the demo devices; yield them with the site configuration that reaches them.
 
     The simulated devices run on the wall clock; ``AMPACITY_DEMO_START`` (``HH:MM``, the site's
     local time today, or an ISO datetime) starts their day at that time instead, at real speed.
     ``daily_dimming`` (``ampacity run``'s demo): the control box dims during ``DIMMING_HOURS``.
+    ``clock``: the devices' clock instead of either (a test that moves the demo's time on).
     """
     household = Household()
     zone = site_zone(household.time_zone)
-    clock = demo_clock(zone)
+    if clock is None:
+        clock = demo_clock(zone)
     async with (
         DemoSite(clock=clock, config=household) as sims,
         contextlib.AsyncExitStack() as stack,
