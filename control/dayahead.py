@@ -20,9 +20,9 @@ electrolyser's and a CHP unit's power and on/off state. Constraints:
   fuel a cost per kWh. Several units are planned one by one (``FlexUnit``), not as one.
 
 The objective is the energy cost ``Σ (import_price·import − export_price·export)·dt`` (plus the
-demand charge on the peak) with the stored energy at the end valued at the mean import price
-(so the plan does not empty the battery because the horizon ends), plus a tiny cost per kWh
-cycled. Negative prices are handled by the
+demand charge on the peak) less the value of the energy stored at the end of the horizon
+(``stored_value_per_kwh``: what it will save the next day, so the plan does not empty the battery
+because its price data ends), plus a tiny cost per kWh cycled. Negative prices are handled by the
 same LP: importing earns money, so the plan charges and, where allowed, curtails PV rather than
 export at a loss. Powers W, energies Wh, prices per kWh (+ cost).
 """
@@ -127,6 +127,11 @@ class PlanInputs:
     peak_floor_w: float = 0.0
     """The highest 15-minute mean import the billing period already has, W: import up to it
     adds no charge."""
+    stored_value_per_kwh: float | None = None
+    """What a kWh in the batteries at the end of the horizon is worth (``None``: the mean import
+    price of the horizon times the efficiency). ``schedule.inputs_from`` sets a day's mean import
+    price (the 24 hours of known prices up to the horizon's end) times the efficiency: the same
+    value at every re-plan of the day, however short the rest of the horizon is."""
 
     @property
     def slots(self) -> int:
@@ -262,7 +267,9 @@ def solve(inputs: PlanInputs, time_limit_s: float | None = None) -> Plan:
     reserve = cap * inputs.reserve_pct / 100.0
     soc0 = cap * min(100.0, max(0.0, inputs.soc_pct)) / 100.0
     mixed = bool(units)
-    stored_value = float(np.mean(inputs.import_price)) * eta
+    stored_value = inputs.stored_value_per_kwh
+    if stored_value is None:
+        stored_value = float(np.mean(inputs.import_price)) * eta
     stored_value = max(0.0, stored_value)  # per kWh
 
     def bound(index: int, low: float, high: float | None) -> None:

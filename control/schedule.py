@@ -114,6 +114,32 @@ def price_per_slot(
     return out
 
 
+STORED_VALUE_WINDOW = timedelta(days=1)
+"""Stored energy is valued at the mean import price of this much known price data."""
+
+
+def stored_value_per_kwh(
+    prices: list[tuple[datetime, datetime, float]], end: datetime, efficiency: float
+) -> float | None:
+    """What a kWh left in the batteries at ``end`` (the plan's horizon) is worth, per kWh.
+
+    The rule: it will displace an import the next day, whose prices are not known yet; the
+    estimate is the mean import price of the last day of known prices (``STORED_VALUE_WINDOW``
+    up to ``end``, slots already past included, weighted by their length), times the one-way
+    ``efficiency`` lost when it is discharged. A re-plan late in the day gets the same value as
+    the morning's plan (a mean of the remaining evening hours alone would value it at their
+    price and empty the battery into them). ``None`` without prices in the window.
+    """
+    begin = end - STORED_VALUE_WINDOW
+    total = weight = 0.0
+    for start, stop, price in prices:
+        overlap = (min(stop, end) - max(start, begin)).total_seconds()
+        if overlap > 0:
+            total += price * overlap
+            weight += overlap
+    return total / weight * efficiency if weight > 0 else None
+
+
 def inputs_from(
     snapshot: Snapshot,
     control: Any,
@@ -219,6 +245,9 @@ def inputs_from(
         chp_fuel_cost_per_kwh=planner.chp_fuel_cost_per_kwh,
         units=units,
         demand_charge_per_kw=planner.demand_charge_per_kw_month / month_days,
+        stored_value_per_kwh=stored_value_per_kwh(
+            prices, start + timedelta(seconds=n * slot_s), planner.efficiency
+        ),
         peak_floor_w=peak_floor_w,
     )
 

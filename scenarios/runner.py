@@ -302,7 +302,9 @@ def plan_for(
     slots = max(1, int((end - start).total_seconds() // slot_s))
     elapsed0 = (start - scenario.start).total_seconds()
     tariff = scenario.tariff
-    prices = price_slots(scenario, start, slots, slot_s)
+    # the day's prices from its start (day-ahead: the hours already past are known too)
+    day_slots = max(1, int((end - scenario.start).total_seconds() // slot_s))
+    prices = price_slots(scenario, scenario.start, day_slots, slot_s)
     if tariff.asset is not None:
         sample = snapshot.samples.get(f"{tariff.asset}.PriceForecast")
         text = sample.value if sample is not None else None
