@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from ampacity.server import history_encoding
 from ampacity.server.history import to_data_value
 from ampacity.server.history_encoding import encode_history_data
 from ampacity.storage import HistValue
@@ -83,3 +84,49 @@ def test_an_empty_page_is_an_empty_history() -> None:
 )
 def test_what_does_not_fit_goes_the_ordinary_way(values: list[HistValue], data_type: str) -> None:
     assert encode_history_data(values, data_type, ua.TimestampsToReturn.Both) is None
+
+
+FLOATS = [1.5, -0.0, 1e300, float("inf"), float("-inf"), float("nan"), 2.0**-1074, 230.25]
+
+
+@pytest.mark.parametrize(
+    "ttr",
+    [ua.TimestampsToReturn.Both, ua.TimestampsToReturn.Source, ua.TimestampsToReturn.Server],
+)
+def test_a_page_of_floats_takes_the_array_path_with_the_same_bytes(
+    ttr: ua.TimestampsToReturn,
+) -> None:
+    statuses = [0, UNCERTAIN, BAD]
+    values = [
+        HistValue(T_US + i * 1_000_000, v, statuses[i % 3]) for i, v in enumerate(FLOATS * 500)
+    ]
+    mask, _, count = history_encoding._timestamps(ttr)
+    fast = history_encoding._doubles(values, 0x03 | mask, ua.VariantType.Double.value, count)
+    assert fast is not None  # all floats: the array path
+    encoded = encode_history_data(values, "Double", ttr)
+    assert encoded is not None and encoded.Body == fast
+    assert extensionobject_to_binary(encoded) == asyncua_bytes(values, "Double", ttr)
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        HistValue(T_US, None, BAD),  # a Null value (numpy would read it as NaN)
+        HistValue(T_US, "1.5", 0),  # a text (numpy would read it as 1.5)
+        HistValue(T_US, 2, 0),  # an int: packed as a double value by value
+        HistValue(T_US, 1.0, 2**32),  # a status beyond 32 bits
+        HistValue(T_US, 1.0, -1),
+        HistValue(300_000_000_000_000_000, 1.0, 0),  # after asyncua's last DateTime
+        HistValue(-11_644_473_600_000_000, 1.0, 0),  # 1601-01-01: asyncua's "no time"
+    ],
+)
+def test_a_page_with_anything_else_goes_value_by_value(odd: HistValue) -> None:
+    values = [HistValue(T_US + i, 1.0, 0) for i in range(1, 100)] + [odd]
+    both = ua.TimestampsToReturn.Both
+    mask, _, count = history_encoding._timestamps(both)
+    assert (
+        history_encoding._doubles(values, 0x03 | mask, ua.VariantType.Double.value, count) is None
+    )
+    encoded = encode_history_data(values, "Double", both)
+    if encoded is not None:  # what value by value encodes is asyncua's bytes
+        assert extensionobject_to_binary(encoded) == asyncua_bytes(values, "Double", both)
