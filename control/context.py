@@ -35,6 +35,15 @@ class CycleContext:
         rejected: resources whose last device write was refused (``ControlCycle.write_result``).
         plan_import_max_w: the day-ahead plan's peak import against a demand charge, W (``None``:
             no such bound); an upper bound on import like the import limit, never above it.
+        plan_battery_w: battery setpoint resource -> the plan's range for it now (low, high; W,
+            + discharge), the bounds ``ScheduleController`` applies, where the plan gives PV to
+            a Surplus vehicle now: the batteries' surplus charging keeps within them from the
+            start, so the vehicle after them in the strategy's order sees what the plan leaves
+            it (elsewhere the bound applies in ``settle``, as before, and a consumer the plan
+            does not know, an unplanned heat pump, does not take what it leaves).
+        plan_vehicle_w: charge point id -> the most a vehicle without a target (Surplus mode)
+            may take now, W: the plan's power for it plus the planner's margin (the plan keeps
+            the rest of its room for the hours the PV would otherwise be curtailed).
     """
 
     snapshot: Snapshot
@@ -52,6 +61,8 @@ class CycleContext:
     planned: dict[str, float] = field(default_factory=dict)
     rejected: frozenset[str] = frozenset()
     plan_import_max_w: float | None = None
+    plan_battery_w: dict[str, tuple[float, float]] = field(default_factory=dict)
+    plan_vehicle_w: dict[str, float] = field(default_factory=dict)
 
     @property
     def grid_target_w(self) -> float:

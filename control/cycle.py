@@ -33,6 +33,7 @@ from .controllers.schedule import ScheduleController
 from .dayahead import Plan, PlanInputs, solve
 from .demands import Demand
 from .failsafe import failsafe_demands
+from .schedule import schedule_demands
 from .snapshot import Snapshot
 from .strategy import build_controllers, choose, price_at
 from .vehicles import VehicleObserver
@@ -243,7 +244,10 @@ class ControlCycle:
             price=price_at(config, snapshot, now),
             rejected=frozenset(self.rejected),
             plan_import_max_w=self._plan_import_max(now),
+            plan_vehicle_w=self._plan_vehicle_w(now),
         )
+        if any(self._surplus_vehicle_w(now).values()):
+            ctx.plan_battery_w = self._plan_battery_w(snapshot, now)
         if grid is not None:
             self.import_peak.observe(now, grid, dt_s, ZoneInfo(config.time_zone))
         self.vehicles.observe(snapshot, config.charge_points, self.previous)
@@ -290,6 +294,43 @@ class ControlCycle:
         if plan is None or not plan.usable or plan.peak_import_w is None:
             return None
         return plan.peak_import_w if plan.slot_at(now) is not None else None
+
+    def _plan_battery_w(self, snapshot: Snapshot, now: datetime) -> dict[str, tuple[float, float]]:
+        """The plan's range for each battery setpoint now (what ``ScheduleController`` applies)."""
+        planner = self.config.planner
+        if self.plan is None or planner is None:
+            return {}
+        return {
+            d.resource: (d.low, d.high)
+            for d in schedule_demands(self.plan, snapshot, self.config, planner, now)
+            if d.resource.endswith(".BatteryPowerSetpoint")
+        }
+
+    def _surplus_vehicle_w(self, now: datetime) -> dict[str, float]:
+        """The plan's power now for each vehicle without a target (Surplus mode), W."""
+        plan = self.plan
+        inputs = plan.inputs if plan is not None else None
+        index = plan.slot_at(now) if plan is not None and plan.usable else None
+        if plan is None or inputs is None or index is None:
+            return {}
+        found = {}
+        for v in inputs.vehicles:
+            series = plan.vehicle_w.get(v.id, [])
+            if v.surplus and index < len(series):
+                found[v.id] = series[index]
+        return found
+
+    def _plan_vehicle_w(self, now: datetime) -> dict[str, float]:
+        """The most each planned vehicle without a target may take now, W (plan + margin)."""
+        planner = self.config.planner
+        inputs = self.plan.inputs if self.plan is not None else None
+        if planner is None or inputs is None:
+            return {}
+        rated = {v.id: v.max_w for v in inputs.vehicles}
+        return {
+            cp: w + planner.margin_pct / 100.0 * rated[cp]
+            for cp, w in self._surplus_vehicle_w(now).items()
+        }
 
     def _replan_vehicles(self, snapshot: Snapshot, now: datetime) -> None:
         """Re-solve the rest of the plan when a car takes other power (or phases) than it was

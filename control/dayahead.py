@@ -12,7 +12,10 @@ electrolyser's and a CHP unit's power and on/off state. Constraints:
   ``peak ≥ peak_floor_w`` (the peak the billing period already has) and the peak costing
   ``demand_charge_per_kw`` per kW; the plan's ``peak_import_w`` then bounds the real-time import;
 * vehicles: power only until departure, energy by departure (a shortfall is allowed at a high
-  penalty, so an impossible target gives the best effort and says so);
+  penalty, so an impossible target gives the best effort and says so); a vehicle without a
+  target (``surplus``: a Surplus mode) takes the PV surplus only, ``Σ surplus vehicles ≤ pv −
+  load`` (never grid, as its real-time control does), up to the energy it has room for, each
+  kWh worth what stored energy is worth;
 * heating rod and heat pump: the energy their heat demand needs within the horizon, at most
   their power (the store shifts it in time);
 * each electrolyser and each CHP / fuel cell: off, or between its minimum and maximum power
@@ -50,13 +53,16 @@ CYCLE_COST = 0.002
 class VehicleNeed:
     """A vehicle's wish: ``energy_wh`` by ``departure``, at most ``max_w`` while plugged in;
     ``delivered_wh``: its session energy when the need was taken (a re-plan subtracts what
-    came since)."""
+    came since); ``surplus``: no target, PV only."""
 
     id: str
     energy_wh: float
     departure: datetime
     max_w: float
     delivered_wh: float = 0.0
+    surplus: bool = False
+    """No target (a Surplus mode): it may take PV only, up to ``energy_wh`` (the room it has),
+    by ``departure``; what it takes is worth the plan's ``stored_value_per_kwh``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +277,7 @@ def solve(inputs: PlanInputs, time_limit_s: float | None = None) -> Plan:
     if stored_value is None:
         stored_value = float(np.mean(inputs.import_price)) * eta
     stored_value = max(0.0, stored_value)  # per kWh
+    surplus = [j for j, v in enumerate(vehicles) if v.surplus]
 
     def bound(index: int, low: float, high: float | None) -> None:
         lower[index], upper[index] = low, np.inf if high is None else high
@@ -302,6 +309,8 @@ def solve(inputs: PlanInputs, time_limit_s: float | None = None) -> Plan:
         for j, v in enumerate(vehicles):
             plugged = inputs.start + timedelta(seconds=t * inputs.slot_s) < v.departure
             bound(var(t, EV + j), 0.0, v.max_w if plugged else 0.0)
+            if v.surplus:  # what a car without a target takes is worth stored energy
+                cost[var(t, EV + j)] = -stored_value * dt / 1000.0
     for j in range(len(vehicles)):
         cost[per * n + j] = SHORTFALL_COST / 1000.0  # per Wh
     if peaked:
@@ -343,6 +352,7 @@ def solve(inputs: PlanInputs, time_limit_s: float | None = None) -> Plan:
         b_eq[2 * n + i] = min(energy, max_w * dt * n)
     # inequalities: vehicles (need <= Σ ev dt + shortfall, Σ ev dt <= need); on/off ranges
     ub_rows = 2 * len(vehicles) + 2 * n * len(units) + (n if peaked else 0)
+    ub_rows += n if surplus else 0
     a_ub = lil_matrix((max(1, ub_rows), count))
     b_ub = np.zeros(max(1, ub_rows))
     row = 0
@@ -351,7 +361,7 @@ def solve(inputs: PlanInputs, time_limit_s: float | None = None) -> Plan:
             a_ub[row, var(t, EV + j)] = -dt
             a_ub[row + 1, var(t, EV + j)] = dt
         a_ub[row, per * n + j] = -1
-        b_ub[row] = -max(0.0, v.energy_wh)
+        b_ub[row] = 0.0 if v.surplus else -max(0.0, v.energy_wh)  # no target: no minimum
         b_ub[row + 1] = max(0.0, v.energy_wh)
         row += 2
     for u, unit in enumerate(units):
@@ -362,6 +372,11 @@ def solve(inputs: PlanInputs, time_limit_s: float | None = None) -> Plan:
             row += 2
     for t in range(n if peaked else 0):  # import_t - peak <= 0
         a_ub[row, var(t, IMP)], a_ub[row, PEAK] = 1, -1
+        row += 1
+    for t in range(n if surplus else 0):  # Σ surplus vehicles <= pv - load: surplus only
+        for j in surplus:
+            a_ub[row, var(t, EV + j)] = 1
+        b_ub[row] = max(0.0, inputs.pv_w[t] - inputs.load_w[t])
         row += 1
     if mixed:
         result = milp(

@@ -152,6 +152,7 @@ def inputs_from(
     export_prices: list[float] | None = None,
     vehicle_max_w: Mapping[str, float] | None = None,
     peak_floor_w: float = 0.0,
+    surplus_room: Mapping[str, tuple[float, datetime]] | None = None,
 ) -> PlanInputs:
     """The LP's inputs now (``control``: the ``ControlConfig``). Export earns
     ``export_prices`` per slot, else the planner's ``export_price_per_kwh``; never more than
@@ -160,7 +161,11 @@ def inputs_from(
     ``ControlCycle.vehicles``), else at its charge point's rating; the cycle re-plans when
     what it learns differs from the plan's (``ControlCycle.step``). ``peak_floor_w``: the
     highest 15-minute import of the month so far (``ControlCycle.import_peak``), W; import up
-    to it adds nothing to a demand charge."""
+    to it adds nothing to a demand charge. ``surplus_room``: charge point id -> ``(Wh, departure
+    UTC)`` of a connected vehicle without a target, what it takes in the session and when it
+    leaves (as the car or its driver reports it; the session energy so far is subtracted); in
+    a Surplus mode it is planned to take PV only (``VehicleNeed.surplus``), so the plan can leave
+    it the PV the battery would take."""
     price = price_per_slot(prices, start, slot_s, len(pv_w))
     n = len(price)
     exports = export_prices or [planner.export_price_per_kwh] * n
@@ -199,6 +204,23 @@ def inputs_from(
         if vehicle_max_w is not None and cp.id in vehicle_max_w:
             max_w = vehicle_max_w[cp.id]
         vehicles.append(VehicleNeed(cp.id, need, departure.astimezone(UTC), max_w, delivered))
+    surplus_modes = (3, 4)  # ChargeMode.SURPLUS, SURPLUS_PLUS (config imports this module)
+    for cp in control.charge_points:
+        room = (surplus_room or {}).get(cp.id)
+        connected = snapshot.flag(cp.id, "VehicleConnected")
+        if room is None or cp.id in planner.vehicles or not connected:
+            continue
+        mode = snapshot.number(cp.id, "ChargeMode")
+        if (cp.mode if mode is None else round(mode)) not in surplus_modes:
+            continue
+        delivered = snapshot.number(cp.id, "SessionEnergy") or 0.0
+        max_w = cp.max_power_w if cp.dc else cp.max_current_a * cp.voltage_v * cp.phases
+        if vehicle_max_w is not None and cp.id in vehicle_max_w:
+            max_w = vehicle_max_w[cp.id]
+        energy, leaves = room
+        vehicles.append(
+            VehicleNeed(cp.id, max(0.0, energy - delivered), leaves, max_w, delivered, surplus=True)
+        )
     strategy = (
         control.all_strategies().get(control.strategy)
         if isinstance(control.strategy, str)

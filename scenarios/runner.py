@@ -208,6 +208,23 @@ def vehicle_target(scenario: Scenario, cp: str, now: datetime) -> tuple[float, d
     return energy_wh, departure.astimezone(UTC)
 
 
+def vehicle_room(scenario: Scenario, cp: str, now: datetime) -> tuple[float, datetime] | None:
+    """What the vehicle at ``cp`` has room for and when it leaves (``(Wh, departure UTC)``), as
+    a car reports its state of charge and its driver the departure: the dated visit in progress,
+    else the charge point's daily session; ``None`` without one."""
+    for visit in scenario.site.vehicles:
+        if visit.charge_point == cp and visit.arrival <= now < visit.departure:
+            return visit.energy_wh, visit.departure.astimezone(UTC)
+    session = scenario.site.sessions.get(cp)
+    if session is None:
+        return None
+    local = now.astimezone(site_zone(scenario.control.time_zone))
+    departure = datetime.combine(local.date(), session.departure, local.tzinfo)
+    if departure <= local:
+        departure += timedelta(days=1)
+    return session.energy_wh, departure.astimezone(UTC)
+
+
 def price_slots(
     scenario: Scenario, start: datetime, slots: int, slot_s: float
 ) -> list[tuple[datetime, datetime, float]]:
@@ -337,9 +354,10 @@ def plan_for(
     if not planner.demand_charge_per_kw_month and tariff.demand_charge_per_kw_month:
         update["demand_charge_per_kw_month"] = tariff.demand_charge_per_kw_month
     planner = planner.model_copy(update=update)
+    rooms = {cp: room for cp in site.charge_point_ids if (room := vehicle_room(scenario, cp, now))}
     inputs = inputs_from(
         snapshot, config, planner, prices, pv, load, start, slot_s, exports,
-        peak_floor_w=peak_floor_w,
+        peak_floor_w=peak_floor_w, surplus_room=rooms,
     )  # fmt: skip
     return solve(inputs)
 

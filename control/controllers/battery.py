@@ -126,6 +126,12 @@ class BatteryController(Controller):
         else:
             surplus = min(0.0, ctx.predicted_grid_w - ctx.grid_target_w)
             reason = f"PV surplus, grid to {ctx.grid_target_w:.0f} W"
+            bounds = [ctx.plan_battery_w.get(f"{r.id}.{SETPOINT}") for r in rooms]
+            if bounds and all(b is not None for b in bounds):
+                most = sum(b[0] for b in bounds if b is not None)  # W, − charge
+                if surplus < most:  # the plan charges less now: the rest for the next in order
+                    surplus = min(0.0, most)
+                    reason += f" (the plan: charge ≤ {-surplus / 1000:.1f} kW)"
             self._plan(ctx, surplus, Priority.SELF_CONSUMPTION, reason)
 
     def settle(self, ctx: CycleContext) -> None:

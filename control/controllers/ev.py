@@ -134,6 +134,9 @@ class EvChargingController(Controller):
     ) -> None:
         now = ctx.now
         available = ctx.grid_target_w - ctx.predicted_grid_w  # W this charge point may use
+        planned = ctx.plan_vehicle_w.get(cp.id)
+        if planned is not None and available > planned:  # the plan keeps its room for later
+            available = planned
         self._switch_phases(ctx, cp, st, available)
         per_amp = cp.watts_per_unit(st.phases)
         min_w = cp.minimum * per_amp
