@@ -15,7 +15,8 @@ electrolyser's and a CHP unit's power and on/off state. Constraints:
   penalty, so an impossible target gives the best effort and says so); a vehicle without a
   target (``surplus``: a Surplus mode) takes the PV surplus only, ``Σ surplus vehicles ≤ pv −
   load`` (never grid, as its real-time control does), up to the energy it has room for, each
-  kWh worth what stored energy is worth;
+  kWh worth what stored energy is worth; with ``battery_to_vehicles`` false the batteries give
+  at most the other consumption, ``discharge ≤ load + rod + heat pump``;
 * heating rod and heat pump: the energy their heat demand needs within the horizon, at most
   their power (the store shifts it in time);
 * each electrolyser and each CHP / fuel cell: off, or between its minimum and maximum power
@@ -133,6 +134,9 @@ class PlanInputs:
     peak_floor_w: float = 0.0
     """The highest 15-minute mean import the billing period already has, W: import up to it
     adds no charge."""
+    battery_to_vehicles: bool = True
+    """The batteries may discharge into vehicles (false: at most the other consumption, load,
+    heating rod and heat pump, like evcc's battery lock)."""
     stored_value_per_kwh: float | None = None
     """What a kWh in the batteries at the end of the horizon is worth (``None``: the mean import
     price of the horizon times the efficiency). ``schedule.inputs_from`` sets a day's mean import
@@ -353,6 +357,8 @@ def solve(inputs: PlanInputs, time_limit_s: float | None = None) -> Plan:
     # inequalities: vehicles (need <= Σ ev dt + shortfall, Σ ev dt <= need); on/off ranges
     ub_rows = 2 * len(vehicles) + 2 * n * len(units) + (n if peaked else 0)
     ub_rows += n if surplus else 0
+    locked = not inputs.battery_to_vehicles and bool(vehicles) and cap > 0
+    ub_rows += n if locked else 0
     a_ub = lil_matrix((max(1, ub_rows), count))
     b_ub = np.zeros(max(1, ub_rows))
     row = 0
@@ -377,6 +383,10 @@ def solve(inputs: PlanInputs, time_limit_s: float | None = None) -> Plan:
         for j in surplus:
             a_ub[row, var(t, EV + j)] = 1
         b_ub[row] = max(0.0, inputs.pv_w[t] - inputs.load_w[t])
+        row += 1
+    for t in range(n if locked else 0):  # dis - rod - hp <= load: never into a vehicle
+        a_ub[row, var(t, DIS)], a_ub[row, var(t, ROD)], a_ub[row, var(t, HP)] = 1, -1, -1
+        b_ub[row] = max(0.0, inputs.load_w[t])
         row += 1
     if mixed:
         result = milp(

@@ -67,6 +67,9 @@ class PlannerConfig(BaseModel):
             15-minute mean import, per kW and month (0: none). The plan bears one day's share
             (the charge / days of the month) for the peak it chooses, and the real-time control
             keeps the import below that peak.
+        battery_to_vehicles: the batteries may discharge into charging vehicles where the plan
+            does so (a site that keeps its battery for the house, like evcc's battery lock,
+            sets false: the plan then discharges them for the other consumption only).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -82,6 +85,7 @@ class PlannerConfig(BaseModel):
     vehicles: dict[str, VehicleTarget] = Field(default_factory=dict)
     replan_s: float = Field(900.0, ge=60)
     demand_charge_per_kw_month: float = Field(0.0, ge=0)
+    battery_to_vehicles: bool = True
 
 
 def parse_price_forecast(text: str | None) -> list[tuple[datetime, datetime, float]]:
@@ -271,6 +275,7 @@ def inputs_from(
             prices, start + timedelta(seconds=n * slot_s), planner.efficiency
         ),
         peak_floor_w=peak_floor_w,
+        battery_to_vehicles=planner.battery_to_vehicles,
     )
 
 

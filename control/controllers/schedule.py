@@ -21,6 +21,7 @@ from dataclasses import replace
 
 from ..context import CycleContext
 from ..dayahead import Plan
+from ..demands import Demand
 from ..schedule import PlannerConfig, schedule_demands
 from .base import Controller
 from .limits import PV_LIMIT, pv_nominal_w
@@ -41,6 +42,7 @@ class ScheduleController(Controller):
         points = {f"{cp.id}.{cp.setpoint}": cp for cp in ctx.config.charge_points}
         curtailed, cut_w = self._curtailed_limits(ctx)
         cut = False
+        batteries: list[Demand] = []
         for demand in schedule_demands(self.plan, ctx.snapshot, ctx.config, planner, ctx.now):
             if demand.resource in curtailed:  # the plan curtails: on measured power
                 demand = replace(demand, high=curtailed[demand.resource])
@@ -50,6 +52,8 @@ class ScheduleController(Controller):
                 bounded = min(demand.high, max(demand.low, planned))
                 ctx.add_grid(planned - bounded)  # less discharge / more charge: more import
                 ctx.planned[demand.resource] = bounded
+                batteries.append(demand)  # made below, once the vehicles' load is known
+                continue
             cp = points.get(demand.resource)
             if cp is not None and demand.target is not None:
                 # the plan's charging replaces the EV controller's: the import limit (which
@@ -61,8 +65,37 @@ class ScheduleController(Controller):
                 ctx.add_grid(extra)
                 ctx.planned[demand.resource] = max(planned, demand.target)
             ctx.demand(demand)
+        if planner.battery_to_vehicles:
+            batteries = self._into_vehicles(ctx, batteries)
+        ctx.demand(*batteries)
         if cut:
             ctx.add_grid(cut_w)  # less PV: the limits settling after see the import it adds
+
+    def _into_vehicles(self, ctx: CycleContext, batteries: list[Demand]) -> list[Demand]:
+        """Where the plan discharges the batteries while it charges a vehicle, the batteries
+        cover the import the vehicles add, up to the plan's discharge bound: self-consumption
+        (which settles before the plan's charging is known) evens out the house alone. The
+        battery demands with their lower bound raised to what they are to give."""
+        plan = self.plan
+        index = plan.slot_at(ctx.now) if plan is not None else None
+        if plan is None or index is None or index >= len(plan.battery_w):
+            return batteries
+        charging = any(index < len(w) and w[index] > 1.0 for w in plan.vehicle_w.values())
+        if not charging or plan.battery_w[index] <= 1.0:
+            return batteries
+        raised = []
+        for demand in batteries:
+            excess = ctx.predicted_grid_w - ctx.grid_target_w
+            planned = ctx.planned.get(demand.resource, 0.0)
+            extra = max(0.0, min(excess, demand.high - planned))
+            if extra > 0:
+                value = planned + extra
+                ctx.planned[demand.resource] = value
+                ctx.add_grid(-extra)
+                why = f"{demand.reason}: into the charging vehicle"
+                demand = replace(demand, low=value, reason=why)
+            raised.append(demand)
+        return raised
 
     def _curtailed_limits(self, ctx: CycleContext) -> tuple[dict[str, float], float]:
         """Each inverter's limit where the plan curtails (W: its nominal share of what brings
