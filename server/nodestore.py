@@ -350,6 +350,8 @@ def add_references(aspace: AddressSpace, items: list[ua.AddReferencesItem]) -> l
     service = NodeManagementService(aspace)
     described: dict[tuple[ua.NodeId, ua.NodeId, bool, ua.NodeClass], ua.ReferenceDescription] = {}
     results: list[ua.StatusCode] = []
+    indexes: dict[int, dict[tuple[ua.NodeId, ua.NodeId], bool]] = {}
+    """``id`` of a node with many references -> (type, target) -> direction, of each."""
     for item in items:
         source = aspace.get(item.SourceNodeId)
         if source is None:
@@ -365,14 +367,33 @@ def add_references(aspace: AddressSpace, items: list[ua.AddReferencesItem]) -> l
             service._add_reference_no_check(scratch, item)
             desc = described[key] = scratch.references[0]
         status = ua.StatusCode()
-        for ref in source.references:
-            if ref is desc or (
-                ref.ReferenceTypeId == desc.ReferenceTypeId and ref.NodeId == desc.NodeId
-            ):
-                if ref.IsForward != desc.IsForward:
-                    status = ua.StatusCode(ua.StatusCodes.BadReferenceNotAllowed)
-                break
-        else:
-            source.references.append(desc)
+        refs = source.references
+        if len(refs) < _SCAN_LIMIT:
+            for ref in refs:
+                if ref is desc or (
+                    ref.ReferenceTypeId == desc.ReferenceTypeId and ref.NodeId == desc.NodeId
+                ):
+                    if ref.IsForward != desc.IsForward:
+                        status = ua.StatusCode(ua.StatusCodes.BadReferenceNotAllowed)
+                    break
+            else:
+                refs.append(desc)
+        else:  # a node with many references (the Site): look them up, do not scan each time
+            index = indexes.get(id(source))
+            if index is None:
+                index = indexes[id(source)] = {}
+                for ref in refs:
+                    index.setdefault((ref.ReferenceTypeId, ref.NodeId), ref.IsForward)
+            pair = (desc.ReferenceTypeId, desc.NodeId)
+            found = index.get(pair)
+            if found is None:
+                index[pair] = desc.IsForward
+                refs.append(desc)
+            elif found != desc.IsForward:
+                status = ua.StatusCode(ua.StatusCodes.BadReferenceNotAllowed)
         results.append(status)
     return results
+
+
+_SCAN_LIMIT = 32
+"""A node with fewer references is scanned for a duplicate; one with more gets an index."""

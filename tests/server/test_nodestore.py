@@ -309,3 +309,32 @@ async def test_a_commit_refuses_an_existing_node_id_and_an_unknown_parent(site: 
         bulk.commit()
     assert site.id("orphan.Unit") not in aspace
     assert len(bulk) == 0  # a failed commit leaves nothing queued
+
+
+async def test_references_to_a_node_with_many_are_checked_like_the_few(site: Site) -> None:
+    aspace = site.server.iserver.aspace
+    organizes = ua.NodeId(ua.ObjectIds.Organizes)
+    targets = [n for n in aspace._nodes if n.NamespaceIndex == 0][:60]
+
+    def item(target: ua.NodeId, forward: bool = True) -> ua.AddReferencesItem:
+        ref = ua.AddReferencesItem()
+        ref.SourceNodeId = site.id("bulk2")
+        ref.ReferenceTypeId = organizes
+        ref.IsForward = forward
+        ref.TargetNodeId = target
+        ref.TargetNodeClass = ua.NodeClass.Unspecified
+        return ref
+
+    first = add_references(aspace, [item(t) for t in targets[:40]])  # past the scan limit
+    assert all(s.is_good() for s in first)
+    statuses = add_references(
+        aspace, [item(targets[5]), item(targets[6], forward=False), item(targets[50])]
+    )
+    assert [s.value for s in statuses] == [
+        ua.StatusCodes.Good,  # already there: kept once
+        ua.StatusCodes.BadReferenceNotAllowed,
+        ua.StatusCodes.Good,
+    ]
+    refs = aspace.get(site.id("bulk2")).references
+    organized = [r.NodeId for r in refs if r.ReferenceTypeId == organizes and r.IsForward]
+    assert organized == [*targets[:40], targets[50]]
