@@ -64,6 +64,9 @@ class VehicleNeed:
     surplus: bool = False
     """No target (a Surplus mode): it may take PV only, up to ``energy_wh`` (the room it has),
     by ``departure``; what it takes is worth the plan's ``stored_value_per_kwh``."""
+    at_once: bool = False
+    """A ``Fast`` / ``FastOnce`` car: it takes ``max_w`` from now until ``energy_wh`` is in (as
+    the real-time control charges it), a fixed load the plan cannot move but can cover."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,6 +316,10 @@ def solve(inputs: PlanInputs, time_limit_s: float | None = None) -> Plan:
         for j, v in enumerate(vehicles):
             plugged = inputs.start + timedelta(seconds=t * inputs.slot_s) < v.departure
             bound(var(t, EV + j), 0.0, v.max_w if plugged else 0.0)
+            if v.at_once:  # full power until the energy is in: fixed
+                before = min(v.energy_wh, v.max_w * dt * t) if plugged else v.energy_wh
+                fixed = max(0.0, min(v.max_w, (v.energy_wh - before) / dt)) if plugged else 0.0
+                bound(var(t, EV + j), fixed, fixed)
             if v.surplus:  # what a car without a target takes is worth stored energy
                 cost[var(t, EV + j)] = -stored_value * dt / 1000.0
     for j in range(len(vehicles)):
@@ -367,7 +374,8 @@ def solve(inputs: PlanInputs, time_limit_s: float | None = None) -> Plan:
             a_ub[row, var(t, EV + j)] = -dt
             a_ub[row + 1, var(t, EV + j)] = dt
         a_ub[row, per * n + j] = -1
-        b_ub[row] = 0.0 if v.surplus else -max(0.0, v.energy_wh)  # no target: no minimum
+        no_minimum = v.surplus or v.at_once  # no target / a fixed profile
+        b_ub[row] = 0.0 if no_minimum else -max(0.0, v.energy_wh)
         b_ub[row + 1] = max(0.0, v.energy_wh)
         row += 2
     for u, unit in enumerate(units):

@@ -209,13 +209,15 @@ def inputs_from(
             max_w = vehicle_max_w[cp.id]
         vehicles.append(VehicleNeed(cp.id, need, departure.astimezone(UTC), max_w, delivered))
     surplus_modes = (3, 4)  # ChargeMode.SURPLUS, SURPLUS_PLUS (config imports this module)
+    at_once_modes = (1, 2)  # FAST, FAST_ONCE
     for cp in control.charge_points:
         room = (surplus_room or {}).get(cp.id)
         connected = snapshot.flag(cp.id, "VehicleConnected")
         if room is None or cp.id in planner.vehicles or not connected:
             continue
-        mode = snapshot.number(cp.id, "ChargeMode")
-        if (cp.mode if mode is None else round(mode)) not in surplus_modes:
+        value = snapshot.number(cp.id, "ChargeMode")
+        mode = cp.mode if value is None else round(value)
+        if mode not in surplus_modes + at_once_modes:
             continue
         delivered = snapshot.number(cp.id, "SessionEnergy") or 0.0
         max_w = cp.max_power_w if cp.dc else cp.max_current_a * cp.voltage_v * cp.phases
@@ -223,7 +225,15 @@ def inputs_from(
             max_w = vehicle_max_w[cp.id]
         energy, leaves = room
         vehicles.append(
-            VehicleNeed(cp.id, max(0.0, energy - delivered), leaves, max_w, delivered, surplus=True)
+            VehicleNeed(
+                cp.id,
+                max(0.0, energy - delivered),
+                leaves,
+                max_w,
+                delivered,
+                surplus=mode in surplus_modes,
+                at_once=mode in at_once_modes,
+            )
         )
     strategy = (
         control.all_strategies().get(control.strategy)

@@ -88,7 +88,7 @@ def site(mode: int = 3):
 
 def test_inputs_include_a_connected_surplus_car_with_its_room() -> None:
     """A Surplus car reported to want 12 kWh by 16:00 that has 2 kWh: 10 kWh of PV-only room;
-    the same car in Fast mode is no surplus vehicle (it is not planned without a target)."""
+    the same car in Fast mode (no session energy yet) is planned as a fixed load."""
     cfg, car = site()
     planner = cfg.planner or PlannerConfig()
     prices = [(START + timedelta(hours=h), START + timedelta(hours=h + 1), 0.3) for h in range(4)]
@@ -107,7 +107,8 @@ def test_inputs_include_a_connected_surplus_car_with_its_room() -> None:
         fast, cfg, planner, prices, [0.0] * 4, [0.0] * 4, START, 3600.0,
         surplus_room={CAR: (12_000.0, leaves)},
     )  # fmt: skip
-    assert got.vehicles == ()
+    (need,) = got.vehicles  # a Fast car: a fixed load at full power, no surplus car
+    assert need.at_once and not need.surplus and need.energy_wh == 12_000.0
 
 
 def plan_for_now(battery_w: float, car_w: float) -> Plan:
@@ -162,3 +163,30 @@ def test_the_surplus_car_keeps_within_the_plans_power() -> None:
     result = step(cycle, grid={"ActivePower": -4500.0}, bat=battery(50.0), cp=car)
     current = result.decisions[f"{CAR}.ChargeCurrentLimit"].value
     assert current * 230.0 == pytest.approx(1500.0 + 0.15 * 3680.0, abs=5.0)
+
+
+def test_a_fast_car_is_a_fixed_load_the_battery_may_cover() -> None:
+    """A Fast car wanting 15 kWh at 11 kW, hourly slots: 11 kW, then 4 kW, then nothing, as the
+    real-time control charges it; at 0.40/kWh in the first two hours and 0.20 after, the
+    battery (5 kWh above its reserve, worth 0.25/kWh at the end) covers the dear hours."""
+    car = VehicleNeed(CAR, 15_000.0, START + timedelta(hours=10), 11_000.0, at_once=True)
+    plan = solve(
+        PlanInputs(
+            start=START,
+            slot_s=3600.0,
+            import_price=[0.40, 0.40, 0.20, 0.20],
+            export_price=[0.0] * 4,
+            pv_w=[0.0] * 4,
+            load_w=[0.0] * 4,
+            capacity_wh=10_000.0,
+            soc_pct=60.0,
+            reserve_pct=10.0,
+            max_charge_w=5000.0,
+            max_discharge_w=5000.0,
+            efficiency=1.0,
+            vehicles=(car,),
+            stored_value_per_kwh=0.25,
+        )
+    )
+    assert plan.vehicle_w[CAR] == pytest.approx([11_000.0, 4000.0, 0.0, 0.0], abs=1.0)
+    assert sum(plan.battery_w[:2]) == pytest.approx(5000.0, abs=1.0)
