@@ -131,13 +131,14 @@ async def node_latency(count: int) -> list[float]:
 
     original = NodeWriter._apply
 
-    async def timed_apply(self: NodeWriter, reading: Reading) -> None:
-        await original(self, reading)
+    def timed_apply(self: NodeWriter, reading: Reading) -> bool:
+        changed = original(self, reading)
         is_power = reading.asset_id == "meter" and reading.point == "ActivePower"
         if is_power and isinstance(reading.value, float):
             arrived.setdefault(int(reading.value), time.perf_counter())
             if len(arrived) >= count + 2:
                 enough.set()
+        return changed
 
     NodeWriter._apply = timed_apply  # type: ignore[method-assign]
     server = SmlStreamServer(next_frame, period_s=0.1)

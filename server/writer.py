@@ -6,7 +6,10 @@ the node changed. Listeners (the site aggregator, the historian) see every appli
 
 A flush applies its queue in slices of at most ``SLICE_S`` (checked every ``SLICE_CHECK``
 readings) and yields to the event loop between them: a burst of 10k readings must not hold up
-the clients' publish responses, the control cycle or the drivers.
+the clients' publish responses, the control cycle or the drivers. At the end of a slice the
+slice's changes go out in batches: each batch listener (the historian) gets them in one call,
+and each client subscription gets its data changes in one call (``subscriptions.FanOut``)
+instead of one awaited callback per monitored item per change.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from asyncua import ua
 from asyncua.server.address_space import AddressSpace
 
 from .nodes import to_variant
+from .subscriptions import FanOut
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +53,8 @@ class NodeSlot:
 
 ChangeListener = Callable[[Reading], None]
 """Called (synchronously, must be cheap) with every reading that changed a node."""
+BatchListener = Callable[[list[Reading]], None]
+"""Called (synchronously) with the readings that changed a node in one slice, in order."""
 
 
 class NodeWriter:
@@ -61,6 +67,8 @@ class NodeWriter:
         self._wakeup = asyncio.Event()
         self._lock = asyncio.Lock()
         self._listeners: list[ChangeListener] = []
+        self._batch_listeners: list[BatchListener] = []
+        self._fanout = FanOut(aspace)
         self.applied = 0
         """Node changes written since start (for the data-path benchmark)."""
         self.unknown_keys: set[str] = set()
@@ -79,7 +87,13 @@ class NodeWriter:
         return list(self._slots)
 
     def add_listener(self, listener: ChangeListener) -> None:
+        """``listener`` is called with each reading right after it changed its node."""
         self._listeners.append(listener)
+
+    def add_batch_listener(self, listener: BatchListener) -> None:
+        """``listener`` is called once per slice of a flush with the readings that changed
+        their node (in order, never empty), before the slice's data changes go to clients."""
+        self._batch_listeners.append(listener)
 
     def publish(self, readings: list[Reading]) -> None:
         """Queue readings; they are applied by ``run`` in order."""
@@ -104,32 +118,52 @@ class NodeWriter:
             clock = time.perf_counter
             slice_end = clock() + SLICE_S
             applied = 0
-            while pending:
-                reading = pending.popleft()
-                try:
-                    await self._apply(reading)
-                except Exception:  # a bad reading must never stop the writer
-                    log.exception("cannot apply %s", reading)
-                applied += 1
-                if applied % SLICE_CHECK == 0 and clock() > slice_end:
-                    await asyncio.sleep(0)
-                    slice_end = clock() + SLICE_S
+            changed: list[Reading] = []
+            while True:
+                while pending:
+                    reading = pending.popleft()
+                    try:
+                        if self._apply(reading):
+                            changed.append(reading)
+                    except Exception:  # a bad reading must never stop the writer
+                        log.exception("cannot apply %s", reading)
+                    applied += 1
+                    if applied % SLICE_CHECK == 0 and clock() > slice_end:
+                        await self._deliver(changed)
+                        changed = []
+                        await asyncio.sleep(0)
+                        slice_end = clock() + SLICE_S
+                await self._deliver(changed)
+                changed = []
+                if not pending:  # nothing was published while the last changes went out
+                    return
 
-    async def _apply(self, reading: Reading) -> None:
+    async def _deliver(self, changed: list[Reading]) -> None:
+        """The batch listeners and the clients' subscriptions get a slice's changes."""
+        if changed:
+            for listener in self._batch_listeners:
+                try:
+                    listener(changed)
+                except Exception:
+                    log.exception("batch listener failed for %d changes", len(changed))
+        await self._fanout.dispatch()
+
+    def _apply(self, reading: Reading) -> bool:
+        """Write one reading to its node if it changes it; whether it did."""
         key = reading.node_key
         slot = self._slots.get(key)
         if slot is None:
             if key not in self.unknown_keys:
                 self.unknown_keys.add(key)
                 log.debug("no node for %s", key)
-            return
+            return False
         if reading.value == slot.value and reading.quality is slot.quality:
             if reading.quality is not Quality.GOOD or slot.source_time == reading.source_time:
-                return
+                return False
             # Same good value read again: only the source timestamp moved. Clients subscribed
             # with the default StatusValue trigger see no notification; keep the node as is.
             slot.source_time = reading.source_time
-            return
+            return False
         value = reading.value if not reading.quality.is_bad else None
         data_value = ua.DataValue(
             Value=to_variant(value, slot.spec.data_type),
@@ -137,12 +171,10 @@ class NodeWriter:
             SourceTimestamp=reading.source_time,
             ServerTimestamp=datetime.now(UTC),
         )
-        status = await self._aspace.write_attribute_value(
-            slot.node_id, ua.AttributeIds.Value, data_value
-        )
+        status = self._fanout.write(slot.node_id, data_value)
         if not status.is_good():
             log.warning("writing %s failed: %s", key, status.name)
-            return
+            return False
         slot.value = value if not reading.quality.is_bad else slot.value
         slot.quality = reading.quality
         slot.source_time = reading.source_time
@@ -152,3 +184,4 @@ class NodeWriter:
                 listener(reading)
             except Exception:
                 log.exception("change listener failed for %s", key)
+        return True

@@ -16,6 +16,7 @@ import pytest
 import pytest_asyncio
 from ampacity.assets import SPECS, AssetKind, Quality, Reading
 from ampacity.server import subscriptions
+from ampacity.server import writer as writer_module
 from ampacity.server.subscriptions import FastMonitoredItemService, install_fast_subscriptions
 from ampacity.server.writer import NodeWriter
 from asyncua import Client, Server, ua
@@ -252,3 +253,145 @@ async def test_a_large_subscription_is_frozen_out_of_garbage_collection(
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+class Received:
+    """Every data-change notification of one client, by node: values in arrival order."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, list[float]] = {}
+        self.count = 0
+        self.event = asyncio.Event()
+
+    def datachange_notification(self, node, val, data) -> None:  # type: ignore[no-untyped-def]
+        self.values.setdefault(node.nodeid.Identifier, []).append(val)
+        self.count += 1
+        self.event.set()
+
+    async def until(self, count: int) -> None:
+        async with asyncio.timeout(20):
+            while self.count < count:
+                self.event.clear()
+                await self.event.wait()
+
+
+async def test_a_burst_reaches_several_clients_once_each_through_one_call_per_subscription(
+    served: Served, rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three clients over TCP, 40 points, 5 rounds written as one burst: every client gets
+    every change exactly once, in order per point, and each subscription got them in batched
+    calls (no per-item callback)."""
+    points, rounds = 40, 5
+    objects = served.server.nodes.objects
+    keys = [f"burst{i}" for i in range(points)]
+    nodes = []
+    for key in keys:
+        node = await objects.add_variable(ua.NodeId(f"{key}.ActivePower", served.site_ns), key, 0.0)
+        rig.writer.add_slot(f"{key}.ActivePower", node.nodeid, POWER)
+        nodes.append(node)
+    batch_sizes: list[int] = []
+    per_item = 0
+    data_changes = FastMonitoredItemService.data_changes
+    datachange_callback = FastMonitoredItemService.datachange_callback
+
+    async def counted_batch(self: FastMonitoredItemService, changes: list[Any]) -> None:
+        batch_sizes.append(len(changes))
+        await data_changes(self, changes)
+
+    async def counted_item(self: FastMonitoredItemService, *args: Any) -> None:
+        nonlocal per_item
+        per_item += 1
+        await datachange_callback(self, *args)
+
+    clients = []
+    received = [Received() for _ in range(3)]
+    try:
+        for seen in received:
+            client = Client(served.client.server_url.geturl(), timeout=10)
+            await client.connect()
+            clients.append(client)
+            subscription = await client.create_subscription(50, seen)
+            await subscription._subscribe(
+                [client.get_node(n.nodeid) for n in nodes], ua.AttributeIds.Value, None, 10
+            )
+        for seen in received:
+            await seen.until(points)  # the initial values
+        monkeypatch.setattr(FastMonitoredItemService, "data_changes", counted_batch)
+        monkeypatch.setattr(FastMonitoredItemService, "datachange_callback", counted_item)
+        rig.writer.publish(
+            [
+                Reading(key, "ActivePower", float(r * 100 + i), Quality.GOOD, T0)
+                for r in range(1, rounds + 1)
+                for i, key in enumerate(keys)
+            ]
+        )
+        await rig.writer.flush()
+        for seen in received:
+            await seen.until(points * (1 + rounds))
+        await asyncio.sleep(0.2)  # nothing more arrives
+    finally:
+        for client in clients:
+            await client.disconnect()
+    expected = {
+        f"{key}.ActivePower": [0.0] + [float(r * 100 + i) for r in range(1, rounds + 1)]
+        for i, key in enumerate(keys)
+    }
+    for seen in received:
+        assert seen.values == expected
+    assert per_item == 0
+    assert sum(batch_sizes) == 3 * points * rounds
+    # one call per subscription per slice of the writer (at most SLICE_CHECK readings apart)
+    assert len(batch_sizes) <= 3 * -(-points * rounds // writer_module.SLICE_CHECK)
+
+
+async def test_an_item_with_a_deadband_falls_back_to_the_per_item_path_in_a_batch(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One subscription with a deadband item and a plain item on the same node: in one batch
+    the deadband item goes through asyncua's per-item checks (small steps held back), the
+    plain item gets every change."""
+    plain, filtered = Changes(), Changes()
+    subscription = await rig.client.create_subscription(20, plain)
+    deadband = ua.DataChangeFilter(
+        Trigger=ua.DataChangeTrigger.StatusValue,
+        DeadbandType=ua.DeadbandType.Absolute,
+        DeadbandValue=5.0,
+    )
+    node = rig.client.get_node(rig.site)
+    await subscription._subscribe(node, ua.AttributeIds.Value, None, 10)
+    other = await rig.client.create_subscription(20, filtered)
+    await other._subscribe(node, ua.AttributeIds.Value, deadband, 10)
+    await plain.until(1)
+    await filtered.until(1)
+    per_item: list[int] = []
+    datachange_callback = FastMonitoredItemService.datachange_callback
+
+    async def counted_item(self: FastMonitoredItemService, handle: int, *args: Any) -> None:
+        per_item.append(handle)
+        await datachange_callback(self, handle, *args)
+
+    monkeypatch.setattr(FastMonitoredItemService, "datachange_callback", counted_item)
+    values = (2.0, 4.0, 10.0, 12.0, 30.0)
+    rig.writer.publish([reading(v, Quality.GOOD, s) for s, v in enumerate(values, start=1)])
+    await rig.writer.flush()
+    await plain.until(1 + len(values))
+    await filtered.until(3)
+    await asyncio.sleep(0.1)
+    assert [v for _, v, _, _ in plain.seen[1:]] == list(values)
+    assert [v for _, v, _, _ in filtered.seen[1:]] == [10.0, 30.0]
+    assert len(per_item) == len(values)  # only the deadband item's changes, one call each
+
+
+async def test_a_plain_filter_is_told_apart_from_one_that_holds_changes_back() -> None:
+    assert subscriptions.is_plain_filter(None)
+    assert subscriptions.is_plain_filter(ua.ExtensionObject())  # node-opcua's "no filter"
+    assert subscriptions.is_plain_filter(
+        ua.DataChangeFilter(Trigger=ua.DataChangeTrigger.StatusValue)  # no deadband
+    )
+    assert not subscriptions.is_plain_filter(ua.DataChangeFilter())  # the Status trigger
+    assert not subscriptions.is_plain_filter(
+        ua.DataChangeFilter(Trigger=ua.DataChangeTrigger.StatusValueTimestamp)
+    )
+    assert not subscriptions.is_plain_filter(
+        ua.DataChangeFilter(DeadbandType=ua.DeadbandType.Absolute, DeadbandValue=1.0)
+    )
