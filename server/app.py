@@ -362,7 +362,7 @@ async def _start_historian(
         historian.register_series(key, writer.slot(key).spec)
         nodes[key] = server.get_node(ua.NodeId(key, site_ns))
     await historian.start(background=True)
-    writer.add_listener(historian.on_reading)
+    writer.add_batch_listener(historian.on_readings)
     site_id = config.site.id
     sources = {site_id: server.get_node(ua.NodeId(site_id, site_ns))}
     for infos in assets:

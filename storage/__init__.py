@@ -13,8 +13,9 @@ API for the server::
     historian.record("pv1.ActivePower", 4210.0, 0x00000000, source_time, server_time)
     historian.record_event(EventKind.AUDIT_WRITE, "pv1.ActivePowerLimit", "ActivePowerLimit set",
                            user="operator", old_value=5000.0, new_value=3000.0, status=0)
-    writer.add_listener(historian.on_reading)   # or: record every applied node change; also
-                                                # turns Health.Connected changes into
+    writer.add_batch_listener(historian.on_readings)   # or: record every applied node
+                                                # change (per reading: add_listener(on_reading));
+                                                # also turns Health.Connected changes into
                                                 # device connected / lost events
     historian.health()                   # HistorianHealth: buffered, oldest_buffered, ...
     await historian.stop()               # flushes; what the database did not take stays on disk

@@ -7,6 +7,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from ampacity.assets import HEALTH_POINTS, SPECS, AssetKind, Quality, Reading
 from ampacity.storage import Aggregate, Historian, RecordingPolicy, StorageConfig, to_us
 from historian_testkit import FakeClock, at
@@ -44,7 +45,10 @@ async def test_background_task_writes_within_the_flush_interval(
         await h.stop()
 
 
-async def test_node_writer_listener_records_and_reports_devices(historian: Historian) -> None:
+@pytest.mark.parametrize("batched", [False, True], ids=["on_reading", "on_readings"])
+async def test_node_writer_listener_records_and_reports_devices(
+    historian: Historian, batched: bool
+) -> None:
     historian.register_series("pv1.ActivePower", POWER)
     historian.register_series("pv1.Health.Connected", CONNECTED)
     readings = [
@@ -55,8 +59,11 @@ async def test_node_writer_listener_records_and_reports_devices(historian: Histo
         Reading("pv1", "Health.Connected", True, Quality.GOOD, at(9)),
         Reading("pv1", "Unregistered", 1.0, Quality.GOOD, at(9)),
     ]
-    for reading in readings:
-        historian.on_reading(reading)
+    if batched:  # the node writer's batch listener: the same samples and events
+        historian.on_readings(readings)
+    else:
+        for reading in readings:
+            historian.on_reading(reading)
     await historian.flush()
     events, _ = await historian.read_events("pv1", at(0), at(60))
     assert [(e.kind, e.message) for e in events] == [
@@ -65,8 +72,10 @@ async def test_node_writer_listener_records_and_reports_devices(historian: Histo
     ]
     power = await historian.read_raw("pv1.ActivePower", at(0), at(10**6))
     assert [v.status for v in power.values] == [0, Quality.UNCERTAIN_LAST_USABLE.value]
+    assert power.values[0].t_us == to_us(at(0))
     connected = await historian.read_raw("pv1.Health.Connected", at(0), at(60))
     assert [v.value for v in connected.values] == [1.0, 0.0, 1.0]
+    assert [v.t_us for v in connected.values] == [to_us(at(s)) for s in (0, 5, 9)]
 
 
 async def test_stop_with_an_unreachable_database_keeps_the_buffer(tmp_path: Path) -> None:
