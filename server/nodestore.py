@@ -264,18 +264,18 @@ class BulkNodes:
     ) -> ua.ReferenceDescription:
         """The inverse reference to ``parent``; ``made``: the forward reference to the parent
         where it was made in the same commit."""
+        if made is not None:  # made here (so new): no lookups, nothing to keep for later
+            typed = made.NodeClass in (ua.NodeClass.Object, ua.NodeClass.Variable)
+            return ua.ReferenceDescription(
+                ReferenceTypeId=pending.reference_type,
+                IsForward=False,
+                NodeId=pending.parent,
+                BrowseName=made.BrowseName,
+                DisplayName=made.DisplayName,
+                NodeClass=made.NodeClass,
+                TypeDefinition=made.TypeDefinition if typed else ua.ExpandedNodeId(),
+            )
         key = (pending.parent, pending.reference_type)
-        if key not in self._to_parent and made is not None:  # made here: no lookups
-            inverse = ua.ReferenceDescription()
-            inverse.ReferenceTypeId = pending.reference_type
-            inverse.IsForward = False
-            inverse.NodeId = pending.parent
-            inverse.NodeClass = made.NodeClass
-            inverse.BrowseName = made.BrowseName
-            inverse.DisplayName = made.DisplayName
-            if made.NodeClass in (ua.NodeClass.Object, ua.NodeClass.Variable):
-                inverse.TypeDefinition = made.TypeDefinition
-            self._to_parent[key] = inverse
         if key not in self._to_parent:
             item = ua.AddReferencesItem()
             item.ReferenceTypeId = pending.reference_type
