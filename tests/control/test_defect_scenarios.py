@@ -230,18 +230,24 @@ def test_a_plan_stopped_at_its_time_limit_says_so_and_is_followed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Also (time limit). Eight electrolysers and eight CHP units over two days: the MILP
-    (1.9 s to its 1 % gap here) stops at a 0.3 s limit. The old code, at the same limit,
+    (1.9 s to its 1 % gap on a loaded machine) stops at a 0.3 s limit (0.6, 1.2 or 0.15 s where
+    the machine is slower or faster). The old code, at the same limit,
     labelled such a plan "optimal within the time limit, gap 1.9%" (measured with the plan
     knowing only the first unit of each kind, the only case it could plan); now it reads
     "time-limited (0.3 s), gap 1.9%", and the control follows it unit by unit."""
-    monkeypatch.setattr(dayahead, "MIP_TIME_LIMIT_S", 0.3)
     units = {f"e{i}": 4000.0 for i in range(8)} | {f"g{i}": 3000.0 for i in range(8)}
     chp = frozenset(f"g{i}" for i in range(8))
-    run = run_recorded("many-units-time-limit.yaml", units, producers=chp)
+    # The solver's speed varies with the machine and its load: the first limit at which it
+    # stops with a plan in hand (not before it found one, not after proving the gap) is taken.
+    for limit_s in (0.3, 0.6, 1.2, 0.15):
+        monkeypatch.setattr(dayahead, "MIP_TIME_LIMIT_S", limit_s)
+        run = run_recorded("many-units-time-limit.yaml", units, producers=chp)
+        plan = run.policy.cycle.plan
+        if plan is not None and plan.usable and plan.status.startswith("time-limited"):
+            break
     assert run.policy.plans == 1
-    plan = run.policy.cycle.plan
     assert plan is not None
-    assert plan.status.startswith("time-limited (0.3 s), gap "), plan.status
+    assert plan.status.startswith(f"time-limited ({limit_s:g} s), gap "), plan.status
     assert "optimal" not in plan.status
     assert plan.usable and plan.gap is not None and plan.gap > dayahead.MIP_GAP
     assert f"{plan.gap:.1%}" in plan.status
