@@ -68,8 +68,9 @@ def test_each_generator_is_planned_on_its_own() -> None:
 
 
 def test_a_plan_stopped_at_the_time_limit_is_time_limited_with_its_gap() -> None:
-    """A day of quarter-hours with sixteen on/off units is not solved to 1 % in 0.3 s (it takes
-    close to a second here): the best plan found is kept, and its status says what it is."""
+    """A day of quarter-hours with sixteen on/off units stopped at a time limit before it is
+    solved to 1 %: the best plan found is kept, and its status says what it is (time-limited,
+    with its gap), never "optimal"."""
     n = 96
     units = tuple(
         FlexUnit(f"e{i}", "electrolyser", 1500.0 + 100 * i, 4000.0) for i in range(8)
@@ -89,8 +90,13 @@ def test_a_plan_stopped_at_the_time_limit_is_time_limited_with_its_gap() -> None
         chp_fuel_cost_per_kwh=0.22,
         units=units,
     )
-    plan = solve(inputs, time_limit_s=0.3)
-    assert plan.status.startswith("time-limited (0.3 s)"), plan.status
+    # How far HiGHS gets in a given time depends on the machine and its load: the limit is cut
+    # until the solver stops at it (on a quiet machine it may prove the gap within 0.3 s).
+    for limit_s in (0.3, 0.1, 0.03, 0.01):
+        plan = solve(inputs, time_limit_s=limit_s)
+        if plan.status.startswith("time-limited"):
+            break
+    assert plan.status.startswith(f"time-limited ({limit_s:g} s)"), plan.status
     assert "optimal" not in plan.status
     if plan.usable:  # the best plan found so far, with how far it may be from the optimum
         assert "gap" in plan.status and plan.gap is not None and plan.gap > dayahead.MIP_GAP
