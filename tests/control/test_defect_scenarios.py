@@ -230,8 +230,8 @@ def test_a_plan_stopped_at_its_time_limit_says_so_and_is_followed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Also (time limit). Eight electrolysers and eight CHP units over two days: the MILP
-    (1.9 s to its 1 % gap on a loaded machine) stops at a 0.3 s limit (0.15, 0.6, 1.2 or 0.08 s where
-    the machine is faster or slower). The old code, at the same limit,
+    (1.9 s to its 1 % gap on a loaded machine) stops at a 0.3 s limit (0.15, 0.6, 1.2 or
+    0.08 s where the machine is faster or slower). The old code, at the same limit,
     labelled such a plan "optimal within the time limit, gap 1.9%" (measured with the plan
     knowing only the first unit of each kind, the only case it could plan); now it reads
     "time-limited (0.3 s), gap 1.9%", and the control follows it unit by unit."""
