@@ -4,7 +4,6 @@ DatabaseUnreachable is raised and reaches a subscribed client; when the database
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
@@ -24,48 +23,16 @@ from alarm_support import (
     until,
 )
 from asyncua import ua
+from pg_proxy import PostgresProxy
 
 pytestmark = pytest.mark.postgres
 
 UNREACHABLE = f"{SITE_ID}.Historian.DatabaseUnreachable"
 
 
-class Proxy:
-    """Forwards a loopback port to PostgreSQL until cut."""
-
-    def __init__(self) -> None:
-        self.port = 0
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(Exception):
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        writer.close()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection(PG_HOST, PG_PORT)
-        self._writers |= {writer, up_writer}
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
-
-    async def cut(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        for writer in self._writers:
-            writer.transport.abort()
-        self._writers.clear()
-        await self._server.wait_closed()
-
-
 @pytest.fixture
-async def proxy() -> AsyncIterator[Proxy]:
-    running = Proxy()
+async def proxy() -> AsyncIterator[PostgresProxy]:
+    running = PostgresProxy(PG_HOST, PG_PORT)
     await running.start()
     yield running
     with contextlib.suppress(Exception):
@@ -73,7 +40,7 @@ async def proxy() -> AsyncIterator[Proxy]:
 
 
 async def test_database_outage_raises_and_clears_the_historian_alarms(
-    tmp_path: Path, proxy: Proxy
+    tmp_path: Path, proxy: PostgresProxy
 ) -> None:
     user = pg_user()
     if user is None:
@@ -90,7 +57,7 @@ async def test_database_outage_raises_and_clears_the_historian_alarms(
         drop_schema(user, schema)
 
 
-async def _outage(tmp_path: Path, proxy: Proxy, storage: dict[str, object]) -> None:
+async def _outage(tmp_path: Path, proxy: PostgresProxy, storage: dict[str, object]) -> None:
     async with alarm_site(tmp_path / "data", storage) as site:
         alarms = site.site.alarms
         assert alarms is not None

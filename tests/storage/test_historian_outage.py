@@ -7,54 +7,18 @@ cutting it drops every connection and refuses new ones, as a server that went aw
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from pathlib import Path
 
 import pytest
 from ampacity.assets import SPECS, AssetKind
 from ampacity.storage import Historian, RecordingPolicy, StorageConfig
 from historian_testkit import PG_HOST, PG_PORT, FakeClock, at, pg_url
+from pg_proxy import PostgresProxy
 
 pytestmark = pytest.mark.postgres
 
 POWER = SPECS[AssetKind.PV_INVERTER].point("ActivePower")
 KEY = "pv1.ActivePower"
-
-
-class Proxy:
-    """Forwards 127.0.0.1:<port> to PostgreSQL until cut."""
-
-    def __init__(self) -> None:
-        self.port = 0
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(Exception):
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        writer.close()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection(PG_HOST, PG_PORT)
-        self._writers |= {writer, up_writer}
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
-
-    async def cut(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        for writer in self._writers:
-            writer.transport.abort()
-        self._writers.clear()
-        await self._server.wait_closed()
-
-    async def restore(self) -> None:
-        await self.start()
 
 
 async def flush_until_written(h: Historian, tries: int = 5) -> bool:
@@ -66,7 +30,7 @@ async def flush_until_written(h: Historian, tries: int = 5) -> bool:
 
 async def test_outage_and_restart_lose_no_sample(pg: tuple[str, str], tmp_path: Path) -> None:
     user, schema = pg
-    proxy = Proxy()
+    proxy = PostgresProxy(PG_HOST, PG_PORT)
     await proxy.start()
     config = StorageConfig(url=pg_url(user, proxy.port), pg_schema=schema, fsync=False)
     clock = FakeClock(at(0))
