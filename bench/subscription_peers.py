@@ -81,12 +81,17 @@ class Feeder:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         next_tick = loop.time()
+        ticking = self.mode
         while True:
             if self.mode == "idle":
                 self._wake.clear()
                 await self._wake.wait()
                 next_tick = loop.time()
                 continue
+            if self.mode != ticking:
+                # a new mode counts its seconds from now: coming from "saturate", the paced
+                # rounds would otherwise catch up every second since the last tick, flat out
+                ticking, next_tick = self.mode, loop.time()
             if self.mode == "paced":
                 next_tick += 1.0
             self.round += 1
