@@ -9,16 +9,19 @@ devices, answers undefined addresses with an exception. See fixtures/sma_sunny_t
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 from ampacity.assets import WriteError
 from ampacity.drivers.modbus import ModbusDeviceConfig, ModbusDriver, TcpEndpoint
+from ampacity.drivers.profile import Profile
 from ampacity.drivers.registry import ReadTarget, all_profiles, builtin_profiles
 from ampacity.server.read import read_device
 from ampacity.sim.pv_inverter import RampedPvInverter
 from ampacity.sim.server import SimServer, SimulatedDevice
 from evidence_kit import fact_words, facts_expected, load, units_from_facts, verify
+from meter_kit import break_profile, mismatches, shipped
 from plain_modbus import PlainModbusServer, PlainUnit, hex_words, running
 
 PROFILE = "sma_sunny_tripower_x"
@@ -124,3 +127,37 @@ async def test_a_refused_setpoint_is_a_clear_write_error() -> None:
             await sink.wait_good(["pv.NominalPower"])
             with pytest.raises(WriteError, match=r"40023.*Modbus exception 2"):
                 await driver.write("pv", "ActivePowerLimit", 6000)
+
+
+@pytest.mark.parametrize(
+    ("point", "mistake"),
+    [
+        ("VoltageL2", "address"),
+        ("Frequency", "scale"),
+        ("ActivePower", "word_order"),
+        ("ActivePowerL2", "sign"),
+        ("CurrentL1", "function"),
+    ],
+)
+async def test_a_wrong_profile_fails_the_table(point: str, mistake: str) -> None:
+    """The register-table check can fail: a copy of the profile with one mistake at ``point``
+    reads a value other than the table's there (the shipped profile, read the same way, none)."""
+    assert await table_mismatches(shipped(PROFILE)) == {}
+    broken = break_profile(shipped(PROFILE), point, mistake)
+    assert point in await table_mismatches(broken), f"{mistake} at {point} not caught"
+
+
+async def table_mismatches(profile: Profile) -> dict[str, str]:
+    """``point -> what was read`` where ``profile`` disagrees with the table's numeric facts
+    (the serial number, a text, is checked by ``test_independent_register_table``)."""
+    facts = [f for f in TABLE["facts"] if not f["point"].startswith("Identification.")]
+    server = PlainModbusServer(units())
+    config = ModbusDeviceConfig("pv", tcp=TcpEndpoint("127.0.0.1", server.port), timeout_s=0.5)
+    keys = {f"pv.{fact['point']}" for fact in facts}
+    async with server, running(ModbusDriver(profile, config)) as sink:
+        for _ in range(150):  # every point read Good, or at most 3 s
+            if all(k in sink.latest and sink.latest[k].quality.is_good for k in keys):
+                break
+            await asyncio.sleep(0.02)
+        readings = dict(sink.latest)
+    return mismatches(readings, facts, "pv")
