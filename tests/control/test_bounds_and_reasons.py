@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from ampacity.control import ControlCycle, Demand, Priority, ResourceSpec, arbitrate
+from ampacity.control import ControlCycle, CycleResult, Demand, Priority, ResourceSpec, arbitrate
 from ampacity.control.dayahead import Plan, PlanInputs
 from controlkit import T0, battery, config, step
 
@@ -27,24 +27,35 @@ def plan(**series: list[float]) -> Plan:
     return Plan(T0 - timedelta(minutes=5), 900.0, "optimal", **base)  # type: ignore[arg-type]
 
 
+def pv_site() -> ControlCycle:
+    """A 10 kW PV site with a full battery, self-consumption under the 70 % rule, and a plan."""
+    return ControlCycle(
+        config(
+            pv=[{"id": "pv", "nominal_power_w": 10_000}],
+            strategies={"sc": {"template": "self-consumption", "max_feed_in_pct": 70}},
+            strategy="sc",
+            planner={},
+        )
+    )
+
+
+def pv_step(cycle: ControlCycle, *, grid_w: float, pv_w: float) -> CycleResult:
+    """One cycle of ``pv_site`` with the grid (+ = import) and the inverter's output, W."""
+    return step(
+        cycle,
+        grid={"ActivePower": grid_w},
+        pv={"ActivePower": pv_w, "NominalPower": 10_000.0},
+        bat=battery(soc=100.0),
+    )
+
+
 def test_the_plans_curtailment_lowers_the_pv_limit_the_feed_in_limit_sets() -> None:
     """Negative price: the plan curtails 6.6 kW of 6.8 kW and exports 200 W; the feed-in limit
     (70 %) alone would leave the inverter at its output. The lower bound wins, whatever its
     priority: on measured power, the house's 800 W plus the plan's 200 W of export."""
-    cfg = config(
-        pv=[{"id": "pv", "nominal_power_w": 10_000}],
-        strategies={"sc": {"template": "self-consumption", "max_feed_in_pct": 70}},
-        strategy="sc",
-        planner={},
-    )
-    cycle = ControlCycle(cfg)
+    cycle = pv_site()
     cycle.set_plan(plan(curtail_w=[6600.0], grid_w=[-200.0], import_price=[-0.05]))
-    result = step(
-        cycle,
-        grid={"ActivePower": -6000.0},
-        pv={"ActivePower": 6800.0, "NominalPower": 10_000.0},
-        bat=battery(soc=100.0),
-    )
+    result = pv_step(cycle, grid_w=-6000.0, pv_w=6800.0)
     decision = result.decisions[PV]
     assert decision.value == 6800.0 - 6000.0 + 200.0
     assert decision.limited_by == "schedule"
@@ -55,20 +66,9 @@ def test_the_plans_curtailment_keeps_the_house_on_the_sun() -> None:
     """Once curtailed, the inverter's output is its limit: the next limit is what the site used
     (output 300 W + import 200 W), not output less the planned curtailment (0 W: the PV fell
     to nothing within a few cycles and the house ran on the grid)."""
-    cfg = config(
-        pv=[{"id": "pv", "nominal_power_w": 10_000}],
-        strategies={"sc": {"template": "self-consumption", "max_feed_in_pct": 70}},
-        strategy="sc",
-        planner={},
-    )
-    cycle = ControlCycle(cfg)
+    cycle = pv_site()
     cycle.set_plan(plan(curtail_w=[6600.0], grid_w=[0.0], import_price=[-0.05]))
-    result = step(
-        cycle,
-        grid={"ActivePower": 200.0},
-        pv={"ActivePower": 300.0, "NominalPower": 10_000.0},
-        bat=battery(soc=100.0),
-    )
+    result = pv_step(cycle, grid_w=200.0, pv_w=300.0)
     decision = result.decisions[PV]
     assert decision.value == 500.0
     assert decision.limited_by == "schedule"
@@ -77,20 +77,9 @@ def test_the_plans_curtailment_keeps_the_house_on_the_sun() -> None:
 def test_where_importing_pays_the_plans_curtailment_keeps_its_import() -> None:
     """Spot below the levies: importing earns money, the plan imports 3 kW and curtails all
     PV. The limit brings the grid to the plan's import (here: the inverter to 0 W)."""
-    cfg = config(
-        pv=[{"id": "pv", "nominal_power_w": 10_000}],
-        strategies={"sc": {"template": "self-consumption", "max_feed_in_pct": 70}},
-        strategy="sc",
-        planner={},
-    )
-    cycle = ControlCycle(cfg)
+    cycle = pv_site()
     cycle.set_plan(plan(curtail_w=[6000.0], grid_w=[3000.0], import_price=[-0.03]))
-    result = step(
-        cycle,
-        grid={"ActivePower": 200.0},
-        pv={"ActivePower": 300.0, "NominalPower": 10_000.0},
-        bat=battery(soc=100.0),
-    )
+    result = pv_step(cycle, grid_w=200.0, pv_w=300.0)
     assert result.decisions[PV].value == 0.0
     assert result.decisions[PV].limited_by == "schedule"
 
@@ -99,13 +88,7 @@ def test_a_plan_that_curtails_all_its_pv_forecast_gets_no_pv() -> None:
     """Importing pays and the plan curtails all 5 kW it forecast: the inverter goes to 0 W
     even where following the plan's grid power alone would leave it 300 W (900 W produced,
     100 W exported, 500 W planned import)."""
-    cfg = config(
-        pv=[{"id": "pv", "nominal_power_w": 10_000}],
-        strategies={"sc": {"template": "self-consumption", "max_feed_in_pct": 70}},
-        strategy="sc",
-        planner={},
-    )
-    cycle = ControlCycle(cfg)
+    cycle = pv_site()
     forecast = PlanInputs(
         start=T0 - timedelta(minutes=5),
         slot_s=900.0,
@@ -116,12 +99,7 @@ def test_a_plan_that_curtails_all_its_pv_forecast_gets_no_pv() -> None:
     )
     bare = plan(curtail_w=[5000.0], grid_w=[500.0], import_price=[-0.03])
     cycle.set_plan(replace(bare, inputs=forecast))
-    result = step(
-        cycle,
-        grid={"ActivePower": -100.0},
-        pv={"ActivePower": 900.0, "NominalPower": 10_000.0},
-        bat=battery(soc=100.0),
-    )
+    result = pv_step(cycle, grid_w=-100.0, pv_w=900.0)
     assert result.decisions[PV].value == 0.0
     assert result.decisions[PV].limited_by == "schedule"
 
@@ -130,20 +108,9 @@ def test_curtailment_the_plan_makes_for_the_feed_in_limit_is_left_to_the_feed_in
     """At a positive price the plan curtails only because its forecast exceeds the feed-in
     limit; the feed-in controller curtails on measured power (a car taking more than the
     forecast expected must get the sun)."""
-    cfg = config(
-        pv=[{"id": "pv", "nominal_power_w": 10_000}],
-        strategies={"sc": {"template": "self-consumption", "max_feed_in_pct": 70}},
-        strategy="sc",
-        planner={},
-    )
-    cycle = ControlCycle(cfg)
+    cycle = pv_site()
     cycle.set_plan(plan(curtail_w=[2000.0], grid_w=[-7000.0], import_price=[0.25]))
-    result = step(
-        cycle,
-        grid={"ActivePower": -6000.0},
-        pv={"ActivePower": 6800.0, "NominalPower": 10_000.0},
-        bat=battery(soc=100.0),
-    )
+    result = pv_step(cycle, grid_w=-6000.0, pv_w=6800.0)
     decision = result.decisions[PV]
     assert decision.limited_by is None and decision.owner == "feed-in-limit"
     assert decision.value > 6800.0  # export 6 kW is under 7 kW: room to rise
