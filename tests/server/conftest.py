@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import types
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -52,7 +53,7 @@ class DemoStartModules:
         if file_path.parent != HERE or file_path.name not in DEMO_E2E:
             return None
         base = pytest.Module.from_parent(parent, path=file_path).nodeid
-        module = pytest.Module.from_parent(
+        module = OwnNamespaceModule.from_parent(
             parent,
             path=file_path,
             name=f"{file_path.name}@{self.start}",
@@ -60,6 +61,22 @@ class DemoStartModules:
         )
         module.add_marker(pytest.mark.demo_start(self.start))
         return module
+
+
+class OwnNamespaceModule(pytest.Module):
+    """A second collection of a test file under a node id of its own, holding its own module
+    namespace (a copy of the file's imported module).
+
+    pytest parses a module's fixtures once per module object and binds them to the node that
+    parsed them first; two collectors of one imported module would leave one of them without
+    the file's own fixtures (which one depends on the pytest version and the collection order).
+    A namespace of its own gives this node its own fixture definitions."""
+
+    def _getobj(self) -> types.ModuleType:
+        shared = super()._getobj()
+        own = types.ModuleType(f"{shared.__name__}@{self.name.rpartition('@')[2]}")
+        own.__dict__.update({k: v for k, v in vars(shared).items() if k != "__name__"})
+        return own
 
 
 @contextlib.contextmanager
