@@ -2,9 +2,10 @@
 
 The house needs ``demand_w(hour)`` of electrical heat-pump power (a winter day's shape). In state
 3 (recommended) or 4 (forced) the pump runs at ``boost_w`` / ``force_w`` while the store has room
-and the extra energy goes into the store; in state 2 the pump draws the demand less what the store
-gives back; in state 1 (blocked) it draws nothing and the store (or comfort) pays. Power W,
-+ consumption; store energy Wh (electrical equivalent).
+and the extra energy goes into the store (no more than fits: with the store full it draws the
+house's demand, as a pump at its raised set temperature stops); in state 2 the pump draws the
+demand less what the store gives back; in state 1 (blocked) it draws nothing and the store (or
+comfort) pays. Power W, + consumption; store energy Wh (electrical equivalent).
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ class HeatPumpSim:
         h = dt_s / 3600.0
         if self.sg_ready >= 3 and self.stored_wh < self.store_wh:
             power = self.boost_w if self.sg_ready == 3 else self.force_w
+            # the last step before the store is full: only the heat that still fits (a pump
+            # at its raised set temperature stops; heat is never lost)
+            room_w = (self.store_wh - self.stored_wh) / h if h > 0 else 0.0
+            power = max(0.0, min(power, demand + room_w))
             self.stored_wh = min(self.store_wh, self.stored_wh + max(0.0, power - demand) * h)
         elif self.sg_ready == 1:
             power = 0.0
