@@ -11,12 +11,13 @@ electrolyser's and a CHP unit's power and on/off state. Constraints:
 * demand charge (where ``demand_charge_per_kw`` > 0): ``import_t ≤ peak`` for every slot, with
   ``peak ≥ peak_floor_w`` (the peak the billing period already has) and the peak costing
   ``demand_charge_per_kw`` per kW; the plan's ``peak_import_w`` then bounds the real-time import;
-* vehicles: power only until departure, energy by departure (a shortfall is allowed at a high
-  penalty, so an impossible target gives the best effort and says so); a vehicle without a
-  target (``surplus``: a Surplus mode) takes the PV surplus only, ``Σ surplus vehicles ≤ pv −
-  load`` (never grid, as its real-time control does), up to the energy it has room for, each
-  kWh worth what stored energy is worth; with ``battery_to_vehicles`` false the batteries give
-  at most the other consumption, ``discharge ≤ load + rod + heat pump``;
+* vehicles: power only until departure (and, for a car expected to arrive, from its arrival),
+  energy by departure (a shortfall is allowed at a high penalty, so an impossible target gives
+  the best effort and says so); a vehicle without a target (``surplus``: a Surplus mode) takes
+  the PV surplus only, ``Σ surplus vehicles ≤ pv − load`` (never grid, as its real-time control
+  does), up to the energy it has room for, each kWh worth what stored energy is worth; with
+  ``battery_to_vehicles`` false the batteries give at most the other consumption,
+  ``discharge ≤ load + rod + heat pump``;
 * heating rod and heat pump: the energy their heat demand needs within the horizon, at most
   their power (the store shifts it in time);
 * each electrolyser and each CHP / fuel cell: off, or between its minimum and maximum power
@@ -67,6 +68,9 @@ class VehicleNeed:
     at_once: bool = False
     """A ``Fast`` / ``FastOnce`` car: it takes ``max_w`` from now until ``energy_wh`` is in (as
     the real-time control charges it), a fixed load the plan cannot move but can cover."""
+    arrival: datetime | None = None
+    """When an expected car plugs in (``None``: it is connected): no power before, and a slot
+    it arrives in offers the part of it after the arrival."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,8 +318,13 @@ def solve(inputs: PlanInputs, time_limit_s: float | None = None) -> Plan:
             bound(on, 0.0, 1.0)
             integrality[on] = 1
         for j, v in enumerate(vehicles):
-            plugged = inputs.start + timedelta(seconds=t * inputs.slot_s) < v.departure
-            bound(var(t, EV + j), 0.0, v.max_w if plugged else 0.0)
+            slot_start = inputs.start + timedelta(seconds=t * inputs.slot_s)
+            plugged = slot_start < v.departure
+            present = 1.0  # the share of the slot the car is there
+            if v.arrival is not None and v.arrival > slot_start:
+                after = inputs.slot_s - (v.arrival - slot_start).total_seconds()
+                present = max(0.0, after / inputs.slot_s)
+            bound(var(t, EV + j), 0.0, v.max_w * present if plugged else 0.0)
             if v.at_once:  # full power until the energy is in: fixed
                 before = min(v.energy_wh, v.max_w * dt * t) if plugged else v.energy_wh
                 fixed = max(0.0, min(v.max_w, (v.energy_wh - before) / dt)) if plugged else 0.0

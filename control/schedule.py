@@ -40,12 +40,15 @@ OWNER = "schedule"
 
 
 class VehicleTarget(BaseModel):
-    """A vehicle's wish at a charge point: ``energy_kwh`` by ``departure`` (local time)."""
+    """A vehicle's wish at a charge point: ``energy_kwh`` by ``departure`` (local time);
+    ``arrival``: when it is expected to plug in (local time; a daily routine, such as staff
+    cars), so the plan prepares for it before it comes (``None``: planned once connected)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     energy_kwh: float = Field(gt=0)
     departure: time
+    arrival: time | None = None
 
 
 class PlannerConfig(BaseModel):
@@ -61,7 +64,8 @@ class PlannerConfig(BaseModel):
             planned); the plan raises SG-Ready to 3 in the slots it puts it in.
         hydrogen_value_per_kwh: what an electrolyser's hydrogen is worth per kWh consumed.
         chp_fuel_cost_per_kwh: fuel cost of a CHP unit / fuel cell per kWh of electricity.
-        vehicles: charge point id -> its vehicle's energy by departure.
+        vehicles: charge point id -> its vehicle's energy by departure (with an ``arrival``:
+            expected daily, planned before it plugs in).
         replan_s: re-plan at least this often, s.
         demand_charge_per_kw_month: the grid tariff's demand charge on the month's highest
             15-minute mean import, per kW and month (0: none). The plan bears one day's share
@@ -194,9 +198,15 @@ def inputs_from(
     local_start = start.astimezone(zone)
     month_days = calendar.monthrange(local_start.year, local_start.month)[1]
     vehicles = []
+    horizon_end = start + timedelta(seconds=n * slot_s)
     for cp in control.charge_points:
         target = planner.vehicles.get(cp.id)
-        if target is None or not snapshot.flag(cp.id, "VehicleConnected"):
+        if target is None:
+            continue
+        if not snapshot.flag(cp.id, "VehicleConnected"):
+            expected = _expected_vehicle(cp, target, start, horizon_end, zone, vehicle_max_w)
+            if expected is not None:
+                vehicles.append(expected)
             continue
         local = start.astimezone(zone)
         departure = datetime.combine(local.date(), target.departure, zone)
@@ -286,6 +296,44 @@ def inputs_from(
         ),
         peak_floor_w=peak_floor_w,
         battery_to_vehicles=planner.battery_to_vehicles,
+    )
+
+
+def _charge_point_max_w(cp: Any, vehicle_max_w: Mapping[str, float] | None) -> float:
+    """What a vehicle at ``cp`` is planned to take: what the car was seen to take, else the
+    charge point's rating, W."""
+    if vehicle_max_w is not None and cp.id in vehicle_max_w:
+        return vehicle_max_w[cp.id]
+    return float(cp.max_power_w if cp.dc else cp.max_current_a * cp.voltage_v * cp.phases)
+
+
+def _expected_vehicle(
+    cp: Any,
+    target: VehicleTarget,
+    start: datetime,
+    horizon_end: datetime,
+    zone: ZoneInfo,
+    vehicle_max_w: Mapping[str, float] | None,
+) -> VehicleNeed | None:
+    """The car expected at ``cp`` (``target.arrival``) while none is connected: its next
+    arrival after ``start`` and the departure after that, if it arrives within the horizon."""
+    if target.arrival is None:
+        return None
+    local = start.astimezone(zone)
+    arrival = datetime.combine(local.date(), target.arrival, zone)
+    if arrival <= local:  # today's has come (and gone) or is late: the next day's
+        arrival += timedelta(days=1)
+    if arrival >= horizon_end:
+        return None
+    departure = datetime.combine(arrival.date(), target.departure, zone)
+    if departure <= arrival:
+        departure += timedelta(days=1)
+    return VehicleNeed(
+        cp.id,
+        target.energy_kwh * 1000.0,
+        departure.astimezone(UTC),
+        _charge_point_max_w(cp, vehicle_max_w),
+        arrival=arrival.astimezone(UTC),
     )
 
 
