@@ -6,8 +6,10 @@ demands that *bound* the real-time control rather than replace it:
 
 * battery: charging at most the planned charge plus a margin (so a sunny morning does not fill
   the battery before the midday peak: forecast-based charging), discharging at most the planned
-  discharge plus a margin (energy is kept for the expensive hours); where the plan charges from
-  the grid (cheap or negative prices) the battery charges at least that much;
+  discharge plus a margin where the plan discharges, not at all where it holds or charges
+  (energy is kept for the expensive hours; at a flat price a round trip is a loss), except
+  under a demand charge (the margin then also keeps the import low); where the plan charges
+  from the grid (cheap or negative prices) the battery charges at least that much;
 * PV: where the plan curtails because exporting costs money (negative export price), the
   inverters' limit is their output minus the curtailment, shared by nominal power (curtailment
   for the feed-in limit is left to the feed-in controller, on measured power);
@@ -360,7 +362,11 @@ def schedule_demands(
         value = planned * share
         resource = f"{b.id}.BatteryPowerSetpoint"
         low = min(value, 0.0) - margin  # charge at most the plan's + margin
-        high = max(value, 0.0) + margin  # discharge at most the plan's + margin
+        # discharge at most the plan's + margin where it discharges (or a demand charge makes
+        # every kW of import count); where it holds or charges, not at all: it keeps the energy
+        # for dearer hours, and at a flat price a round trip through the battery is a loss
+        discharges = value > 1.0 or plan.peak_import_w is not None
+        high = max(value, 0.0) + margin if discharges else 0.0
         if value < 0 and grid > 0:  # the plan charges from the grid: at least that much
             high = value
             reason = f"plan: charge {-value / 1000:.1f} kW from the grid at {at}"
@@ -369,7 +375,8 @@ def schedule_demands(
         elif value > 0:
             reason = f"plan: discharge ≤ {high / 1000:.1f} kW at {at}"
         else:
-            reason = f"plan: hold the battery (±{margin / 1000:.1f} kW) at {at}"
+            held = f"±{margin / 1000:.1f} kW" if discharges else f"charge ≤ {margin / 1000:.1f} kW"
+            reason = f"plan: hold the battery ({held}) at {at}"
         found.append(Demand(resource, OWNER, Priority.SCHEDULE, reason, None, low, high, until))
     curtail = plan.curtail_w[index]
     exports = plan.inputs.export_price if plan.inputs is not None else plan.import_price

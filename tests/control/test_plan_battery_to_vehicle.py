@@ -66,9 +66,10 @@ def test_a_site_can_keep_its_battery_from_the_car() -> None:
 
 
 def test_no_discharge_in_the_plan_no_battery_for_the_car() -> None:
-    """The plan holds the battery in this slot: it evens out the house only."""
+    """The plan holds the battery in this slot: neither the car nor the house gets it (the plan
+    keeps it for dearer hours; see test_plan_hold)."""
     result = run(cycle_with(0.0, 11_040.0))
-    assert result.decisions[BAT].value == pytest.approx(500.0, abs=1.0)
+    assert result.decisions[BAT].value == pytest.approx(0.0, abs=1.0)
 
 
 def test_the_locked_plan_discharges_for_the_house_only() -> None:
