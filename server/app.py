@@ -368,7 +368,14 @@ async def _start_historian(
     for infos in assets:
         for info in infos:
             sources[info.asset_id] = server.get_node(ua.NodeId(info.asset_id, site_ns))
-    await enable_history(server, historian, nodes, site_ns, event_sources=sources)
+    await enable_history(
+        server,
+        historian,
+        nodes,
+        site_ns,
+        event_sources=sources,
+        max_message_size=config.security.connections.max_message_size,
+    )
     install_audit(server, historian, site_ns)
     site_node = server.get_node(ua.NodeId(site_id, site_ns))
     folder = await site_node.add_object(

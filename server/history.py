@@ -48,7 +48,7 @@ from ampacity.storage import (
 from asyncua import Node, Server, ua
 from asyncua.server.history import HistoryManager, HistoryStorageInterface
 
-from .history_encoding import encode_history_data
+from .history_encoding import encode_history_data, value_size
 from .nodestore import add_references, write_unwatched
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,10 @@ VARIANT_TYPES: dict[str, ua.VariantType] = {
 _UNSET_BEFORE = datetime(1601, 1, 2, tzinfo=UTC)
 """A DateTime at the OPC UA minimum means "not specified"."""
 _CP_MAGIC = b"AMH1"
+RESPONSE_MARGIN_BYTES = 1024
+"""Room in a HistoryRead response, besides the values, for its header and diagnostics."""
+NODE_MARGIN_BYTES = 128
+"""Room per node read: its StatusCode, continuation point and HistoryData header."""
 
 
 def _given(moment: datetime | None) -> datetime | None:
@@ -426,6 +430,26 @@ class HistorianHistoryManager(HistoryManager):  # type: ignore[misc]
         """Event notifier NodeIds → source key (its events and those below); ``None``: all."""
         self._info: dict[str, SeriesInfo | None] = {}
         self.server_uri = ""
+        self.max_message_size: int | None = None
+        """The server's message size limit (bytes); raw pages never exceed it."""
+
+    def raw_page_max(self, data_type: str | None, ttr: ua.TimestampsToReturn, nodes: int) -> int:
+        """The most raw values of one node a response holds when ``nodes`` are read at once.
+
+        ``max_values_per_read``, or for fixed-size values (numeric points) as many as fit into
+        ``max_bytes_per_read`` (and the server's message size), shared by the nodes, where that
+        is more: one day at 1 s (86,400 Doubles, 2.6 MB) then takes 3 responses, not 9.
+        """
+        config = self.historian.config
+        size = value_size(data_type, ttr)
+        if size is None:
+            return config.max_values_per_read
+        budget = config.max_bytes_per_read
+        if self.max_message_size:
+            budget = min(budget, self.max_message_size)
+        nodes = max(1, nodes)
+        by_size = (budget - RESPONSE_MARGIN_BYTES - NODE_MARGIN_BYTES * nodes) // nodes // size
+        return max(config.max_values_per_read, by_size)
 
     async def add_variables(self, nodes: Mapping[str, Node]) -> None:
         """Serve history for these variables (keys registered with the historian) and mark
@@ -464,7 +488,11 @@ class HistorianHistoryManager(HistoryManager):  # type: ignore[misc]
                 results.append(_result(ua.StatusCodes.Good))
                 continue
             try:
-                results.append(await self._read_one(details, rv, params.TimestampsToReturn, index))
+                results.append(
+                    await self._read_one(
+                        details, rv, params.TimestampsToReturn, index, len(params.NodesToRead)
+                    )
+                )
             except HistorianUnavailable as exc:
                 log.warning("HistoryRead: %s", exc)
                 results.append(_result(ua.StatusCodes.BadHistoryOperationUnsupported))
@@ -474,7 +502,7 @@ class HistorianHistoryManager(HistoryManager):  # type: ignore[misc]
         return results
 
     async def _read_one(
-        self, details: Any, rv: ua.HistoryReadValueId, ttr: Any, index: int
+        self, details: Any, rv: ua.HistoryReadValueId, ttr: Any, index: int, nodes: int
     ) -> ua.HistoryReadResult:
         if isinstance(details, ua.ReadEventDetails):
             if rv.NodeId not in self.event_sources:
@@ -488,7 +516,7 @@ class HistorianHistoryManager(HistoryManager):  # type: ignore[misc]
         if isinstance(details, ua.ReadRawModifiedDetails):
             if details.IsReadModified:
                 return _result(ua.StatusCodes.BadHistoryOperationUnsupported)
-            return await self._read_raw(details, rv, key, ttr)
+            return await self._read_raw(details, rv, key, ttr, nodes)
         if isinstance(details, ua.ReadProcessedDetails):
             return await self._read_processed(details, rv, key, ttr, details.AggregateType[index])
         if isinstance(details, ua.ReadAtTimeDetails):
@@ -496,7 +524,12 @@ class HistorianHistoryManager(HistoryManager):  # type: ignore[misc]
         return _result(ua.StatusCodes.BadHistoryOperationUnsupported)
 
     async def _read_raw(
-        self, details: ua.ReadRawModifiedDetails, rv: ua.HistoryReadValueId, key: str, ttr: Any
+        self,
+        details: ua.ReadRawModifiedDetails,
+        rv: ua.HistoryReadValueId,
+        key: str,
+        ttr: Any,
+        nodes: int,
     ) -> ua.HistoryReadResult:
         start, end = _given(details.StartTime), _given(details.EndTime)
         limit = details.NumValuesPerNode or None
@@ -507,22 +540,25 @@ class HistorianHistoryManager(HistoryManager):  # type: ignore[misc]
         resume = None
         if rv.ContinuationPoint:
             (resume,) = _unpack_cp(rv.ContinuationPoint, "raw", key)
-        page = await self.historian.read_raw(
-            key, start, end, limit, bool(details.ReturnBounds), resume
-        )
         info = await self._series(key)
-        result = ua.HistoryReadResult()
         dtype = info.data_type if info else None
-        encoded = encode_history_data(page.values, dtype, ttr)  # the same bytes, one pass
+        page_max = self.raw_page_max(dtype, ttr, nodes)
+        page = await self.historian.read_raw_rows(
+            key, start, end, limit, bool(details.ReturnBounds), resume, page_max
+        )
+        result = ua.HistoryReadResult()
+        encoded = encode_history_data(page.rows, dtype, ttr)  # the same bytes, one pass
         if encoded is not None:
             result.HistoryData = encoded
         else:
             result.HistoryData = ua.HistoryData()
-            result.HistoryData.DataValues = [to_data_value(v, dtype, ttr) for v in page.values]
+            result.HistoryData.DataValues = [
+                to_data_value(v, dtype, ttr) for v in page.page().values
+            ]
         if page.next_t is not None:
             result.ContinuationPoint = _pack_cp("raw", key, [page.next_t])
             result.StatusCode = ua.StatusCode(ua.StatusCodes.Good)
-        elif not page.values:
+        elif not page.rows:
             result.StatusCode = ua.StatusCode(ua.StatusCodes.GoodNoData)
         return result
 
@@ -774,7 +810,11 @@ async def mark_historized(
 _HAS_HISTORICAL_CONFIGURATION = ua.NodeId(ua.ObjectIds.HasHistoricalConfiguration)
 
 
-async def _set_capabilities(server: Server, historian: Historian) -> None:
+async def _set_capabilities(
+    server: Server, historian: Historian, manager: HistorianHistoryManager
+) -> None:
+    # the most values of one node a response holds: a numeric point's page (see raw_page_max)
+    most_values = manager.raw_page_max(DataType.DOUBLE.value, ua.TimestampsToReturn.Both, 1)
     caps: dict[int, ua.Variant] = {
         ua.ObjectIds.HistoryServerCapabilities_AccessHistoryDataCapability: ua.Variant(
             True, ua.VariantType.Boolean
@@ -783,7 +823,7 @@ async def _set_capabilities(server: Server, historian: Historian) -> None:
             True, ua.VariantType.Boolean
         ),
         ua.ObjectIds.HistoryServerCapabilities_MaxReturnDataValues: ua.Variant(
-            historian.config.max_values_per_read, ua.VariantType.UInt32
+            most_values, ua.VariantType.UInt32
         ),
         ua.ObjectIds.HistoryServerCapabilities_MaxReturnEventValues: ua.Variant(
             historian.config.max_values_per_read, ua.VariantType.UInt32
@@ -811,6 +851,7 @@ async def enable_history(
     nodes: Mapping[str, Node],
     site_ns: int,
     event_sources: Mapping[str, Node] | None = None,
+    max_message_size: int | None = None,
 ) -> HistorianHistoryManager:
     """Serve HistoryRead from ``historian`` and mark ``nodes`` historized.
 
@@ -823,6 +864,8 @@ async def enable_history(
             ``ns=site_ns;s=<source key>``).
         event_sources: key → object node whose event history is served (events of that key and
             the keys below it); the Server object always serves every event.
+        max_message_size: the server's largest message (bytes,
+            ``security.connections.max_message_size``): raw pages stay below it.
 
     Returns:
         the installed history manager (``add_variables`` serves variables added later).
@@ -831,6 +874,7 @@ async def enable_history(
     manager.server_uri = (
         server.get_application_uri() if hasattr(server, "get_application_uri") else ""
     )
+    manager.max_message_size = max_message_size
     server.iserver.history_manager = manager
     await manager.add_variables(nodes)
     server_node = server.get_node(ua.NodeId(ua.ObjectIds.Server))
@@ -838,7 +882,7 @@ async def enable_history(
     for key, node in (event_sources or {}).items():
         await node.set_attr_bit(ua.AttributeIds.EventNotifier, ua.EventNotifier.HistoryRead)
         manager.event_sources[node.nodeid] = key
-    await _set_capabilities(server, historian)
+    await _set_capabilities(server, historian, manager)
     return manager
 
 

@@ -82,7 +82,13 @@ class StorageConfig(_Strict):
         buffer_max_mb: the buffer's bound; beyond it the oldest buffered samples are dropped
             (counted in ``health().dropped``).
         retry_max_s: longest wait between attempts to reach a database that is down.
-        max_values_per_read: values per HistoryRead response before a continuation point.
+        max_values_per_read: values per HistoryRead response and node before a continuation
+            point.
+        max_bytes_per_read: numeric points (Double, Boolean, Int32, UInt32: fixed-size values)
+            get as many raw values per response as fit into this many bytes of encoded values,
+            shared by the nodes read, where that is more than ``max_values_per_read`` (1 MiB:
+            about 34,900 Doubles with both timestamps). The server never uses more than its
+            ``security.connections.max_message_size``.
         maintenance_interval_s: how often rollups are computed and retention is applied.
         retention: how long each resolution is kept.
         policies: per-point recording overrides, matched by glob, last match wins.
@@ -96,6 +102,7 @@ class StorageConfig(_Strict):
     buffer_max_mb: float = Field(512.0, gt=0)
     retry_max_s: float = Field(30.0, gt=0)
     max_values_per_read: int = Field(10_000, ge=1)
+    max_bytes_per_read: int = Field(1024 * 1024, ge=0, le=64 * 1024 * 1024)
     maintenance_interval_s: float = Field(60.0, gt=0)
     retention: RetentionConfig = RetentionConfig()
     policies: list[PolicyOverride] = Field(default_factory=list)

@@ -34,7 +34,7 @@ from .policy import RecordingPolicy, apply_overrides, default_policy
 from .recorder import SeriesHandle
 from .series import SeriesInfo
 from .timeutil import from_us, to_us
-from .values import EventRecord, HistValue, RawPage
+from .values import EventRecord, HistValue, RawPage, RawRows
 from .wal import DiskBuffer, Position
 
 log = logging.getLogger(__name__)
@@ -642,17 +642,34 @@ class Historian:
         limit: int | None = None,
         bounds: bool = False,
         resume_t: int | None = None,
+        page_max: int | None = None,
     ) -> RawPage:
-        """Raw values (see ``queries.read_raw``); ``limit`` defaults to ``max_values_per_read``."""
-        size = min(limit or self.config.max_values_per_read, self.config.max_values_per_read)
+        """Raw values (see ``queries.read_raw``): at most ``limit`` and at most ``page_max``
+        (default ``max_values_per_read``)."""
+        rows = await self.read_raw_rows(key, start, end, limit, bounds, resume_t, page_max)
+        return rows.page()
+
+    async def read_raw_rows(
+        self,
+        key: str,
+        start: datetime | None,
+        end: datetime | None,
+        limit: int | None = None,
+        bounds: bool = False,
+        resume_t: int | None = None,
+        page_max: int | None = None,
+    ) -> RawRows:
+        """``read_raw`` as the database's ``(t_us, value, status)`` tuples."""
+        page_max = page_max or self.config.max_values_per_read
+        size = min(limit or page_max, page_max)
         s_us = to_us(start) if start else None
         e_us = to_us(end) if end else None
 
-        def run(conn: Connection) -> RawPage:
+        def run(conn: Connection) -> RawRows:
             found = self._series_row(conn, key)
             if found is None:
-                return RawPage([], None)
-            return queries.read_raw(conn, found[0], s_us, e_us, size, bounds, resume_t)
+                return RawRows([], None)
+            return queries.read_raw_rows(conn, found[0], s_us, e_us, size, bounds, resume_t)
 
         return await self._query(run)
 

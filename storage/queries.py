@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from . import status as sc
-from .values import EventRecord, HistValue, RawPage
+from .values import EventRecord, HistValue, RawPage, RawRow, RawRows
 
 _COLS = "t, value, text, status"
 
@@ -79,7 +79,26 @@ def read_raw(
     bounds: bool = False,
     resume_t: int | None = None,
 ) -> RawPage:
-    """Raw values of one series, at most ``limit`` of them.
+    """Raw values of one series, at most ``limit`` of them (see ``read_raw_rows``)."""
+    return read_raw_rows(conn, sid, start, end, limit, bounds, resume_t).page()
+
+
+def _raw_columns(conn: Connection) -> str:
+    """The columns of a raw row: SQLite keeps each value's own type, so the number or the text
+    comes as one column and the rows need no rewriting in Python."""
+    return "t, COALESCE(text, value), status" if conn.dialect.name == "sqlite" else _COLS
+
+
+def read_raw_rows(
+    conn: Connection,
+    sid: int,
+    start: int | None,
+    end: int | None,
+    limit: int,
+    bounds: bool = False,
+    resume_t: int | None = None,
+) -> RawRows:
+    """Raw values of one series, at most ``limit`` of them, as ``(t_us, value, status)`` rows.
 
     ``start <= end``: ascending, ``start <= t < end``; ``start > end``: descending,
     ``start >= t > end``; a missing ``end``: ascending from ``start``; a missing ``start``:
@@ -118,14 +137,20 @@ def read_raw(
         where.append("t <= :resume" if descending else "t >= :resume")
         params["resume"] = resume_t
     order = "DESC" if descending else "ASC"
+    columns = _raw_columns(conn)
     rows = _fetch_all(
         conn,
-        f"SELECT {_COLS} FROM samples WHERE {' AND '.join(where)} ORDER BY t {order} LIMIT :limit",
+        f"SELECT {columns} FROM samples WHERE {' AND '.join(where)} "
+        f"ORDER BY t {order} LIMIT :limit",
         params,
     )
     next_t = int(rows[limit][0]) if len(rows) > limit else None
     del rows[limit:]
-    values = [HistValue(t, value if txt is None else txt, status) for t, value, txt, status in rows]
+    values: list[RawRow] = (
+        rows
+        if columns != _COLS
+        else [(t, value if txt is None else txt, status) for t, value, txt, status in rows]
+    )
     if placeholders:
         first_page = resume_t is None
         for ph in placeholders:
@@ -134,7 +159,7 @@ def read_raw(
                 values.insert(0, ph)
             elif not at_front and next_t is None:
                 values.append(ph)
-    return RawPage(values, next_t)
+    return RawRows(values, next_t)
 
 
 def interpolate(

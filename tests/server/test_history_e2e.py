@@ -69,6 +69,7 @@ async def test_read_raw_history_with_continuation_points(
 ) -> None:
     endpoint, ns, historian = site
     historian.config.max_values_per_read = 1000  # forces 4 round trips
+    historian.config.max_bytes_per_read = 0  # numeric points too
     async with Client(endpoint) as client:
         node = client.get_node(ua.NodeId("pv1.ActivePower", ns))
         assert await node.read_attribute(ua.AttributeIds.Historizing)
@@ -81,6 +82,47 @@ async def test_read_raw_history_with_continuation_points(
         assert len(config) == 1
         stepped = await config[0].get_child(["0:Stepped"])
         assert await stepped.read_value() is False
+
+
+async def test_numeric_pages_fill_the_byte_budget(site: tuple[str, int, Historian]) -> None:
+    """Pages of a Double point hold as many values as fit into ``max_bytes_per_read`` (30 bytes
+    each with both timestamps, less the response's margins); the continuation points chain
+    them without a gap or a repeat, and the last page has none."""
+    endpoint, ns, historian = site
+    historian.config.max_values_per_read = 1000
+    historian.config.max_bytes_per_read = 1024 + 128 + 1500 * 30  # 1,500 values a page
+    async with Client(endpoint) as client:
+        node = client.get_node(ua.NodeId("pv1.ActivePower", ns))
+        details = ua.ReadRawModifiedDetails(
+            IsReadModified=False,
+            StartTime=T0,
+            EndTime=T0 + timedelta(hours=1),
+            NumValuesPerNode=0,
+            ReturnBounds=False,
+        )
+        pages: list[list[ua.DataValue]] = []
+        point = None
+        while True:
+            result = await node.history_read(details, point)
+            assert result.StatusCode.is_good()
+            pages.append(result.HistoryData.DataValues)
+            point = result.ContinuationPoint
+            if not point:
+                break
+        assert [len(p) for p in pages] == [1500, 1500, 600]
+        times = [dv.SourceTimestamp for page in pages for dv in page]
+        assert times == [T0 + timedelta(seconds=i) for i in range(3600)]
+        assert [dv.Value.Value for page in pages for dv in page] == [
+            float(i % 60) for i in range(3600)
+        ]
+        details.NumValuesPerNode = 700  # the client's limit still rules
+        first = await node.history_read(details)
+        assert len(first.HistoryData.DataValues) == 700 and first.ContinuationPoint
+        capability = client.get_node(
+            ua.NodeId(ua.ObjectIds.HistoryServerCapabilities_MaxReturnDataValues)
+        )
+        # published when history was enabled (1 MiB): the most one response holds of a Double
+        assert await capability.read_value() == (1024 * 1024 - 1024 - 128) // 30
 
 
 async def test_read_processed_average_and_delta(site: tuple[str, int, Historian]) -> None:

@@ -130,3 +130,28 @@ def test_a_page_with_anything_else_goes_value_by_value(odd: HistValue) -> None:
     encoded = encode_history_data(values, "Double", both)
     if encoded is not None:  # what value by value encodes is asyncua's bytes
         assert extensionobject_to_binary(encoded) == asyncua_bytes(values, "Double", both)
+
+
+@pytest.mark.parametrize("data_type", sorted(VALUES))
+@pytest.mark.parametrize(
+    "ttr",
+    [ua.TimestampsToReturn.Both, ua.TimestampsToReturn.Source, ua.TimestampsToReturn.Server],
+)
+def test_value_size_is_what_a_value_takes_on_the_wire(
+    data_type: str, ttr: ua.TimestampsToReturn
+) -> None:
+    """Raw pages of numeric points are sized by ``value_size``: it is the encoded size of a
+    value (a Null value takes less)."""
+    values = [HistValue(T_US + i, float(VALUES[data_type][1]), 0) for i in range(100)]
+    body = asyncua_bytes(values, data_type, ttr)
+    empty = asyncua_bytes([], data_type, ttr)
+    size = history_encoding.value_size(data_type, ttr)
+    assert size is not None and size * 100 == len(body) - len(empty)
+    null = asyncua_bytes([HistValue(T_US, None, BAD)], data_type, ttr)
+    assert len(null) - len(empty) < size
+
+
+def test_text_values_have_no_fixed_size() -> None:
+    assert history_encoding.value_size("String", ua.TimestampsToReturn.Both) is None
+    assert history_encoding.value_size("DateTime", ua.TimestampsToReturn.Both) is None
+    assert history_encoding.value_size(None, ua.TimestampsToReturn.Both) == 30  # computed Double
