@@ -136,8 +136,9 @@ async def _make_server(config: SiteConfig) -> Server:
 async def start_site(config: SiteConfig, drivers: Sequence[Driver]) -> RunningSite:
     """Build the address space for ``drivers``, start the OPC UA server and the drivers.
 
-    The collector's automatic runs are held meanwhile; what start-up built is collected once and
-    frozen at its end (``freeze_long_lived``).
+    The collector's automatic runs are held meanwhile; what start-up built is frozen at its end,
+    uncollected (``freeze_long_lived``: start-up leaves a few dozen dead objects, a collection
+    of the 1.26 million alive at 10,000 points took 0.8 s of CPU).
     """
     with collector_paused():
         return await _start_site(config, drivers)
@@ -335,8 +336,9 @@ async def _start_site(config: SiteConfig, drivers: Sequence[Driver]) -> RunningS
     site.gc_pauses.install()
     site.tasks.append(asyncio.create_task(site.loop_stalls.run(), name="loop-stalls"))
     # the address space and the configuration live as long as the site: keep the collector's
-    # full runs from walking them again and again (they stopped the server for seconds)
-    freeze_long_lived()
+    # full runs from walking them again and again (they stopped the server for seconds); the
+    # collection before it would walk them all once more to find a few dozen dead objects
+    freeze_long_lived(collect=False)
     log.info("serving %s with %d devices", config.server.endpoint, len(drivers))
     return site
 

@@ -87,6 +87,30 @@ def test_freezing_exempts_what_lives_now_and_unfreeze_returns_it() -> None:
     assert gc.get_freeze_count() == 0
 
 
+def test_freezing_without_collecting_runs_no_collection() -> None:
+    runs: list[str] = []
+
+    def record(phase: str, info: dict[str, int]) -> None:
+        runs.append(phase)
+
+    enabled = gc.isenabled()
+    gc.disable()  # as during start-up: no automatic run may mix in
+    gc.callbacks.append(record)
+    try:
+        kept = [[i] for i in range(1000)]  # tracked objects alive now
+        frozen = freeze_long_lived(collect=False)
+        assert runs == []
+        assert frozen == gc.get_freeze_count() >= len(kept)
+        gc.unfreeze()
+        freeze_long_lived()
+        assert runs == ["start", "stop"]  # by default: one collection first
+    finally:
+        gc.callbacks.remove(record)
+        gc.unfreeze()
+        if enabled:
+            gc.enable()
+
+
 async def test_a_blocked_loop_is_recorded_as_a_stall() -> None:
     stalls = LoopStalls(probe_s=0.001, limit_s=0.02)
     task = asyncio.create_task(stalls.run())
@@ -115,7 +139,7 @@ def test_collector_paused_holds_automatic_runs_and_restores_the_state_after() ->
         gc.enable()
 
 
-async def test_start_up_runs_one_collection_and_leaves_the_collector_on(tmp_path: Path) -> None:
+async def test_start_up_runs_no_collection_and_leaves_the_collector_on(tmp_path: Path) -> None:
     ports = []
     for _ in range(2):
         with socket.socket() as sock:
@@ -148,7 +172,7 @@ async def test_start_up_runs_one_collection_and_leaves_the_collector_on(tmp_path
         gc.callbacks.remove(record)
         gc.unfreeze()  # the rest of the test session collects as usual
     try:
-        assert runs == [2]  # the full collection before freezing, no automatic ones
+        assert runs == []  # neither automatic runs nor a full one before freezing
         assert gc.isenabled()
     finally:
         await site.stop()
