@@ -286,30 +286,36 @@ async def _start_site(config: SiteConfig, drivers: Sequence[Driver]) -> RunningS
         await interfaces.add_methods(server, site_ns)
         writer.add_listener(interfaces.on_change)
 
-    historian, health_task = await _start_historian(
+    historian, health, historian_starting = await _start_historian(
         config, server, writer, site_ns, [d.assets for d in drivers]
     )
-    audit_to_historian(server, historian, config.site.id)
-    alarms = None
-    if config.alarms.enabled:
-        alarms = await install_alarms(
-            server,
-            site_ns,
-            config.alarms,
-            site_id,
-            [(d.device_id, d.assets) for d in drivers],
-            control=control is not None,
-            historian=historian,
-            health=historian.health,
-        )
-        writer.add_listener(alarms.on_reading)
-    if planning is not None:
-        planning.historian = historian
-        writer.add_listener(planning.on_change)
-    if interfaces is not None:
-        interfaces.on_event = lambda source, text: historian.record_event(
-            EventKind.SYSTEM, source, text, severity=SEVERITY_AUDIT, extra={"audit": "dimming"}
-        )
+    try:
+        audit_to_historian(server, historian, config.site.id)
+        alarms = None
+        if config.alarms.enabled:
+            alarms = await install_alarms(
+                server,
+                site_ns,
+                config.alarms,
+                site_id,
+                [(d.device_id, d.assets) for d in drivers],
+                control=control is not None,
+                historian=historian,
+                health=historian.health,
+            )
+            writer.add_listener(alarms.on_reading)
+        if planning is not None:
+            planning.historian = historian
+            writer.add_listener(planning.on_change)
+        if interfaces is not None:
+            interfaces.on_event = lambda source, text: historian.record_event(
+                EventKind.SYSTEM, source, text, severity=SEVERITY_AUDIT, extra={"audit": "dimming"}
+            )
+        await historian_starting
+    except BaseException:
+        await _stop_historian(historian, historian_starting)
+        raise
+    health_task = asyncio.create_task(health.run(historian), name="historian-health")
     try:
         await server.start()
     except OSError as exc:
@@ -353,8 +359,13 @@ async def _start_historian(
     writer: NodeWriter,
     site_ns: int,
     assets: Sequence[Sequence[AssetInfo]],
-) -> tuple[Historian, asyncio.Task[None]]:
-    """Open the historian, record every point, serve HistoryRead and the audit trail."""
+) -> tuple[Historian, HistorianHealthNodes, asyncio.Task[None]]:
+    """Open the historian, record every point, serve HistoryRead and the audit trail.
+
+    The historian starts (disk buffer, database: 0.33 s, 0.14 s of it CPU, at 10,000 points)
+    while the rest of start-up goes on: the returned task is to be awaited before serving, and
+    the health nodes run from then on.
+    """
     historian = Historian.open(config.storage, config.server.data_dir)
     nodes = {}
     for key in writer.keys:
@@ -363,36 +374,46 @@ async def _start_historian(
             continue
         historian.register_series(key, writer.slot(key).spec)
         nodes[key] = server.get_node(ua.NodeId(key, site_ns))
-    await historian.start(background=True)
-    writer.add_batch_listener(historian.on_readings)
-    site_id = config.site.id
-    sources = {site_id: server.get_node(ua.NodeId(site_id, site_ns))}
-    for infos in assets:
-        for info in infos:
-            sources[info.asset_id] = server.get_node(ua.NodeId(info.asset_id, site_ns))
-    await enable_history(
-        server,
-        historian,
-        nodes,
-        site_ns,
-        event_sources=sources,
-        max_message_size=config.security.connections.max_message_size,
-    )
-    install_audit(server, historian, site_ns)
-    site_node = server.get_node(ua.NodeId(site_id, site_ns))
-    folder = await site_node.add_object(
-        ua.NodeId(f"{site_id}.Historian", site_ns), ua.QualifiedName("Historian", site_ns)
-    )
-    health = await HistorianHealthNodes.create(
-        folder, site_ns, prefix=f"{site_id}.Historian.Health"
-    )
-    health_task = asyncio.create_task(health.run(historian), name="historian-health")
-    historian.record_event(
-        EventKind.CONFIG_LOADED,
-        site_id,
-        f"site {site_id!r} loaded: {len(config.devices)} devices, {len(nodes)} recorded points",
-    )
-    return historian, health_task
+    starting = asyncio.create_task(historian.start(background=True), name="historian-start")
+    try:
+        writer.add_batch_listener(historian.on_readings)
+        site_id = config.site.id
+        sources = {site_id: server.get_node(ua.NodeId(site_id, site_ns))}
+        for infos in assets:
+            for info in infos:
+                sources[info.asset_id] = server.get_node(ua.NodeId(info.asset_id, site_ns))
+        await enable_history(
+            server,
+            historian,
+            nodes,
+            site_ns,
+            event_sources=sources,
+            max_message_size=config.security.connections.max_message_size,
+        )
+        install_audit(server, historian, site_ns)
+        site_node = server.get_node(ua.NodeId(site_id, site_ns))
+        folder = await site_node.add_object(
+            ua.NodeId(f"{site_id}.Historian", site_ns), ua.QualifiedName("Historian", site_ns)
+        )
+        health = await HistorianHealthNodes.create(
+            folder, site_ns, prefix=f"{site_id}.Historian.Health"
+        )
+        historian.record_event(
+            EventKind.CONFIG_LOADED,
+            site_id,
+            f"site {site_id!r} loaded: {len(config.devices)} devices, {len(nodes)} recorded points",
+        )
+    except BaseException:
+        await _stop_historian(historian, starting)
+        raise
+    return historian, health, starting
+
+
+async def _stop_historian(historian: Historian, starting: asyncio.Task[None]) -> None:
+    """Stop a historian whose start (``starting``) may still be under way or have failed."""
+    with contextlib.suppress(Exception):
+        await asyncio.shield(starting)  # its own error, if any, is the caller's to raise
+    await historian.stop()
 
 
 def _rated_ranges(info: AssetInfo, config: SiteConfig) -> dict[str, tuple[float, float]]:
