@@ -550,8 +550,9 @@ def log_progress(text: str) -> None:
 
 async def history_read_ms(runs: int) -> tuple[float, float]:
     """Median ms to HistoryRead one day at 1 s (86,400 values, raw, continuation points after
-    34,914 values: the 1 MiB page of a Double) from a server in this process: through an asyncua client (also in this process, so
-    its decoding shares the core) and through node-opcua in its own process."""
+    34,914 values: the 1 MiB page of a Double) from a server in this process: through an
+    asyncua client (also in this process, so its decoding shares the core) and through
+    node-opcua in its own process."""
     from ampacity.server.history import enable_history
     from ampacity.storage import Historian, StorageConfig
     from historian import DAY, T0, Clock, day_series  # bench/historian.py

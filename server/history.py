@@ -94,6 +94,8 @@ RESPONSE_MARGIN_BYTES = 1024
 """Room in a HistoryRead response, besides the values, for its header and diagnostics."""
 NODE_MARGIN_BYTES = 128
 """Room per node read: its StatusCode, continuation point and HistoryData header."""
+_LARGEST_VALUE = value_size(DataType.DOUBLE.value, ua.TimestampsToReturn.Both) or 30
+"""Bytes of the largest fixed-size value in a HistoryData (a Double with both timestamps)."""
 
 
 def _given(moment: datetime | None) -> datetime | None:
@@ -438,12 +440,14 @@ class HistorianHistoryManager(HistoryManager):  # type: ignore[misc]
 
         ``max_values_per_read``, or for fixed-size values (numeric points) as many as fit into
         ``max_bytes_per_read`` (and the server's message size), shared by the nodes, where that
-        is more: one day at 1 s (86,400 Doubles, 2.6 MB) then takes 3 responses, not 9.
+        is more: one day at 1 s (86,400 Doubles, 2.6 MB) then takes 3 responses, not 9. Every
+        numeric value counts as a Double with both timestamps, the largest, so no page exceeds
+        what ``MaxReturnDataValues`` publishes.
         """
         config = self.historian.config
-        size = value_size(data_type, ttr)
-        if size is None:
+        if value_size(data_type, ttr) is None:
             return config.max_values_per_read
+        size = _LARGEST_VALUE
         budget = config.max_bytes_per_read
         if self.max_message_size:
             budget = min(budget, self.max_message_size)

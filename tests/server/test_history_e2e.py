@@ -9,7 +9,12 @@ from pathlib import Path
 
 import pytest
 from ampacity.assets import SPECS, AssetKind
-from ampacity.server.history import HistorianHealthNodes, enable_history, install_audit
+from ampacity.server.history import (
+    HistorianHealthNodes,
+    HistorianHistoryManager,
+    enable_history,
+    install_audit,
+)
 from ampacity.server.history_cli import main as history_main
 from ampacity.storage import EventKind, Historian, RecordingPolicy, StorageConfig
 from asyncua import Client, Server, ua
@@ -232,3 +237,20 @@ def test_history_export_command_writes_csv(
         "2026-01-01T00:00:02Z,pv1.ActivePower,2.0,0x00000000",
     ]
     assert history_main([*argv, "--interval", "fortnight"]) == 2
+
+
+def test_raw_pages_of_numeric_points_fill_the_byte_budget(tmp_path: Path) -> None:
+    historian = Historian.open(StorageConfig(fsync=False), tmp_path)  # not started: config only
+    manager = HistorianHistoryManager(Server(), historian, 2)
+    both, source = ua.TimestampsToReturn.Both, ua.TimestampsToReturn.Source
+    double_page = (1024 * 1024 - 1024 - 128) // 30  # a Double with both timestamps: 30 bytes
+    assert manager.raw_page_max("Double", both, 1) == double_page == 34_914
+    # smaller values get no more: MaxReturnDataValues (the Double page) holds for every point
+    assert manager.raw_page_max("Boolean", source, 1) == double_page
+    assert manager.raw_page_max("String", both, 1) == 10_000  # no fixed size
+    assert manager.raw_page_max("Double", both, 2) == (1024 * 1024 - 1024 - 256) // 2 // 30
+    assert manager.raw_page_max("Double", both, 10) == 10_000  # never below max_values_per_read
+    manager.max_message_size = 512 * 1024  # the server's limit rules when it is lower
+    assert manager.raw_page_max("Double", both, 1) == (512 * 1024 - 1024 - 128) // 30
+    historian.config.max_bytes_per_read = 0
+    assert manager.raw_page_max("Double", both, 1) == 10_000
