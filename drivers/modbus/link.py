@@ -1,11 +1,12 @@
-"""The request queue shared by the TCP and RTU links.
+"""The request path shared by the TCP and RTU links.
 
-A ``QueuedLink`` owns one pymodbus client (one TCP connection or one serial port) and one worker
-task. Every request of every user goes through its queue, so exactly one request is in flight at a
-time, whatever the number of drivers or unit ids behind it. The worker connects on demand and,
-after a failure, reconnects no earlier than the ``Backoff`` allows: requests that arrive in between
-fail at once with a located ``ModbusIOError`` instead of waiting, so a dead device costs its
-drivers nothing but an error, and never blocks anyone for longer than one timeout.
+A ``QueuedLink`` owns one pymodbus client (one TCP connection or one serial port). Every request
+of every user waits its turn on the link's lock (first come, first served), so exactly one
+request is in flight at a time, whatever the number of drivers or unit ids behind it; the request
+runs in its caller's task, with no worker or hand-over in between. The link connects on demand
+and, after a failure, reconnects no earlier than the ``Backoff`` allows: requests that arrive in
+between fail at once with a located ``ModbusIOError`` instead of waiting, so a dead device costs
+its drivers nothing but an error, and never blocks anyone for longer than one timeout.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import asyncio
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from ampacity.drivers.runtime.backoff import SYSTEM_CLOCK, Backoff, Clock
@@ -22,6 +22,8 @@ from ampacity.drivers.runtime.errors import describe
 from pymodbus.client.base import ModbusBaseClient
 from pymodbus.exceptions import ConnectionException, ModbusException
 from pymodbus.pdu import ModbusPDU
+from pymodbus.pdu.bit_message import ReadCoilsRequest, ReadDiscreteInputsRequest
+from pymodbus.pdu.register_message import ReadHoldingRegistersRequest, ReadInputRegistersRequest
 
 from .transport import ModbusExceptionResponse, ModbusIOError
 
@@ -40,32 +42,36 @@ EXCEPTION_NAMES = {
 }
 """Modbus exception codes (Modbus Application Protocol V1.1b3, §7)."""
 
-CLOSE_TIMEOUT_S = 5.0
-"""How long ``close`` waits for the link's worker to end, seconds."""
 MAX_READ_REGISTERS = 125
 """Largest register count of one FC3/FC4 request (protocol limit)."""
 MAX_READ_BITS = 2000
 """Largest bit count of one FC1/FC2 request (protocol limit)."""
+MAX_KEPT_REQUESTS = 1024
+"""Most read requests a link keeps for reuse (a poll reads the same blocks again and again)."""
 
 Call = Callable[[ModbusBaseClient], Awaitable[ModbusPDU]]
+"""A request other than a plain read (writes): what to ask the client."""
+Op = tuple[int, str, int, int]
+"""What a request does, for messages: (unit id, function in words, address, count)."""
 
-
-@dataclass(slots=True)
-class _Request:
-    where: str
-    call: Call
-    future: asyncio.Future[ModbusPDU] = field(repr=False)
+_READS: dict[str, type[ModbusPDU]] = {
+    "read holding registers (FC3)": ReadHoldingRegistersRequest,
+    "read input registers (FC4)": ReadInputRegistersRequest,
+    "read coils (FC1)": ReadCoilsRequest,
+    "read discrete inputs (FC2)": ReadDiscreteInputsRequest,
+}
+"""The pymodbus request of each read function, by its name in messages."""
 
 
 class QueuedLink(ABC):
-    """A ``ModbusLink`` with one request queue and one worker task.
+    """A ``ModbusLink`` whose requests take turns, one in flight at a time.
 
     Args:
         endpoint: where it goes, for messages (``host:port`` or the serial device).
         timeout_s: the answer timeout of every request, and the connect timeout, seconds.
         backoff: pacing of reconnect attempts.
         clock: time source (monotonic deadlines and sleeps).
-        inter_frame_gap_s: pause after every request before the next one goes out, seconds
+        inter_frame_gap_s: least pause after a request before the next one goes out, seconds
             (RS485 buses; on TCP the profile's ``request_gap_ms``, usually 0).
         connect_delay_s: wait after every successful connect before the first request goes
             out, seconds (devices that fail requests right after a connect).
@@ -87,14 +93,27 @@ class QueuedLink(ABC):
         self.backoff = backoff or Backoff()
         self.clock = clock
         self.inter_frame_gap_s = inter_frame_gap_s
-        self._queue: asyncio.Queue[_Request] | None = None
-        self._worker: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        """Held by the request in flight; the others wait on it in the order they came."""
         self._client: ModbusBaseClient | None = None
         self._retry_at = 0.0
         self._last_error = ""
         self._down_reason = ""
         self._generation = 0
         self._closed = False
+        self._quiet_until = 0.0
+        """Monotonic time (``clock``) before which the next request must not go out, s."""
+        self._reads: dict[tuple[str, int, int, int], ModbusPDU] = {}
+        """Read requests by (function, unit id, address, count), sent again on every poll."""
+        self._in_flight: asyncio.Task[Any] | None = None
+        """The task whose request is on the wire (or waiting for its connection)."""
+        self._in_flight_since = 0.0
+        """Event-loop time at which that request started, s."""
+        self._interrupted: str | None = None
+        """Why the link cancelled the request in flight: ``"closed"`` or ``"hung"``."""
+        self._cancels_before = 0
+        """Cancel requests its task had pending when the request in flight started."""
+        self._hang_check: asyncio.TimerHandle | None = None
 
     # --- ModbusLink --------------------------------------------------------------------------
 
@@ -103,53 +122,37 @@ class QueuedLink(ABC):
         return self._endpoint
 
     async def read_holding_registers(self, unit_id: int, address: int, count: int) -> list[int]:
-        _check_count(count, MAX_READ_REGISTERS)
-        where = self._where(unit_id, "read holding registers (FC3)", address, count)
-        pdu = await self._submit(
-            where, lambda c: c.read_holding_registers(address, count=count, device_id=unit_id)
-        )
-        return _registers(pdu, count, where)
+        op = (unit_id, "read holding registers (FC3)", address, count)
+        return _registers(await self._submit(op, self._read(op, MAX_READ_REGISTERS)), op, self)
 
     async def read_input_registers(self, unit_id: int, address: int, count: int) -> list[int]:
-        _check_count(count, MAX_READ_REGISTERS)
-        where = self._where(unit_id, "read input registers (FC4)", address, count)
-        pdu = await self._submit(
-            where, lambda c: c.read_input_registers(address, count=count, device_id=unit_id)
-        )
-        return _registers(pdu, count, where)
+        op = (unit_id, "read input registers (FC4)", address, count)
+        return _registers(await self._submit(op, self._read(op, MAX_READ_REGISTERS)), op, self)
 
     async def read_coils(self, unit_id: int, address: int, count: int) -> list[bool]:
-        _check_count(count, MAX_READ_BITS)
-        where = self._where(unit_id, "read coils (FC1)", address, count)
-        pdu = await self._submit(
-            where, lambda c: c.read_coils(address, count=count, device_id=unit_id)
-        )
-        return _bits(pdu, count, where)
+        op = (unit_id, "read coils (FC1)", address, count)
+        return _bits(await self._submit(op, self._read(op, MAX_READ_BITS)), op, self)
 
     async def read_discrete_inputs(self, unit_id: int, address: int, count: int) -> list[bool]:
-        _check_count(count, MAX_READ_BITS)
-        where = self._where(unit_id, "read discrete inputs (FC2)", address, count)
-        pdu = await self._submit(
-            where, lambda c: c.read_discrete_inputs(address, count=count, device_id=unit_id)
-        )
-        return _bits(pdu, count, where)
+        op = (unit_id, "read discrete inputs (FC2)", address, count)
+        return _bits(await self._submit(op, self._read(op, MAX_READ_BITS)), op, self)
 
     async def write_registers(self, unit_id: int, address: int, values: list[int]) -> None:
         words = list(values)
         await self._submit(
-            self._where(unit_id, "write registers (FC16)", address, len(words)),
+            (unit_id, "write registers (FC16)", address, len(words)),
             lambda c: c.write_registers(address, words, device_id=unit_id),
         )
 
     async def write_register(self, unit_id: int, address: int, value: int) -> None:
         await self._submit(
-            self._where(unit_id, "write register (FC6)", address, 1),
+            (unit_id, "write register (FC6)", address, 1),
             lambda c: c.write_register(address, value, device_id=unit_id),
         )
 
     async def write_coil(self, unit_id: int, address: int, value: bool) -> None:
         await self._submit(
-            self._where(unit_id, "write coil (FC5)", address, 1),
+            (unit_id, "write coil (FC5)", address, 1),
             lambda c: c.write_coil(address, value, device_id=unit_id),
         )
 
@@ -170,21 +173,16 @@ class QueuedLink(ABC):
         return self._last_error
 
     async def close(self) -> None:
-        """Stop the worker, fail queued requests, close the connection."""
+        """Fail the request in flight and those waiting, close the connection.
+
+        Never waits for a request: the one in flight is cancelled and its caller hears "link
+        closed", even from a library call that keeps the cancel and answers instead.
+        """
         self._closed = True
-        if self._worker is not None:
-            self._worker.cancel()
-            # bounded: a worker that does not end (a library call kept the cancel) must not
-            # hold up the driver's or the server's shutdown
-            await asyncio.wait({self._worker}, timeout=CLOSE_TIMEOUT_S)
-            if not self._worker.done():
-                log.warning("%s: the link's worker did not stop; left behind", self._endpoint)
-            self._worker = None
-        if self._queue is not None:
-            while not self._queue.empty():
-                request = self._queue.get_nowait()
-                if not request.future.done():
-                    request.future.set_exception(ModbusIOError(f"{request.where}: link closed"))
+        self._interrupt("closed")
+        if self._hang_check is not None:
+            self._hang_check.cancel()
+            self._hang_check = None
         self._disconnect()
 
     # --- subclass hooks ----------------------------------------------------------------------
@@ -197,83 +195,156 @@ class QueuedLink(ABC):
         """Why the last connect failed, in words (the client only reports that it did)."""
         return "refused or unreachable"
 
-    # --- the worker --------------------------------------------------------------------------
+    # --- the request path --------------------------------------------------------------------
 
-    def _where(self, unit_id: int, function: str, address: int, count: int) -> str:
+    def where(self, op: Op) -> str:
+        """Where a request went and what it did, for messages."""
+        unit_id, function, address, count = op
         span = f"{address}" if count == 1 else f"{address}..{address + count - 1}"
         return f"{self._endpoint} unit {unit_id} {function} address {span}"
 
-    async def _submit(self, where: str, call: Call) -> ModbusPDU:
+    def _read(self, op: Op, limit: int) -> ModbusPDU:
+        """The read request for ``op``, made once and sent again (one request in flight per
+        link, so the one object is never in two requests at a time)."""
+        unit_id, function, address, count = op
+        key = (function, unit_id, address, count)
+        request = self._reads.get(key)
+        if request is None:
+            _check_count(count, limit)
+            if len(self._reads) >= MAX_KEPT_REQUESTS:
+                self._reads.clear()
+            request = self._reads[key] = _READS[function](
+                address=address, count=count, dev_id=unit_id
+            )
+        return request
+
+    async def _submit(self, op: Op, request: ModbusPDU | Call) -> ModbusPDU:
         if self._closed:
-            raise ModbusIOError(f"{where}: link closed")
-        if self._worker is None or self._worker.done():
-            self._queue = asyncio.Queue()
-            self._worker = asyncio.create_task(self._work(), name=f"modbus {self._endpoint}")
-        assert self._queue is not None
-        future: asyncio.Future[ModbusPDU] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Request(where, call, future))
-        return await future
-
-    async def _work(self) -> None:
-        assert self._queue is not None
-        while True:
-            # a cancel that a pymodbus call swallowed (it answered or failed instead) still ends
-            # the worker here; otherwise it would wait on the queue for ever and close() with it
-            _raise_if_cancelling()
-            request = await self._queue.get()
-            if request.future.done():  # the caller gave up (cancelled) while queued
-                continue
-            try:
-                pdu = await self._execute(request)
-            except ModbusIOError as exc:
-                self._last_error = str(exc)
-                if not request.future.done():
-                    request.future.set_exception(exc)
-            except BaseException:  # cancelled (closing): the caller must not wait for ever
-                if not request.future.done():
-                    request.future.set_exception(ModbusIOError(f"{request.where}: link closed"))
-                raise
-            else:
-                if not request.future.done():
-                    request.future.set_result(pdu)
+            raise ModbusIOError(f"{self.where(op)}: link closed")
+        async with self._lock:
+            if self._closed:
+                raise ModbusIOError(f"{self.where(op)}: link closed")
             if self.inter_frame_gap_s > 0:
-                await self.clock.sleep(self.inter_frame_gap_s)
+                pause = self._quiet_until - self.clock.monotonic()
+                if pause > 0:
+                    await self.clock.sleep(pause)
+            task = asyncio.current_task()
+            assert task is not None
+            self._start(task)
+            try:
+                pdu = await self._execute(op, request)
+            except asyncio.CancelledError:
+                if (interrupted := self._interruption(task, op)) is None:
+                    raise
+                error: ModbusIOError = interrupted
+            except ModbusIOError as exc:
+                error = self._interruption(task, op) or exc
+            else:
+                if (interrupted := self._interruption(task, op)) is None:
+                    return pdu
+                error = interrupted  # the call kept the link's cancel and answered instead
+            finally:
+                self._in_flight = None
+                if self.inter_frame_gap_s > 0:
+                    self._quiet_until = self.clock.monotonic() + self.inter_frame_gap_s
+            self._last_error = str(error)
+            raise error
 
-    async def _execute(self, request: _Request) -> ModbusPDU:
-        client = await self._ensure_connected(request.where)
+    def _start(self, task: asyncio.Task[Any]) -> None:
+        """Mark the request in flight; make sure a hang check is due within the safety limit."""
+        self._in_flight = task
+        self._interrupted = None
+        self._cancels_before = task.cancelling()
+        loop = asyncio.get_running_loop()
+        self._in_flight_since = loop.time()
+        if self._hang_check is None:
+            self._hang_check = loop.call_at(
+                self._in_flight_since + self._hang_limit_s, self._check_hang
+            )
+
+    @property
+    def _hang_limit_s(self) -> float:
+        """Longest a request may take before the link gives it up, s: pymodbus times it out
+        after ``timeout_s``; this catches a library call that never returns."""
+        return self.timeout_s * 2 + 1.0
+
+    def _check_hang(self) -> None:
+        """The one timer of a busy link: gives up a request older than the safety limit, else
+        comes back when the request in flight would reach it (idle: not before the next)."""
+        self._hang_check = None
+        if self._in_flight is None:
+            return
+        loop = asyncio.get_running_loop()
+        due = self._in_flight_since + self._hang_limit_s
+        if loop.time() >= due:
+            self._interrupt("hung")
+        else:
+            self._hang_check = loop.call_at(due, self._check_hang)
+
+    def _interrupt(self, why: str) -> None:
+        task = self._in_flight
+        if task is not None and not task.done() and self._interrupted is None:
+            self._interrupted = why
+            task.cancel()
+
+    def _interruption(self, task: asyncio.Task[Any], op: Op) -> ModbusIOError | None:
+        """The error for a request the link cancelled (closed, or hung), else ``None``.
+
+        Raises:
+            asyncio.CancelledError: the caller was cancelled from elsewhere too: that wins.
+        """
+        why, self._interrupted = self._interrupted, None
+        if why is None:
+            _raise_if_cancelled_since(self._cancels_before)  # a call swallowed it
+            return None
+        if task.uncancel() > 0:
+            raise asyncio.CancelledError
+        if why == "closed":
+            return ModbusIOError(f"{self.where(op)}: link closed")
+        # as pymodbus's own timeout would have it, had it not hung
+        if self._client is None or not self._client.connected:
+            self._connection_failed()
+            return ModbusIOError(f"{self.where(op)}: connection lost (no answer)")
+        return ModbusIOError(f"{self.where(op)}: no valid answer within {self.timeout_s:g} s")
+
+    async def _execute(self, op: Op, request: ModbusPDU | Call) -> ModbusPDU:
+        client = await self._ensure_connected(op)
         try:
-            async with asyncio.timeout(self.timeout_s * 2 + 1.0):  # pymodbus times out first
-                pdu = await request.call(client)
+            if isinstance(request, ModbusPDU):
+                pdu = await client.execute(False, request)
+            else:
+                pdu = await request(client)
         except (TimeoutError, ModbusException) as exc:
-            _raise_if_cancelling()
+            _raise_if_cancelled_since(self._cancels_before)
             if isinstance(exc, ConnectionException) or not client.connected:
                 self._connection_failed()
-                raise ModbusIOError(f"{request.where}: connection lost ({exc})") from exc
+                raise ModbusIOError(f"{self.where(op)}: connection lost ({exc})") from exc
             raise ModbusIOError(
-                f"{request.where}: no valid answer within {self.timeout_s:g} s"
+                f"{self.where(op)}: no valid answer within {self.timeout_s:g} s"
             ) from exc
         except (OSError, ValueError) as exc:
             self._connection_failed()
-            raise ModbusIOError(f"{request.where}: {type(exc).__name__}: {exc}") from exc
+            raise ModbusIOError(f"{self.where(op)}: {type(exc).__name__}: {exc}") from exc
         self.backoff.reset()
         if pdu is None:
-            raise ModbusIOError(f"{request.where}: empty reply")
+            raise ModbusIOError(f"{self.where(op)}: empty reply")
         if pdu.isError():
             code = int(pdu.exception_code)
             name = EXCEPTION_NAMES.get(code, "unknown exception")
             raise ModbusExceptionResponse(
-                f"{request.where}: Modbus exception {code} ({name})", code
+                f"{self.where(op)}: Modbus exception {code} ({name})", code
             )
         return pdu
 
-    async def _ensure_connected(self, where: str) -> ModbusBaseClient:
+    async def _ensure_connected(self, op: Op) -> ModbusBaseClient:
         if self._client is not None and self._client.connected:
             return self._client
         now = self.clock.monotonic()
         if now < self._retry_at:
             reason = f" ({self._down_reason})" if self._down_reason else ""
+            wait = self._retry_at - now
             raise ModbusIOError(
-                f"{where}: not connected{reason}, next attempt in {self._retry_at - now:.1f} s"
+                f"{self.where(op)}: not connected{reason}, next attempt in {wait:.1f} s"
             )
         self._disconnect()
         client = self._new_client()
@@ -281,7 +352,7 @@ class QueuedLink(ABC):
             async with asyncio.timeout(self.timeout_s + 1.0):
                 ok = await client.connect()
         except (TimeoutError, OSError, ModbusException) as exc:
-            _raise_if_cancelling()
+            _raise_if_cancelled_since(self._cancels_before)
             ok = False
             detail = describe(exc) if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}"
         else:
@@ -315,19 +386,22 @@ class QueuedLink(ABC):
             self._client = None
 
 
-def _registers(pdu: ModbusPDU, count: int, where: str) -> list[int]:
+def _registers(pdu: ModbusPDU, op: Op, link: QueuedLink) -> list[int]:
     registers = list(pdu.registers)
-    if len(registers) != count:
+    if len(registers) != op[3]:
         raise ModbusIOError(
-            f"{where}: malformed reply, {len(registers)} registers instead of {count}"
+            f"{link.where(op)}: malformed reply, {len(registers)} registers instead of {op[3]}"
         )
     return registers
 
 
-def _bits(pdu: ModbusPDU, count: int, where: str) -> list[bool]:
+def _bits(pdu: ModbusPDU, op: Op, link: QueuedLink) -> list[bool]:
     bits = list(pdu.bits)
+    count = op[3]
     if len(bits) < count:
-        raise ModbusIOError(f"{where}: malformed reply, {len(bits)} bits instead of {count}")
+        raise ModbusIOError(
+            f"{link.where(op)}: malformed reply, {len(bits)} bits instead of {count}"
+        )
     return [bool(b) for b in bits[:count]]
 
 
@@ -358,13 +432,15 @@ class _UndecodableFrames(logging.Filter):
 logging.getLogger("asyncio").addFilter(_UndecodableFrames())
 
 
-def _raise_if_cancelling() -> None:
-    """Keep a cancel a cancel.
+def _raise_if_cancelled_since(cancels_before: int) -> None:
+    """Keep a cancel that came during a request a cancel.
 
-    On Python 3.11 an ``asyncio.timeout`` that expires while the task is being cancelled can
-    surface as ``TimeoutError``; turning that into a ``ModbusIOError`` would swallow the cancel
-    and keep the link's worker running after shutdown.
+    On Python 3.11 a pymodbus call cancelled just as its answer or its timeout came can return
+    the answer or raise ``TimeoutError`` instead (``asyncio.wait_for``); turning that into a
+    result or a ``ModbusIOError`` would swallow the cancel and keep a stopped driver polling. A
+    cancel from before the request (a driver's clean-up after it was cancelled, handing a device
+    back) is not this request's business.
     """
     task = asyncio.current_task()
-    if task is not None and task.cancelling():
+    if task is not None and task.cancelling() > cancels_before:
         raise asyncio.CancelledError

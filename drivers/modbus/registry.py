@@ -18,7 +18,7 @@ class _Entry:
     users: int = 0
     key: tuple[str, ...] = field(default=())
     loop: asyncio.AbstractEventLoop | None = None
-    """The event loop the link was handed out in (its worker and queue belong to it)."""
+    """The event loop the link was handed out in (its lock and connection belong to it)."""
 
 
 class LinkRegistry:
@@ -110,8 +110,8 @@ class LinkRegistry:
     def _current(self, key: tuple[str, ...]) -> _Entry | None:
         """The entry for ``key`` if it belongs to the running event loop. One left by another
         loop (a process that ran several loops one after the other, as a test run does) is
-        forgotten: its worker and queue cannot serve this loop, and a request would wait for
-        ever."""
+        forgotten: its lock and connection cannot serve this loop (a request would fail or wait
+        for ever)."""
         entry = self._entries.get(key)
         if entry is not None and entry.loop is not _running_loop():
             del self._entries[key]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from ampacity.drivers.modbus import LinkRegistry, ModbusDeviceConfig, ModbusDriver, TcpEndpoint
 from ampacity.drivers.modbus.tcp import TcpLink
 from ampacity.drivers.profile import Transport
@@ -45,10 +46,17 @@ async def test_the_first_request_waits_for_the_connect_delay_and_requests_keep_t
     )
     try:
         assert await link.read_holding_registers(1, 0, 1) == [7]
-        assert clock.events == [("sleep", 1.0), ("sleep", 0.05)]  # delay, request, gap
+        assert clock.events == [("sleep", 1.0)]  # delay, request (the caller does not wait)
         assert await link.read_holding_registers(1, 1, 1) == [8]
-        assert clock.events[2:] == [("sleep", 0.05)]  # connected: no second delay
-        assert len(server.reads()) == 2
+        assert [e for e, _ in clock.events] == ["sleep", "sleep"]  # connected: no second delay
+        assert clock.events[1][1] == pytest.approx(0.05)  # the gap
+        clock.t += 0.03
+        assert await link.read_holding_registers(1, 0, 1) == [7]
+        assert clock.events[2][1] == pytest.approx(0.05 - 0.03)  # what is left of the gap
+        clock.t += 0.2
+        assert await link.read_holding_registers(1, 1, 1) == [8]
+        assert len(clock.events) == 3  # the gap had passed already
+        assert len(server.reads()) == 4
     finally:
         await link.close()
         await server.stop()

@@ -221,10 +221,13 @@ class _ShortReplyClient:
     def close(self) -> None:
         pass
 
-    async def read_holding_registers(self, address, *, count, device_id):
+    async def execute(self, no_response_expected, request):
         from pymodbus.pdu.register_message import ReadHoldingRegistersResponse
 
-        return ReadHoldingRegistersResponse(registers=[0] * (count - 1), dev_id=device_id)
+        assert request.function_code == 3 and not no_response_expected
+        return ReadHoldingRegistersResponse(
+            registers=[0] * (request.count - 1), dev_id=request.dev_id
+        )
 
 
 class _ShortReplyLink(QueuedLink):
