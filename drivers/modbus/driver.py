@@ -107,6 +107,13 @@ class _Point:
     """The point's compiled decoder (plain numeric register points), else ``None``."""
 
 
+Slot = tuple[_Point, int, int, ReadItem]
+"""One item of a read block: its point, where its registers start and stop in the block's answer
+(indexes), and the item."""
+PlannedRead = tuple[ReadBlock, tuple[Slot, ...]]
+"""A read block with its slots, worked out once per plan."""
+
+
 @dataclass(slots=True)
 class _Asset:
     asset_id: str
@@ -156,9 +163,11 @@ class ModbusDriver:
         self._points: dict[PointRef, _Point] = {}
         self._refs: dict[tuple[str, str], PointRef] = {}
         self._breaks: dict[BreakKey, set[int]] = {}
-        self._plans: dict[tuple[int, ...], list[ReadBlock]] = {}
+        self._plans: dict[tuple[int, ...], list[PlannedRead]] = {}
         """Read plans by the points due (``id``s); a poll of the same points reuses its plan.
         Emptied when a break is learnt."""
+        self._readable: list[_Point] = []
+        """The points that are read from registers (``item`` set), in the profile's order."""
         self._by_cache: dict[int, _Point] = {}
         """Point by its cache's ``id`` (the watchdog asks about caches several times a second)."""
         self._setpoints: SetpointMemory[PreparedWrite] = SetpointMemory(clock)
@@ -352,6 +361,8 @@ class ModbusDriver:
             state.fast = compile_decoder(pmap, spec, self._transport)
         self.runtime.points[(asset.asset_id, path)] = state.cache
         self._by_cache[id(state.cache)] = state
+        if item is not None:
+            self._readable.append(state)
         asset.points[path] = state
         self._points[ref] = state
         self._refs[(asset.asset_id, path)] = ref
@@ -410,7 +421,7 @@ class ModbusDriver:
                 # shared bus leaves the line to its neighbours
                 await self.clock.sleep(self._retry_at - now)
                 continue
-            due = [p for p in self._points.values() if self._is_due(p, now)]
+            due = [p for p in self._readable if self._is_due(p, now)]
             if due:
                 try:
                     await self._poll(link, due)
@@ -441,9 +452,7 @@ class ModbusDriver:
         if self._retry_at is not None:
             return max(now, self._retry_at)
         wakes = [now + self._default_poll]
-        for p in self._points.values():
-            if p.item is None:
-                continue
+        for p in self._readable:
             if p.bad_address_until is not None:
                 wakes.append(p.bad_address_until)
             elif p.interval is None:
@@ -466,15 +475,16 @@ class ModbusDriver:
         key = tuple(id(p) for p in regular)
         plan = self._plans.get(key)
         if plan is None:
-            plan = self._plans[key] = plan_blocks(
+            blocks = plan_blocks(
                 [item for p in regular for item in p.parts],
                 max_registers=self._transport.max_registers_per_read,
                 max_gap=self._transport.max_gap,
                 breaks=self._breaks,
             )
+            plan = self._plans[key] = [self._planned(block) for block in blocks]
         queue = list(plan)
         queue += [
-            ReadBlock(item.unit_id, item.function, item.address, item.count, (item,))
+            self._planned(ReadBlock(item.unit_id, item.function, item.address, item.count, (item,)))
             for p in probes
             for item in p.parts
         ]
@@ -482,7 +492,7 @@ class ModbusDriver:
         summed: dict[PointRef, dict[int, list[int]]] = {}  # add_addresses parts read, by address
         lost = False
         while queue:
-            block = queue.pop(0)
+            block, slots = queue.pop(0)
             try:
                 data = await self._read_block(link, block)
             except ModbusExceptionResponse as exc:
@@ -492,22 +502,14 @@ class ModbusDriver:
                     break
                 self.runtime.health.failed(str(exc), disconnected=False)  # an answer: counted
                 self._answered()
-                queue[0:0] = self._on_refused(block, exc, readings)
+                queue[0:0] = map(self._planned, self._on_refused(block, exc, readings))
                 continue
             except ModbusIOError as exc:
                 self._failed(exc)
                 lost = True
                 break
             self._answered()
-            when = self.clock.now()
-            for item in block.items:
-                p = self._points[item.ref]
-                if len(p.parts) > 1:
-                    summed.setdefault(item.ref, {})[item.address] = [
-                        int(w) for w in block.slice(item, data)
-                    ]
-                    continue
-                readings.extend(self._decode(p, [block.slice(item, data)], block.function, when))
+            self._take(slots, data, block.function, readings, summed)
         if not lost:
             for ref, got in summed.items():
                 p = self._points[ref]
@@ -524,6 +526,42 @@ class ModbusDriver:
         self.runtime.health.poll_ms = round((self.clock.monotonic() - started) * 1000.0, 3)
         readings.extend(self.runtime.health_readings())
         self._publish(readings)
+
+    def _planned(self, block: ReadBlock) -> PlannedRead:
+        """A block with its slots: which point each item feeds, and from which registers."""
+        return block, tuple(
+            (self._points[item.ref], item.address - block.address, item.end - block.address, item)
+            for item in block.items
+        )
+
+    def _take(
+        self,
+        slots: tuple[Slot, ...],
+        data: Sequence[int] | Sequence[bool],
+        function: Function,
+        readings: list[Reading],
+        summed: dict[PointRef, dict[int, list[int]]],
+    ) -> None:
+        """Decode the points of one answered block into ``readings`` (a point with
+        ``add_addresses`` collects its part in ``summed`` instead)."""
+        when = self.clock.now()
+        mono = self.clock.monotonic()
+        for p, start, stop, item in slots:
+            fast = p.fast
+            if fast is not None:  # one plain numeric part, the most common point
+                try:
+                    decoded = fast(data[start:stop])  # type: ignore[arg-type]  # registers
+                except CodecError:
+                    pass  # _decode says what is wrong with it
+                else:
+                    p.bad_address_until = None
+                    p.pending_once = False
+                    readings.append(p.cache.accept(decoded.value, decoded.quality, when, mono))
+                    continue
+            elif len(p.parts) > 1:
+                summed.setdefault(item.ref, {})[item.address] = [int(w) for w in data[start:stop]]
+                continue
+            readings.extend(self._decode(p, [data[start:stop]], function, when))
 
     async def _read_block(
         self, link: ModbusLink, block: ReadBlock
