@@ -156,12 +156,14 @@ class DeviceRuntime:
             wake = mono + shortest_limit
             overdue: list[PointCache] = []
             for cache, limit in watched:
-                if cache.stale_published or skip(cache):
+                if cache.stale_published:
                     continue
                 since = cache.last_ok_mono if cache.last_ok_mono is not None else self.started_mono
                 deadline = since + limit
                 if mono > deadline:
-                    overdue.append(cache)
+                    # asked only here: a skipped point's deadline may at most wake us early
+                    if not skip(cache):
+                        overdue.append(cache)
                 elif deadline < wake:
                     wake = deadline
             if overdue:
