@@ -31,7 +31,8 @@ import dataclasses
 import gc
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from asyncua import ua
 from asyncua.server.address_space import AddressSpace
@@ -68,6 +69,10 @@ def is_plain_filter(flt: Any) -> bool:
 class FastMonitoredItemService(MonitoredItemService):  # type: ignore[misc]
     """Monitored items whose data changes of ``shared_namespaces`` are not copied."""
 
+    routing_generation: ClassVar[int] = 0
+    """Counts the data-change items created and deleted by any service of this class: a
+    ``FanOut`` routes a node's callbacks again when it moved."""
+
     def __init__(
         self, isub: InternalSubscription, aspace: AddressSpace, shared_namespaces: frozenset[int]
     ) -> None:
@@ -88,12 +93,14 @@ class FastMonitoredItemService(MonitoredItemService):  # type: ignore[misc]
             handle = self._monitored_items[result.MonitoredItemId].callback_handle
             if handle is not None:
                 self._shared_handles.add(handle)
+        FastMonitoredItemService.routing_generation += 1
         return result
 
     def _delete_monitored_items(self, mid: int) -> ua.StatusCode:
         mdata = self._monitored_items.get(mid)
         if mdata is not None and mdata.callback_handle is not None:
             self._shared_handles.discard(mdata.callback_handle)
+        FastMonitoredItemService.routing_generation += 1
         return super()._delete_monitored_items(mid)
 
     async def datachange_callback(
@@ -165,8 +172,15 @@ class FastMonitoredItemService(MonitoredItemService):  # type: ignore[misc]
             if old is not None:
                 status = value.StatusCode
                 old_status = old.StatusCode
-                if (old_status is status or old_status == status) and old.Value == value.Value:
-                    continue  # the StatusValue trigger: neither status nor value changed
+                if old_status is status or old_status == status:
+                    # the StatusValue trigger: asyncua's Variant comparison, inlined (the
+                    # writer's Variants are never None)
+                    old_variant, variant = old.Value, value.Value
+                    if (
+                        old_variant.VariantType == variant.VariantType
+                        and old_variant.Value == variant.Value
+                    ):
+                        continue  # neither status nor value changed
             event = SharedNotification(ClientHandle=mdata.client_handle, Value=value)
             queued = queues.get(mid)
             if queued is None:
@@ -181,6 +195,33 @@ class FastMonitoredItemService(MonitoredItemService):  # type: ignore[misc]
 
 
 DataChangeCallback = Callable[..., Awaitable[None]]
+
+
+@dataclass(slots=True, frozen=True)
+class _Route:
+    """Where a node's data changes go: its callbacks sorted into the shared items of
+    ``FastMonitoredItemService`` s (batched) and every other callback (called one by one).
+
+    Valid while ``callbacks`` (asyncua's dict of the node's callbacks, held so its ``id`` is not
+    reused) has ``count`` entries and no monitored item was created or deleted since.
+    """
+
+    callbacks: dict[int, DataChangeCallback]
+    count: int
+    shared: tuple[tuple[FastMonitoredItemService, int], ...]
+    single: tuple[tuple[DataChangeCallback, int], ...]
+
+    @classmethod
+    def of(cls, callbacks: dict[int, DataChangeCallback]) -> _Route:
+        shared: list[tuple[FastMonitoredItemService, int]] = []
+        single: list[tuple[DataChangeCallback, int]] = []
+        for handle, callback in callbacks.items():
+            owner = getattr(callback, "__self__", None)
+            if isinstance(owner, FastMonitoredItemService) and handle in owner._shared_handles:
+                shared.append((owner, handle))
+            else:
+                single.append((callback, handle))
+        return cls(callbacks, len(callbacks), tuple(shared), tuple(single))
 
 
 class FanOut:
@@ -198,6 +239,9 @@ class FanOut:
         self._aspace = aspace
         self._batches: dict[FastMonitoredItemService, list[tuple[int, ua.DataValue]]] = {}
         self._single: list[tuple[DataChangeCallback, int, ua.DataValue]] = []
+        self._routes: dict[int, _Route] = {}
+        """A node's data-change callbacks, sorted once (by ``id`` of asyncua's dict of them)."""
+        self._generation = -1
 
     def write(self, node_id: ua.NodeId, value: ua.DataValue) -> ua.StatusCode:
         """asyncua's ``write_attribute_value`` of the Value attribute, without the callbacks.
@@ -226,17 +270,22 @@ class FanOut:
             attval.value_callback = None
         callbacks = attval.datachange_callbacks
         if callbacks:
+            generation = FastMonitoredItemService.routing_generation
+            if generation != self._generation:
+                self._routes.clear()
+                self._generation = generation
+            route = self._routes.get(id(callbacks))
+            if route is None or route.callbacks is not callbacks or route.count != len(callbacks):
+                route = self._routes[id(callbacks)] = _Route.of(callbacks)
             batches = self._batches
-            for handle, callback in callbacks.items():
-                owner = getattr(callback, "__self__", None)
-                if isinstance(owner, FastMonitoredItemService) and handle in owner._shared_handles:
-                    batch = batches.get(owner)
-                    if batch is None:
-                        batches[owner] = [(handle, value)]
-                    else:
-                        batch.append((handle, value))
+            for owner, handle in route.shared:
+                batch = batches.get(owner)
+                if batch is None:
+                    batches[owner] = [(handle, value)]
                 else:
-                    self._single.append((callback, handle, value))
+                    batch.append((handle, value))
+            for callback, handle in route.single:
+                self._single.append((callback, handle, value))
         return ua.StatusCode()
 
     async def dispatch(self) -> None:

@@ -210,6 +210,33 @@ async def test_a_deleted_item_no_longer_notifies(rig: Rig) -> None:
     assert internal.monitored_item_srv._shared_handles == set()
 
 
+async def test_items_made_and_deleted_after_a_write_are_routed_anew(rig: Rig) -> None:
+    """The writer routes a node's data changes once and keeps the route: an item created after
+    the node was written gets the next change, a deleted one no longer does."""
+    first, second = Changes(), Changes()
+    node = rig.client.get_node(rig.site)
+    one = await rig.client.create_subscription(20, first)
+    await one.subscribe_data_change(node)
+    await first.until(1)
+    rig.writer.publish([reading(1.0, Quality.GOOD, 1)])
+    await rig.writer.flush()  # the route: one item
+    await first.until(2)
+    two = await rig.client.create_subscription(20, second)
+    handle = await two.subscribe_data_change(node)
+    await second.until(1)
+    rig.writer.publish([reading(2.0, Quality.GOOD, 2)])
+    await rig.writer.flush()
+    await first.until(3)
+    await second.until(2)
+    await two.unsubscribe(handle)
+    rig.writer.publish([reading(3.0, Quality.GOOD, 3)])
+    await rig.writer.flush()
+    await first.until(4)
+    await asyncio.sleep(0.1)
+    assert [v for _, v, _, _ in first.seen] == [0.0, 1.0, 2.0, 3.0]
+    assert [v for _, v, _, _ in second.seen] == [1.0, 2.0]
+
+
 @pytest.mark.parametrize("queue", [1, 3])
 async def test_a_queue_keeps_the_newest_changes_between_publishes(rig: Rig, queue: int) -> None:
     changes = Changes()
