@@ -39,9 +39,22 @@ _SCALARS: dict[ua.VariantType, struct.Struct] = {
 }
 """Scalar variants of a fixed size: type byte and value."""
 
-CACHE_LIMIT = 100_000
-"""DataValues whose bytes are kept for other subscriptions (cleared when reached)."""
+CACHE_GENERATION = 10_000
+"""DataValues whose bytes are kept for other subscriptions: the newest up to twice this many.
+
+Every subscription publishes a shared DataValue within about one publishing interval of the
+first; the bytes are kept for the newest one to two generations of this size (at 10,000 changes
+a second, at least one second) and then let go with the DataValue they belong to, which would
+otherwise stay alive in the cache long after the node and the monitored items moved on (a
+100,000-entry cache held about five times the DataValues alive anyway, for the collector to
+walk)."""
 _cache: dict[int, tuple[ua.DataValue, bytes]] = {}
+_older: dict[int, tuple[ua.DataValue, bytes]] = {}
+
+TIME_MEMO_LIMIT = 4096
+_times: dict[datetime, bytes] = {}
+"""Encoded timestamps: a driver's readings of one poll share a source time, the node writer's
+changes of a few milliseconds a server time."""
 
 
 def _variant(variant: ua.Variant) -> bytes | None:
@@ -82,22 +95,53 @@ def encode_data_value(dv: ua.DataValue) -> bytes:
         parts.append(_STATUS.pack(dv.StatusCode.value))
     if dv.SourceTimestamp is not None:
         mask |= 0x04
-        parts.append(_TIME.pack(datetime_to_win_epoch(dv.SourceTimestamp)))
+        parts.append(_time(dv.SourceTimestamp))
     if dv.ServerTimestamp is not None:
         mask |= 0x08
-        parts.append(_TIME.pack(datetime_to_win_epoch(dv.ServerTimestamp)))
+        parts.append(_time(dv.ServerTimestamp))
     return bytes((mask,)) + b"".join(parts)
 
 
-def _cached(dv: ua.DataValue) -> bytes:
-    entry = _cache.get(id(dv))
+def _time(value: datetime) -> bytes:
+    """A DateTime's encoding (remembered: equal datetimes encode alike)."""
+    encoded = _times.get(value)
+    if encoded is None:
+        if len(_times) >= TIME_MEMO_LIMIT:
+            _times.clear()
+        encoded = _times[value] = _TIME.pack(datetime_to_win_epoch(value))
+    return encoded
+
+
+def _cached_entry(dv: ua.DataValue) -> bytes | None:
+    """The kept bytes of ``dv``, if any."""
+    key = id(dv)
+    entry = _cache.get(key)
+    if entry is None:
+        entry = _older.get(key)
     if entry is not None and entry[0] is dv:
         return entry[1]
-    if len(_cache) >= CACHE_LIMIT:
-        _cache.clear()
+    return None
+
+
+def _cached(dv: ua.DataValue) -> bytes:
+    global _cache, _older
+    key = id(dv)
+    entry = _cache.get(key)
+    if entry is None:
+        entry = _older.get(key)
+    if entry is not None and entry[0] is dv:
+        return entry[1]
+    if len(_cache) >= CACHE_GENERATION:
+        _older, _cache = _cache, {}
     encoded = encode_data_value(dv)
-    _cache[id(dv)] = (dv, encoded)  # holds dv: its id is not reused while cached
+    _cache[key] = (dv, encoded)  # holds dv: its id is not reused while cached
     return encoded
+
+
+def clear_cache() -> None:
+    """Forget every DataValue's bytes (tests)."""
+    _cache.clear()
+    _older.clear()
 
 
 class SharedNotification(ua.MonitoredItemNotification):  # type: ignore[misc]
@@ -108,10 +152,12 @@ def encode_data_changes(items: Sequence[ua.MonitoredItemNotification]) -> ua.Ext
     """A ``DataChangeNotification`` of ``items`` (no diagnostics), already encoded."""
     pack_handle = _HANDLE.pack
     parts = [_COUNT.pack(len(items))]
+    append = parts.append
     for item in items:
-        value = _cached(item.Value) if type(item) is SharedNotification else None
-        if value is None:
-            value = encode_data_value(item.Value)
-        parts.append(pack_handle(item.ClientHandle) + value)
-    parts.append(_NO_DIAGNOSTICS)
+        append(pack_handle(item.ClientHandle))
+        if type(item) is SharedNotification:
+            append(_cached(item.Value))
+        else:
+            append(encode_data_value(item.Value))
+    append(_NO_DIAGNOSTICS)
     return ua.ExtensionObject(TypeId=_NOTIFICATION_ID, Body=b"".join(parts))

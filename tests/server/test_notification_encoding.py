@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from ampacity.server import notification_encoding
@@ -73,12 +73,38 @@ def test_a_notification_is_encoded_as_asyncua_encodes_it() -> None:
 
 def test_a_shared_value_is_encoded_once_for_every_subscription() -> None:
     dv = ua.DataValue(Value=VARIANTS[0], SourceTimestamp=T, ServerTimestamp=T)
-    notification_encoding._cache.clear()
+    notification_encoding.clear_cache()
     first = encode_data_changes([SharedNotification(ClientHandle=1, Value=dv)])
-    assert notification_encoding._cache[id(dv)] == (dv, encode_data_value(dv))
+    assert notification_encoding._cached_entry(dv) == encode_data_value(dv)
     second = encode_data_changes([SharedNotification(ClientHandle=1, Value=dv)])
     assert first.Body == second.Body
     # a notification that is not shared is always encoded from its current content
     other = ua.DataValue(Value=VARIANTS[2], SourceTimestamp=T)
     encode_data_changes([ua.MonitoredItemNotification(ClientHandle=1, Value=other)])
-    assert id(other) not in notification_encoding._cache
+    assert notification_encoding._cached_entry(other) is None
+
+
+def test_equal_times_encode_alike_and_other_times_apart() -> None:
+    """Encoded timestamps are remembered by value: the same instant in another zone encodes as
+    UTC does, a naive time as asyncua encodes it, and the memo never mixes them up."""
+    plus_two = T.astimezone(timezone(timedelta(hours=2)))
+    naive = T.replace(tzinfo=None) + timedelta(hours=1)
+    times = [T, plus_two, naive, T + timedelta(microseconds=1), datetime(9999, 12, 31, tzinfo=UTC)]
+    for _ in range(2):  # the second time from the memo
+        for when in times:
+            dv = ua.DataValue(Value=VARIANTS[0], SourceTimestamp=when, ServerTimestamp=T)
+            assert encode_data_value(dv) == bytes(struct_to_binary(dv))
+
+
+def test_a_value_s_bytes_are_kept_for_one_to_two_generations(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(notification_encoding, "CACHE_GENERATION", 4)
+    notification_encoding.clear_cache()
+    values = [ua.DataValue(Value=ua.Variant(float(i)), SourceTimestamp=T) for i in range(9)]
+    for dv in values:
+        encode_data_changes([SharedNotification(ClientHandle=1, Value=dv)])
+    kept = {id(dv) for dv in values if notification_encoding._cached_entry(dv) is not None}
+    assert kept == {id(dv) for dv in values[4:]}  # the last full generation and the new one
+    notification_encoding.clear_cache()
+    assert all(notification_encoding._cached_entry(dv) is None for dv in values)
