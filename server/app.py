@@ -34,7 +34,13 @@ from .config import SiteConfig
 from .control import ControlRuntime
 from .folders import device_folders
 from .history import HistorianHealthNodes, enable_history, install_audit
-from .loopwatch import GcPauses, LoopStalls, collector_paused, freeze_long_lived
+from .loopwatch import (
+    GcPauses,
+    LoopStalls,
+    collect_young_less_often,
+    collector_paused,
+    freeze_long_lived,
+)
 from .marketer import ExternalInterfaces
 from .planning import PlanningRuntime
 from .security import audit_to_historian, configure_security
@@ -345,6 +351,7 @@ async def _start_site(config: SiteConfig, drivers: Sequence[Driver]) -> RunningS
     # full runs from walking them again and again (they stopped the server for seconds); the
     # collection before it would walk them all once more to find a few dozen dead objects
     freeze_long_lived(collect=False)
+    collect_young_less_often()
     log.info("serving %s with %d devices", config.server.endpoint, len(drivers))
     return site
 

@@ -46,6 +46,25 @@ def freeze_long_lived(collect: bool = True) -> None:
         log.debug("%d long-lived objects frozen out of garbage collection", gc.get_freeze_count())
 
 
+YOUNG_THRESHOLD = 50_000
+"""Net new container objects between two collections of the youngest generation (Python's
+default is 700)."""
+
+
+def collect_young_less_often() -> None:
+    """Let the youngest generation grow to ``YOUNG_THRESHOLD`` before it is collected.
+
+    At 10,000 changes a second the data path makes tens of thousands of objects a second that
+    live for up to a publishing interval (notifications, DataValues, historian samples). With
+    Python's default of 700, they were scanned and promoted several times before they died, and
+    dying in the oldest generation they triggered a full collection every few seconds (57 ms a
+    second in collections with three clients; pauses up to 136 ms). Collected less often, most of
+    them die young; a young collection of 50,000 objects takes a few milliseconds.
+    """
+    _, middle, oldest = gc.get_threshold()
+    gc.set_threshold(YOUNG_THRESHOLD, middle, oldest)
+
+
 @contextlib.contextmanager
 def collector_paused() -> Iterator[None]:
     """Hold the collector's automatic runs for the block (start-up), as they were after it.
