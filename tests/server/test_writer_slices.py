@@ -18,7 +18,13 @@ from ampacity.server import writer as writer_module
 from ampacity.server.app import start_site
 from ampacity.server.config import SiteConfig
 from ampacity.server.factory import build_context, build_drivers
-from ampacity.server.loopwatch import GcPauses, LoopStalls, collector_paused, freeze_long_lived
+from ampacity.server.loopwatch import (
+    YOUNG_THRESHOLD,
+    GcPauses,
+    LoopStalls,
+    collector_paused,
+    freeze_long_lived,
+)
 from ampacity.server.security import SecurityConfig
 from ampacity.server.writer import NodeWriter
 from asyncua import Server, ua
@@ -60,6 +66,53 @@ async def test_a_burst_is_applied_in_slices_with_the_loop_running_between_them(
     for i in range(POINTS):  # the last reading of each point won
         dv = aspace.read_attribute_value(ua.NodeId(f"m{i}.ActivePower", ns), ua.AttributeIds.Value)
         assert dv.Value.Value == float(len(burst) - POINTS + i)
+
+
+async def test_a_change_s_server_time_is_never_before_its_reading_was_published(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The writer takes one server time for up to ``SLICE_CHECK`` changes: readings published
+    while a flush lets the loop run (their source time = when published) get a later one."""
+    monkeypatch.setattr(writer_module, "SLICE_S", 0.0)  # every look at the clock ends a slice
+    server = Server()
+    await server.init()
+    ns = await server.register_namespace("urn:test:server-time")
+    writer = NodeWriter(server.iserver.aspace)
+    aspace = server.iserver.aspace
+    node_ids = {}
+    for i in range(POINTS):
+        key = f"m{i}.ActivePower"
+        node = await server.nodes.objects.add_variable(ua.NodeId(key, ns), "P", 0.0)
+        writer.add_slot(key, node.nodeid, POWER)
+        node_ids[key] = node.nodeid
+    written: list[ua.DataValue] = []
+    writer.add_listener(
+        lambda r: written.append(
+            aspace.read_attribute_value(node_ids[r.node_key], ua.AttributeIds.Value)
+        )
+    )
+
+    def publish_round(n: int) -> None:
+        now = datetime.now(UTC)
+        writer.publish(
+            [
+                Reading(f"m{i}", "ActivePower", float(n * POINTS + i), Quality.GOOD, now)
+                for i in range(POINTS)
+            ]
+        )
+
+    async def publisher() -> None:
+        for n in range(4):
+            await asyncio.sleep(0)  # runs while the flush yields between slices
+            publish_round(n)
+
+    for n in range(-4, 0):  # a burst of several slices first
+        publish_round(n)
+    await asyncio.gather(writer.flush(), publisher())
+    await writer.flush()
+    assert len(written) == 8 * POINTS
+    late = [dv for dv in written if dv.SourceTimestamp > dv.ServerTimestamp]
+    assert not late
 
 
 def test_gc_pauses_are_measured_by_generation() -> None:
@@ -166,14 +219,19 @@ async def test_start_up_runs_no_collection_and_leaves_the_collector_on(tmp_path:
             runs.append(info["generation"])
 
     gc.callbacks.append(record)
+    thresholds = gc.get_threshold()
     try:
         site = await start_site(config, drivers)
+        serving = gc.get_threshold()
     finally:
         gc.callbacks.remove(record)
         gc.unfreeze()  # the rest of the test session collects as usual
+        gc.set_threshold(*thresholds)
     try:
         assert runs == []  # neither automatic runs nor a full one before freezing
         assert gc.isenabled()
+        # serving, the youngest generation is collected less often, the others as before
+        assert serving == (YOUNG_THRESHOLD, *thresholds[1:])
     finally:
         await site.stop()
         await context.aclose()
