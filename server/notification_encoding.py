@@ -148,16 +148,29 @@ class SharedNotification(ua.MonitoredItemNotification):  # type: ignore[misc]
     """A notification whose DataValue is shared and never changed (its bytes may be reused)."""
 
 
-def encode_data_changes(items: Sequence[ua.MonitoredItemNotification]) -> ua.ExtensionObject:
+SharedChange = tuple[int, ua.DataValue]
+"""A notification as ``(client handle, shared DataValue)``: a ``SharedNotification`` without
+the object."""
+
+
+def encode_data_changes(
+    items: Sequence[ua.MonitoredItemNotification | SharedChange],
+) -> ua.ExtensionObject:
     """A ``DataChangeNotification`` of ``items`` (no diagnostics), already encoded."""
     pack_handle = _HANDLE.pack
     parts = [_COUNT.pack(len(items))]
     append = parts.append
     for item in items:
-        append(pack_handle(item.ClientHandle))
-        if type(item) is SharedNotification:
-            append(_cached(item.Value))
+        kind = type(item)
+        if kind is tuple:
+            handle, shared = item  # type: ignore[misc]
+            append(pack_handle(handle))
+            append(_cached(shared))
+        elif kind is SharedNotification:
+            append(pack_handle(item.ClientHandle))  # type: ignore[union-attr]
+            append(_cached(item.Value))  # type: ignore[union-attr]
         else:
-            append(encode_data_value(item.Value))
+            append(pack_handle(item.ClientHandle))  # type: ignore[union-attr]
+            append(encode_data_value(item.Value))  # type: ignore[union-attr]
     append(_NO_DIAGNOSTICS)
     return ua.ExtensionObject(TypeId=_NOTIFICATION_ID, Body=b"".join(parts))

@@ -45,6 +45,8 @@ from .notification_encoding import SharedNotification, encode_data_changes
 log = logging.getLogger(__name__)
 
 _NULL = ua.Variant(None, ua.VariantType.Null)
+GOOD = ua.StatusCode()
+"""The Good status ``FanOut.write`` returns (shared, never mutated)."""
 _STATUS_VALUE = ua.DataChangeTrigger.StatusValue
 _NO_DEADBAND = ua.DeadbandType.None_
 
@@ -154,6 +156,9 @@ class FastMonitoredItemService(MonitoredItemService):  # type: ignore[misc]
         items = self._monitored_items
         disabled = ua.MonitoringMode.Disabled
         first = False
+        # a client's subscription publishes its queue through ``encode_data_changes``, which
+        # takes ``(client handle, DataValue)`` tuples; any other gets asyncua's notifications
+        compact = type(isub) is FastInternalSubscription
         for handle, value in changes:
             mid = by_handle.get(handle)
             if mid is None:  # deleted since the write
@@ -181,7 +186,10 @@ class FastMonitoredItemService(MonitoredItemService):  # type: ignore[misc]
                         and old_variant.Value == variant.Value
                     ):
                         continue  # neither status nor value changed
-            event = SharedNotification(ClientHandle=mdata.client_handle, Value=value)
+            if compact:
+                event: Any = (mdata.client_handle, value)
+            else:
+                event = SharedNotification(ClientHandle=mdata.client_handle, Value=value)
             queued = queues.get(mid)
             if queued is None:
                 queues[mid] = [event]
@@ -286,7 +294,7 @@ class FanOut:
                     batch.append((handle, value))
             for callback, handle in route.single:
                 self._single.append((callback, handle, value))
-        return ua.StatusCode()
+        return GOOD
 
     async def dispatch(self) -> None:
         """Deliver the data changes written since the last dispatch."""
@@ -308,14 +316,17 @@ class FanOut:
 
 class FastInternalSubscription(InternalSubscription):  # type: ignore[misc]
     """A client's subscription whose data changes are published already encoded (the same
-    bytes as asyncua's, in one pass; see ``notification_encoding``)."""
+    bytes as asyncua's, in one pass; see ``notification_encoding``).
+
+    Its queues hold asyncua's notifications and, from ``FastMonitoredItemService.data_changes``,
+    ``(client handle, shared DataValue)`` tuples (no notification object per change)."""
 
     def _pop_triggered_datachanges(self, result: ua.PublishResult) -> None:
-        queues: dict[int, list[ua.MonitoredItemNotification]] = self._triggered_datachanges
+        queues: dict[int, list[Any]] = self._triggered_datachanges
         if not queues:
             return
         items = [item for queued in queues.values() for item in queued]
-        self._triggered_datachanges: dict[int, list[ua.MonitoredItemNotification]] = {}
+        self._triggered_datachanges: dict[int, list[Any]] = {}
         result.NotificationMessage.NotificationData.append(encode_data_changes(items))
 
 

@@ -26,12 +26,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ampacity.assets import PointSpec, PointValue, Quality, Reading
+from ampacity.assets import DataType, PointSpec, PointValue, Quality, Reading
 from asyncua import ua
 from asyncua.server.address_space import AddressSpace
 
 from .nodes import to_variant
-from .subscriptions import FanOut
+from .subscriptions import GOOD, FanOut
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,8 @@ SLICE_CHECK = 64
 
 STATUS = {quality: ua.StatusCode(quality.value) for quality in Quality}
 """One StatusCode per quality, shared by every DataValue the writer makes (never mutated)."""
+_GOOD = Quality.GOOD
+_GOOD_STATUS = STATUS[_GOOD]
 
 
 @dataclass(slots=True)
@@ -168,26 +170,37 @@ class NodeWriter:
                 self.unknown_keys.add(key)
                 log.debug("no node for %s", key)
             return False
-        if reading.value == slot.value and reading.quality is slot.quality:
-            if reading.quality is not Quality.GOOD or slot.source_time == reading.source_time:
+        quality = reading.quality
+        if reading.value == slot.value and quality is slot.quality:
+            if quality is not _GOOD or slot.source_time == reading.source_time:
                 return False
             # Same good value read again: only the source timestamp moved. Clients subscribed
             # with the default StatusValue trigger see no notification; keep the node as is.
             slot.source_time = reading.source_time
             return False
-        value = reading.value if not reading.quality.is_bad else None
+        if quality is _GOOD:  # most readings: no enum lookups
+            bad, status_code = False, _GOOD_STATUS
+        else:
+            bad, status_code = quality.is_bad, STATUS[quality]
+        value = None if bad else reading.value
+        data_type = slot.spec.data_type
+        if value is not None and data_type is DataType.DOUBLE:
+            variant = ua.Variant(float(value), ua.VariantType.Double)  # type: ignore[arg-type]
+        else:
+            variant = to_variant(value, data_type)
         data_value = ua.DataValue(
-            Value=to_variant(value, slot.spec.data_type),
-            StatusCode=STATUS[reading.quality],
+            Value=variant,
+            StatusCode=status_code,
             SourceTimestamp=reading.source_time,
             ServerTimestamp=self._server_time,
         )
         status = self._fanout.write(slot.node_id, data_value)
-        if not status.is_good():
+        if status is not GOOD and not status.is_good():
             log.warning("writing %s failed: %s", key, status.name)
             return False
-        slot.value = value if not reading.quality.is_bad else slot.value
-        slot.quality = reading.quality
+        if not bad:
+            slot.value = value
+        slot.quality = quality
         slot.source_time = reading.source_time
         self.applied += 1
         for listener in self._listeners:

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 _STATUS = {quality: quality.value for quality in Quality}
+_GOOD = Quality.GOOD
 """The 32-bit StatusCode of each quality (an enum lookup per reading costs more)."""
 
 MAX_TXN_ROWS = 100_000
@@ -371,7 +372,9 @@ class Historian:
                 else:
                     source_us = last_us = to_us(source)
                     last_source = source
-                sample = handle.offer(reading.value, _STATUS[reading.quality], source_us, server_us)
+                quality = reading.quality
+                status = 0 if quality is _GOOD else _STATUS[quality]  # no enum hash when good
+                sample = handle.offer(reading.value, status, source_us, server_us)
                 if sample is None:
                     skipped += 1
                 else:

@@ -63,12 +63,13 @@ def test_a_notification_is_encoded_as_asyncua_encodes_it() -> None:
         ua.MonitoredItemNotification(ClientHandle=i * 1000, Value=dv) for i, dv in enumerate(dvs)
     ]
     items += [SharedNotification(ClientHandle=2**32 - 1, Value=dvs[0])]
+    shared = [(7 + i, dv) for i, dv in enumerate(dvs)]  # a client subscription's queue entries
     expected = ua.DataChangeNotification(
         MonitoredItems=[ua.MonitoredItemNotification(i.ClientHandle, i.Value) for i in items]
+        + [ua.MonitoredItemNotification(handle, dv) for handle, dv in shared]
     )
-    assert extensionobject_to_binary(encode_data_changes(items)) == extensionobject_to_binary(
-        expected
-    )
+    encoded = encode_data_changes([*items, *shared])
+    assert extensionobject_to_binary(encoded) == extensionobject_to_binary(expected)
 
 
 def test_a_shared_value_is_encoded_once_for_every_subscription() -> None:
