@@ -81,6 +81,9 @@ class FastMonitoredItemService(MonitoredItemService):  # type: ignore[misc]
         super().__init__(isub, aspace)
         self.shared_namespaces = shared_namespaces
         self._shared_handles: set[int] = set()
+        self._targets: dict[int, tuple[int, Any, bool]] = {}
+        """Shared items by callback handle: item id, asyncua's item data, and whether its
+        filter is plain (``is_plain_filter``; kept current by ModifyMonitoredItems)."""
 
     async def _create_data_change_monitored_item(
         self, params: ua.MonitoredItemCreateRequest
@@ -92,16 +95,30 @@ class FastMonitoredItemService(MonitoredItemService):  # type: ignore[misc]
             and item.AttributeId == ua.AttributeIds.Value
             and item.NodeId.NamespaceIndex in self.shared_namespaces
         ):
-            handle = self._monitored_items[result.MonitoredItemId].callback_handle
+            mdata = self._monitored_items[result.MonitoredItemId]
+            handle = mdata.callback_handle
             if handle is not None:
                 self._shared_handles.add(handle)
+                plain = is_plain_filter(mdata.filter)
+                self._targets[handle] = (result.MonitoredItemId, mdata, plain)
         FastMonitoredItemService.routing_generation += 1
+        return result
+
+    def _modify_monitored_item(
+        self, params: ua.MonitoredItemModifyRequest
+    ) -> ua.MonitoredItemModifyResult:
+        result = super()._modify_monitored_item(params)
+        mdata = self._monitored_items.get(params.MonitoredItemId)
+        if mdata is not None and mdata.callback_handle in self._targets:
+            plain = is_plain_filter(mdata.filter)
+            self._targets[mdata.callback_handle] = (params.MonitoredItemId, mdata, plain)
         return result
 
     def _delete_monitored_items(self, mid: int) -> ua.StatusCode:
         mdata = self._monitored_items.get(mid)
         if mdata is not None and mdata.callback_handle is not None:
             self._shared_handles.discard(mdata.callback_handle)
+            self._targets.pop(mdata.callback_handle, None)
         FastMonitoredItemService.routing_generation += 1
         return super()._delete_monitored_items(mid)
 
@@ -152,20 +169,18 @@ class FastMonitoredItemService(MonitoredItemService):  # type: ignore[misc]
                 await self.datachange_callback(handle, value)
             return
         queues: dict[int, list[Any]] = isub._triggered_datachanges
-        by_handle = self._monitored_datachange
-        items = self._monitored_items
+        targets = self._targets
         disabled = ua.MonitoringMode.Disabled
         first = False
         # a client's subscription publishes its queue through ``encode_data_changes``, which
         # takes ``(client handle, DataValue)`` tuples; any other gets asyncua's notifications
         compact = type(isub) is FastInternalSubscription
         for handle, value in changes:
-            mid = by_handle.get(handle)
-            if mid is None:  # deleted since the write
+            target = targets.get(handle)
+            if target is None:  # deleted since the write
                 continue
-            mdata = items[mid]
-            flt = mdata.filter
-            if flt and not is_plain_filter(flt):  # a deadband or another trigger: per item
+            mid, mdata, plain = target
+            if not plain:  # a deadband or another trigger: per item
                 await self.datachange_callback(handle, value)
                 continue
             if mdata.mode == disabled:

@@ -191,6 +191,25 @@ async def test_a_deadband_filter_still_holds_back_small_changes(rig: Rig) -> Non
     assert [v for _, v, _, _ in changes.seen[1:]] == [10.0, 30.0]
 
 
+async def test_a_deadband_set_by_modify_holds_back_small_changes(rig: Rig) -> None:
+    """An item subscribed without a filter and given a deadband by ModifyMonitoredItems leaves
+    the batched path for asyncua's per-item checks."""
+    changes = Changes()
+    subscription = await rig.client.create_subscription(20, changes)
+    handle = await subscription.subscribe_data_change(rig.client.get_node(rig.site))
+    await changes.until(1)
+    rig.writer.publish([reading(1.0, Quality.GOOD, 1)])
+    await rig.writer.flush()
+    await changes.until(2)
+    await subscription.modify_monitored_item(handle, 0, mod_filter_val=5)
+    values = (2.0, 4.0, 10.0, 12.0, 30.0)
+    rig.writer.publish([reading(v, Quality.GOOD, s) for s, v in enumerate(values, start=2)])
+    await rig.writer.flush()
+    await changes.until(4)
+    await asyncio.sleep(0.1)
+    assert [v for _, v, _, _ in changes.seen] == [0.0, 1.0, 10.0, 30.0]
+
+
 async def test_a_deleted_item_no_longer_notifies(rig: Rig) -> None:
     changes = Changes()
     subscription = await rig.client.create_subscription(20, changes)
