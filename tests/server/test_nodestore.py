@@ -220,6 +220,63 @@ async def test_a_subscription_to_a_shared_attribute_sees_its_own_node_only(site:
     await subscription.delete()
 
 
+async def test_nodes_with_values_of_their_own_share_the_rest_and_keep_writes_to_themselves(
+    site: Site,
+) -> None:
+    """``bulkN.Q``: nodes of one shape, each with a Value of its own (like a site's points)."""
+    aspace = site.server.iserver.aspace
+    bulk = BulkNodes(aspace)
+    shape = bulk.shape(variable_item(site.id("bulk0.Q"), site.id("bulk0"), site.ns))
+    shared_before = dict(shape.attributes)
+    has_component = ua.NodeId(ua.ObjectIds.HasComponent)
+    for index in range(3):
+        own = {ua.AttributeIds.Value: ua.DataValue(ua.Variant(float(index), ua.VariantType.Double))}
+        bulk.add(site.id(f"bulk{index}.Q"), site.id(f"bulk{index}"), has_component, shape, own)
+    bulk.commit()
+
+    async def read(key: str, attr: ua.AttributeIds) -> object:
+        return (await site.client.get_node(site.id(key)).read_attribute(attr)).Value.Value
+
+    plain = await read_all(site.client, site.id("plain.P"))
+    own1 = await read_all(site.client, site.id("bulk1.Q"))
+    for attr in ua.AttributeIds:
+        assert own1[attr].StatusCode == plain[attr].StatusCode, attr
+        if attr not in (ua.AttributeIds.NodeId, ua.AttributeIds.Value):
+            assert own1[attr].Value == plain[attr].Value, attr
+    assert own1[ua.AttributeIds.Value].Value == ua.Variant(1.0, ua.VariantType.Double)
+
+    # the attribute dictionary answers like asyncua's own: same keys, order and membership
+    attributes = aspace.get(site.id("bulk1.Q")).attributes
+    plain_attributes = aspace.get(site.id("plain.P")).attributes
+    assert list(attributes) == list(plain_attributes)
+    assert len(attributes) == len(plain_attributes) == len(dict(attributes))
+    assert all(attr in attributes for attr in plain_attributes)
+    assert ua.AttributeIds.EventNotifier not in attributes  # a variable has none
+    assert attributes.get(ua.AttributeIds.EventNotifier) is None
+    assert attributes[ua.AttributeIds.DataType] is shape.attributes[ua.AttributeIds.DataType]
+    with pytest.raises(KeyError):
+        attributes[ua.AttributeIds.EventNotifier]
+    with pytest.raises(TypeError):
+        del attributes[ua.AttributeIds.Value]
+
+    new = ua.DataValue(ua.Variant(-7.5, ua.VariantType.Double))
+    status = await aspace.write_attribute_value(site.id("bulk1.Q"), ua.AttributeIds.Value, new)
+    assert status.is_good()
+    historizing = ua.DataValue(ua.Variant(True, ua.VariantType.Boolean))
+    status = await aspace.write_attribute_value(
+        site.id("bulk1.Q"), ua.AttributeIds.Historizing, historizing
+    )
+    assert status.is_good()
+    assert await read("bulk1.Q", ua.AttributeIds.Value) == -7.5
+    assert await read("bulk1.Q", ua.AttributeIds.Historizing) is True
+    for index in (0, 2):
+        assert await read(f"bulk{index}.Q", ua.AttributeIds.Value) == float(index)
+        assert await read(f"bulk{index}.Q", ua.AttributeIds.Historizing) is False
+    assert dict(shape.attributes) == shared_before  # the shared values are not touched
+    assert all(shape.attributes[a] is v for a, v in shared_before.items())
+    assert list(attributes) == list(plain_attributes)  # no attribute added by the writes
+
+
 async def test_an_unwatched_write_changes_that_node_only_and_a_watched_one_is_left_to_asyncua(
     site: Site,
 ) -> None:
