@@ -28,8 +28,9 @@ sets ``call`` on a method's node; it keeps no other state in a node and checks n
 
 from __future__ import annotations
 
-from collections.abc import Callable, ItemsView, Iterator, KeysView, ValuesView
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, cast
 
 from asyncua import ua
@@ -58,79 +59,99 @@ class SharedAttributes(dict[ua.AttributeIds, AttributeValue]):
     __slots__ = ()
 
 
-_ABSENT: Any = object()
+_NO_CALLBACKS: Mapping[int, Callable[..., Any]] = MappingProxyType({})
+"""The data-change callbacks of an ``OwnValue`` nobody watches (its own dict on the first)."""
 
 
-class OwnAttributes(dict[ua.AttributeIds, AttributeValue]):
-    """The attribute dictionary of a node with values of its own (a variable's Value).
+class OwnValue:
+    """``AttributeValue`` in slots, for a node's own value (64 bytes instead of 168).
 
-    The dictionary itself holds the node's own values; any other attribute is its shape's
-    (``shared``, never changed). ``in``, ``[]``, ``get``, ``len`` and iteration see both, in the
-    shape's order, the node's own value where it has one: like a copy of the shape's dictionary
-    with the node's values set in it. Writes go to the node's own values. Attributes are never
-    removed from a node (asyncua has no service for it), so removing one is refused.
+    Its ``datachange_callbacks`` are one shared empty mapping until a subscription watches it
+    (``install`` gives it a dictionary of its own first); asyncua reads and writes the same four
+    fields and never checks the class.
     """
 
-    __slots__ = ("shared",)
+    __slots__ = ("datachange_callbacks", "value", "value_callback", "value_setter")
+
+    def __init__(self, value: ua.DataValue | None) -> None:
+        self.value = value
+        self.value_callback: Callable[[ua.NodeId, ua.AttributeIds], ua.DataValue] | None = None
+        self.value_setter: Callable[[NodeData, ua.AttributeIds, ua.DataValue], None] | None = None
+        self.datachange_callbacks: Mapping[int, Callable[..., Any]] = _NO_CALLBACKS
+
+    def __str__(self) -> str:
+        source = self.value_callback or self.value
+        return f"AttributeValue({source})"
+
+    __repr__ = __str__
+
+
+class OwnAttributes(MutableMapping[ua.AttributeIds, AttributeValue]):
+    """The attribute mapping of a node with values of its own (a variable's Value): 64 bytes.
+
+    Holds the node's own values (the first in slots, any further ones in a dictionary); any other
+    attribute is its shape's (``shared``, never changed). Reading it with ``in``, ``[]``,
+    ``get``, ``len`` or iteration is like reading a copy of the shape's dictionary with the
+    node's values set in it, in the shape's order; writes go to the node's own values. An
+    attribute is never removed from a node (asyncua has no service for it): that is refused.
+    """
+
+    __slots__ = ("_more", "_own", "_own_attr", "shared")
 
     def __init__(self, shared: SharedAttributes) -> None:
-        super().__init__()
         self.shared = shared
+        self._own_attr: int | None = None
+        self._own: AttributeValue | None = None
+        self._more: dict[int, AttributeValue] | None = None
 
-    def __missing__(self, attr: ua.AttributeIds) -> AttributeValue:
-        return self.shared[attr]
+    def __getitem__(self, attr: int) -> AttributeValue:
+        if attr == self._own_attr:
+            return self._own  # type: ignore[return-value]
+        more = self._more
+        if more is not None and attr in more:
+            return more[attr]
+        return self.shared[attr]  # type: ignore[index]
+
+    def get(self, attr: int, default: Any = None) -> Any:
+        if attr == self._own_attr:
+            return self._own
+        more = self._more
+        if more is not None and attr in more:
+            return more[attr]
+        return self.shared.get(attr, default)  # type: ignore[call-overload]
 
     def __contains__(self, attr: object) -> bool:
-        return dict.__contains__(self, attr) or attr in self.shared
+        if attr == self._own_attr:
+            return True
+        more = self._more
+        return (more is not None and attr in more) or attr in self.shared
 
-    def get(self, attr: ua.AttributeIds, default: Any = None) -> Any:  # type: ignore[override]
-        own = dict.get(self, attr, _ABSENT)
-        return self.shared.get(attr, default) if own is _ABSENT else own
+    def __setitem__(self, attr: int, value: AttributeValue) -> None:
+        if self._own_attr is None or attr == self._own_attr:
+            self._own_attr, self._own = attr, value
+        else:
+            if self._more is None:
+                self._more = {}
+            self._more[attr] = value
 
-    def setdefault(self, attr: ua.AttributeIds, default: Any = None) -> Any:  # type: ignore[override]
-        if attr not in self:
-            self[attr] = default
-        return self[attr]
+    def __delitem__(self, attr: int) -> None:
+        raise TypeError("a node's attributes are not removed")
+
+    def _own_attrs(self) -> list[int]:
+        own = [] if self._own_attr is None else [self._own_attr]
+        return own + list(self._more or ())
 
     def __iter__(self) -> Iterator[ua.AttributeIds]:
         yield from self.shared
-        for attr in dict.__iter__(self):
+        for attr in self._own_attrs():
             if attr not in self.shared:
-                yield attr
+                yield attr  # type: ignore[misc]
 
     def __len__(self) -> int:
-        return len(self.shared) + sum(1 for attr in dict.__iter__(self) if attr not in self.shared)
-
-    def keys(self) -> KeysView[ua.AttributeIds]:  # type: ignore[override]
-        return KeysView(self)
-
-    def values(self) -> ValuesView[AttributeValue]:  # type: ignore[override]
-        return ValuesView(self)
-
-    def items(self) -> ItemsView[ua.AttributeIds, AttributeValue]:  # type: ignore[override]
-        return ItemsView(self)
-
-    def copy(self) -> dict[ua.AttributeIds, AttributeValue]:
-        return {attr: self[attr] for attr in self}
-
-    def __eq__(self, other: object) -> bool:
-        return self.copy() == other
-
-    def __ne__(self, other: object) -> bool:
-        return not self == other
-
-    __hash__ = None  # type: ignore[assignment]
+        return len(self.shared) + sum(1 for a in self._own_attrs() if a not in self.shared)
 
     def __repr__(self) -> str:
-        return repr(self.copy())
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (dict, (self.copy(),))
-
-    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
-        raise TypeError("a node's attributes are not removed")
-
-    __delitem__ = pop = popitem = clear = _refuse  # type: ignore[assignment]
+        return repr(dict(self.items()))
 
 
 class CompactNode:
@@ -142,7 +163,7 @@ class CompactNode:
     def __init__(
         self,
         nodeid: ua.NodeId,
-        attributes: dict[ua.AttributeIds, AttributeValue],
+        attributes: MutableMapping[ua.AttributeIds, AttributeValue],
         references: list[ua.ReferenceDescription],
     ) -> None:
         self.nodeid = nodeid
@@ -169,13 +190,18 @@ def _shared_node_id() -> SharedAttribute:
     return attribute
 
 
-def _own_attributes(node: NodeData) -> dict[ua.AttributeIds, AttributeValue]:
-    """The node's attribute dictionary, one of its own (over the shared one) if other nodes hold
+def _own_attributes(node: NodeData) -> MutableMapping[ua.AttributeIds, AttributeValue]:
+    """The node's attribute mapping, one of its own (over the shared one) if other nodes hold
     it too."""
-    attributes = node.attributes
+    attributes: MutableMapping[ua.AttributeIds, AttributeValue] = node.attributes
     if type(attributes) is SharedAttributes:
-        attributes = node.attributes = OwnAttributes(attributes)
+        attributes = OwnAttributes(attributes)
+        node.attributes = cast(dict[ua.AttributeIds, AttributeValue], attributes)
     return attributes
+
+
+def _own_value(value: ua.DataValue | None) -> AttributeValue:
+    return cast(AttributeValue, OwnValue(value))
 
 
 def _copy_on_write(node: NodeData, attr: ua.AttributeIds, value: ua.DataValue) -> None:
@@ -196,7 +222,7 @@ def _copy_on_write(node: NodeData, attr: ua.AttributeIds, value: ua.DataValue) -
             _INTERNED[key] = SharedAttribute(value)
         fresh = _INTERNED[key]
     else:
-        fresh = AttributeValue(value)
+        fresh = _own_value(value)
     _own_attributes(node)[attr] = fresh
 
 
@@ -206,19 +232,21 @@ _NODE_ID = _shared_node_id()
 
 def set_own(node: NodeData, attr: ua.AttributeIds, value: ua.DataValue) -> None:
     """Give ``node`` an attribute value of its own (a variable's Value, which changes)."""
-    _own_attributes(node)[attr] = AttributeValue(value)
+    _own_attributes(node)[attr] = _own_value(value)
 
 
 def unshare(node: NodeData, attr: ua.AttributeIds) -> None:
-    """Give ``node`` its own copy of ``attr`` (before a callback or setter is attached to it)."""
+    """Give ``node`` its own copy of ``attr``, with a dictionary of data-change callbacks of its
+    own (before a callback or setter is attached to it)."""
     attval = node.attributes.get(attr)
-    if not isinstance(attval, SharedAttribute):
-        return
-    if attval.value_callback is _node_id_attribute:
-        own = AttributeValue(_node_id_attribute(node.nodeid, attr))
-    else:
-        own = AttributeValue(attval.value)  # type: ignore[arg-type]
-    _own_attributes(node)[attr] = own
+    if isinstance(attval, SharedAttribute):
+        if attval.value_callback is _node_id_attribute:
+            attval = _own_value(_node_id_attribute(node.nodeid, attr))
+        else:
+            attval = _own_value(attval.value)
+        _own_attributes(node)[attr] = attval
+    if attval is not None and attval.datachange_callbacks is _NO_CALLBACKS:
+        attval.datachange_callbacks = {}
 
 
 def install(aspace: AddressSpace) -> None:
@@ -352,11 +380,11 @@ class BulkNodes:
                     references = [inverse, to_shape_type]
                 own = pending.own
                 browse_name, display = shape.browse_name, shape.display_name
-                attributes: dict[ua.AttributeIds, AttributeValue] = shape.attributes
+                attributes: MutableMapping[ua.AttributeIds, AttributeValue] = shape.attributes
                 if own:
                     attributes = OwnAttributes(shape.attributes)
                     for attr, value in own.items():
-                        attributes[attr] = AttributeValue(value)
+                        attributes[attr] = _own_value(value)
                     if ua.AttributeIds.BrowseName in own:
                         browse_name = own[ua.AttributeIds.BrowseName].Value.Value  # type: ignore[union-attr]
                     if ua.AttributeIds.DisplayName in own:
