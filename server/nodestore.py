@@ -17,10 +17,13 @@ for a 10,000-point site. The site's nodes are made from a few dozen declarations
   use one ``NodeId`` object per reference type and the parent's own NodeId;
 * nothing is looked up twice and no reference list is scanned (the nodes are new).
 
-Shared values are never changed in place. A write to a shared attribute (``Historizing``, an
-``EURange`` narrowed at run time) goes through the shared value's setter, which gives that node a
-dictionary of its own with the new value; a subscription to a shared attribute does the same
-first. Clients see the same attributes, values and references as with AddNodes.
+Shared values are never changed in place. A write to a shared attribute goes through the shared
+value's setter: a plain value (``Historizing``, ``AccessLevel``: a bool, number or string without
+status or timestamps) moves that node to a shared dictionary that has the new value (made once
+per shape, attribute and value, so every historized point shares one again); any other value (an
+``EURange`` narrowed at run time) becomes a value of the node's own. A subscription to a shared
+attribute gives the node its own value first. Clients see the same attributes, values and
+references as with AddNodes.
 
 asyncua reads a node's attributes with ``in``, ``[]`` and ``get`` on ``NodeData.attributes`` and
 sets ``call`` on a method's node; it keeps no other state in a node and checks no node's class.
@@ -137,6 +140,10 @@ class OwnAttributes(MutableMapping[ua.AttributeIds, AttributeValue]):
     def __delitem__(self, attr: int) -> None:
         raise TypeError("a node's attributes are not removed")
 
+    def owns(self, attr: int) -> bool:
+        """Whether ``attr`` is a value of this node's own (not its shape's)."""
+        return attr == self._own_attr or (self._more is not None and attr in self._more)
+
     def _own_attrs(self) -> list[int]:
         own = [] if self._own_attr is None else [self._own_attr]
         return own + list(self._more or ())
@@ -214,16 +221,42 @@ def _copy_on_write(node: NodeData, attr: ua.AttributeIds, value: ua.DataValue) -
         and value.SourceTimestamp is None
         and value.ServerTimestamp is None
     )
-    fresh: AttributeValue
-    if plain:
-        assert variant is not None
-        key = (attr, variant.VariantType, variant.Value)
-        if key not in _INTERNED:
-            _INTERNED[key] = SharedAttribute(value)
-        fresh = _INTERNED[key]
+    if not plain:
+        _own_attributes(node)[attr] = _own_value(value)
+        return
+    assert variant is not None
+    key = (attr, variant.VariantType, variant.Value)
+    if key not in _INTERNED:
+        _INTERNED[key] = SharedAttribute(value)
+    fresh = _INTERNED[key]
+    attributes = node.attributes
+    if type(attributes) is SharedAttributes:
+        node.attributes = _shared_with(attributes, attr, fresh)
+    elif isinstance(attributes, OwnAttributes) and not attributes.owns(attr):
+        attributes.shared = _shared_with(attributes.shared, attr, fresh)
     else:
-        fresh = _own_value(value)
-    _own_attributes(node)[attr] = fresh
+        _own_attributes(node)[attr] = fresh
+
+
+_DERIVED: dict[
+    tuple[int, int, int], tuple[SharedAttributes, SharedAttribute, SharedAttributes]
+] = {}
+"""(``id`` of a shared dictionary, attribute, ``id`` of a value) -> (those two, the dictionary with
+that value instead)."""
+
+
+def _shared_with(
+    shared: SharedAttributes, attr: ua.AttributeIds, value: SharedAttribute
+) -> SharedAttributes:
+    """``shared`` with ``value`` for ``attr``: one dictionary for every node written the same
+    (a historized point's Historizing and AccessLevel), not a value of its own in each."""
+    key = (id(shared), int(attr), id(value))
+    found = _DERIVED.get(key)
+    if found is None:
+        derived = SharedAttributes(shared)
+        derived[attr] = value
+        found = _DERIVED[key] = (shared, value, derived)
+    return found[2]
 
 
 _NODE_ID = _shared_node_id()

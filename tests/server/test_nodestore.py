@@ -276,6 +276,21 @@ async def test_nodes_with_values_of_their_own_share_the_rest_and_keep_writes_to_
     assert all(shape.attributes[a] is v for a, v in shared_before.items())
     assert list(attributes) == list(plain_attributes)  # no attribute added by the writes
 
+    # two nodes written the same, then one written back: the other keeps its value
+    for key, value in (("bulk0.Q", True), ("bulk0.P", True), ("bulk1.Q", False)):
+        written = ua.DataValue(ua.Variant(value, ua.VariantType.Boolean))
+        status = await aspace.write_attribute_value(
+            site.id(key), ua.AttributeIds.Historizing, written
+        )
+        assert status.is_good()
+    assert await read("bulk0.Q", ua.AttributeIds.Historizing) is True
+    assert await read("bulk0.P", ua.AttributeIds.Historizing) is True
+    assert await read("bulk1.Q", ua.AttributeIds.Historizing) is False
+    for key in ("bulk2.Q", "bulk1.P", "bulk2.P"):
+        assert await read(key, ua.AttributeIds.Historizing) is False
+    assert await read("bulk0.Q", ua.AttributeIds.Value) == 0.0
+    assert await read("bulk1.Q", ua.AttributeIds.Value) == -7.5
+
 
 async def test_an_unwatched_write_changes_that_node_only_and_a_watched_one_is_left_to_asyncua(
     site: Site,
