@@ -601,6 +601,8 @@ class _ConditionNodes:
     def __init__(self, aspace: Any) -> None:
         self._bulk = BulkNodes(aspace)
         self._shapes: dict[tuple[Any, ...], NodeShape] = {}
+        self._values: dict[tuple[Any, ...], ua.DataValue] = {}
+        """One DataValue per distinct plain value (never changed in place: a write replaces it)."""
 
     def object(
         self, parent: ua.NodeId, node_id: ua.NodeId, name: str, type_id: ua.NodeId, reference: int
@@ -626,13 +628,41 @@ class _ConditionNodes:
             item = _variable(parent, node_id, name, variant, component)
             shape = self._shapes[key] = self._bulk.shape(item)
         reference = _HAS_PROPERTY if component is None else _HAS_COMPONENT
-        own = {ua.AttributeIds.Value: ua.DataValue(variant)}
+        own = {ua.AttributeIds.Value: self._data_value(variant)}
         self._bulk.add(node_id, parent, _REFERENCE_TYPES[reference], shape, own)
+
+    def _data_value(self, variant: ua.Variant) -> ua.DataValue:
+        """A DataValue for a field's initial value, shared by the fields with the same plain
+        value (most fields of the conditions of one kind start alike)."""
+        value = variant.Value
+        kind = type(value)
+        if variant.is_array or variant.Dimensions is not None:
+            return ua.DataValue(variant)
+        if kind in _PLAIN_VALUES:
+            key: tuple[Any, ...] = (variant.VariantType, kind, value)
+        elif kind is ua.LocalizedText:
+            key = (variant.VariantType, kind, value.Locale, value.Text)
+        elif kind is ua.NodeId:
+            key = (
+                variant.VariantType,
+                kind,
+                value.NodeIdType,
+                value.NamespaceIndex,
+                value.Identifier,
+            )
+        else:
+            return ua.DataValue(variant)
+        found = self._values.get(key)
+        if found is None:
+            found = self._values[key] = ua.DataValue(variant)
+        return found
 
     def commit(self) -> None:
         self._bulk.commit()
 
 
+_PLAIN_VALUES = (bool, int, float, str, datetime, type(None))
+"""Field values shared as they are (immutable)."""
 _HAS_COMPONENT = ua.ObjectIds.HasComponent
 _HAS_PROPERTY = ua.ObjectIds.HasProperty
 _REFERENCE_TYPES = {r: ua.NodeId(r) for r in (_HAS_COMPONENT, _HAS_PROPERTY)}
