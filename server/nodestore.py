@@ -337,15 +337,19 @@ class BulkNodes:
         self._reference_types: dict[tuple[ua.NodeIdType, int, object], ua.NodeId] = {}
         install(aspace)
 
-    def shape(self, item: ua.AddNodesItem) -> NodeShape:
-        """The shape of nodes like ``item`` (its NodeId and parent do not matter)."""
+    def shape(self, item: ua.AddNodesItem, value: ua.DataValue | None = None) -> NodeShape:
+        """The shape of nodes like ``item`` (its NodeId and parent do not matter); ``value``:
+        the Value its nodes share (instead of the item's, with the time it was made)."""
         scratch = NodeData(item.RequestedNewNodeId)
         self._service._add_node_attributes(scratch, item, add_timestamps=True)
         attributes = SharedAttributes()
         for attr, attval in scratch.attributes.items():
-            attributes[attr] = (
-                _NODE_ID if attr == ua.AttributeIds.NodeId else SharedAttribute(attval.value)
-            )
+            if attr == ua.AttributeIds.NodeId:
+                attributes[attr] = _NODE_ID
+            elif attr == ua.AttributeIds.Value and value is not None:
+                attributes[attr] = SharedAttribute(value)
+            else:
+                attributes[attr] = SharedAttribute(attval.value)
         display = item.NodeAttributes.DisplayName
         return NodeShape(item.NodeClass, item.BrowseName, display, item.TypeDefinition, attributes)
 
