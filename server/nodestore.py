@@ -6,35 +6,24 @@ again and scans the parent's references for duplicates: 14 s and about 39 KB of 
 for a 10,000-point site. The site's nodes are made from a few dozen declarations, so here:
 
 * a **shape** (one per declaration) holds the attributes its nodes share; a node made from it gets
-  the shape's attribute dictionary itself, or, when it has attributes of its own (a variable's
-  Value, an asset's DisplayName), an ``OwnAttributes`` dictionary that holds those and looks the
-  others up in the shape's (a copy of the shape's fifteen entries took 630 bytes a node);
-* a node is a ``CompactNode`` (``NodeData``'s fields in slots, its reference list made at its
-  final length where it has no children);
+  the shape's attribute dictionary itself, or a copy of it when the node has attributes of its own
+  (a variable's Value, an asset's DisplayName);
 * the ``NodeId`` attribute is one shared value callback that answers with the NodeId read;
 * the references to a type definition and to a parent are one ``ReferenceDescription`` shared by
-  every node that has them (the parent's forward references stay one per child); the references
-  use one ``NodeId`` object per reference type and the parent's own NodeId;
+  every node that has them (the parent's forward references stay one per child);
 * nothing is looked up twice and no reference list is scanned (the nodes are new).
 
-Shared values are never changed in place. A write to a shared attribute goes through the shared
-value's setter: a plain value (``Historizing``, ``AccessLevel``: a bool, number or string without
-status or timestamps) moves that node to a shared dictionary that has the new value (made once
-per shape, attribute and value, so every historized point shares one again); any other value (an
-``EURange`` narrowed at run time) becomes a value of the node's own. A subscription to a shared
-attribute gives the node its own value first. Clients see the same attributes, values and
-references as with AddNodes.
-
-asyncua reads a node's attributes with ``in``, ``[]`` and ``get`` on ``NodeData.attributes`` and
-sets ``call`` on a method's node; it keeps no other state in a node and checks no node's class.
+Shared values are never changed in place. A write to a shared attribute (``Historizing``, an
+``EURange`` narrowed at run time) goes through the shared value's setter, which gives that node a
+dictionary of its own with the new value; a subscription to a shared attribute does the same
+first. Clients see the same attributes, values and references as with AddNodes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from types import MappingProxyType
-from typing import Any, cast
+from typing import Any
 
 from asyncua import ua
 from asyncua.server.address_space import (
@@ -56,134 +45,8 @@ class SharedAttribute(AttributeValue):
         self.value_setter = _copy_on_write
 
 
-class SharedAttributes(dict[ua.AttributeIds, AttributeValue]):
-    """The attribute dictionary of a shape, held by its nodes; never changed after it is made."""
-
-    __slots__ = ()
-
-
-_NO_CALLBACKS: Mapping[int, Callable[..., Any]] = MappingProxyType({})
-"""The data-change callbacks of an ``OwnValue`` nobody watches (its own dict on the first)."""
-
-
-class OwnValue:
-    """``AttributeValue`` in slots, for a node's own value (64 bytes instead of 168).
-
-    Its ``datachange_callbacks`` are one shared empty mapping until a subscription watches it
-    (``install`` gives it a dictionary of its own first); asyncua reads and writes the same four
-    fields and never checks the class.
-    """
-
-    __slots__ = ("datachange_callbacks", "value", "value_callback", "value_setter")
-
-    def __init__(self, value: ua.DataValue | None) -> None:
-        self.value = value
-        self.value_callback: Callable[[ua.NodeId, ua.AttributeIds], ua.DataValue] | None = None
-        self.value_setter: Callable[[NodeData, ua.AttributeIds, ua.DataValue], None] | None = None
-        self.datachange_callbacks: Mapping[int, Callable[..., Any]] = _NO_CALLBACKS
-
-    def __str__(self) -> str:
-        source = self.value_callback or self.value
-        return f"AttributeValue({source})"
-
-    __repr__ = __str__
-
-
-class OwnAttributes(MutableMapping[ua.AttributeIds, AttributeValue]):
-    """The attribute mapping of a node with values of its own (a variable's Value): 64 bytes.
-
-    Holds the node's own values (the first in slots, any further ones in a dictionary); any other
-    attribute is its shape's (``shared``, never changed). Reading it with ``in``, ``[]``,
-    ``get``, ``len`` or iteration is like reading a copy of the shape's dictionary with the
-    node's values set in it, in the shape's order; writes go to the node's own values. An
-    attribute is never removed from a node (asyncua has no service for it): that is refused.
-    """
-
-    __slots__ = ("_more", "_own", "_own_attr", "shared")
-
-    def __init__(self, shared: SharedAttributes) -> None:
-        self.shared = shared
-        self._own_attr: int | None = None
-        self._own: AttributeValue | None = None
-        self._more: dict[int, AttributeValue] | None = None
-
-    def __getitem__(self, attr: int) -> AttributeValue:
-        if attr == self._own_attr:
-            return self._own  # type: ignore[return-value]
-        more = self._more
-        if more is not None and attr in more:
-            return more[attr]
-        return self.shared[attr]  # type: ignore[index]
-
-    def get(self, attr: int, default: Any = None) -> Any:
-        if attr == self._own_attr:
-            return self._own
-        more = self._more
-        if more is not None and attr in more:
-            return more[attr]
-        return self.shared.get(attr, default)  # type: ignore[call-overload]
-
-    def __contains__(self, attr: object) -> bool:
-        if attr == self._own_attr:
-            return True
-        more = self._more
-        return (more is not None and attr in more) or attr in self.shared
-
-    def __setitem__(self, attr: int, value: AttributeValue) -> None:
-        if self._own_attr is None or attr == self._own_attr:
-            self._own_attr, self._own = attr, value
-        else:
-            if self._more is None:
-                self._more = {}
-            self._more[attr] = value
-
-    def __delitem__(self, attr: int) -> None:
-        raise TypeError("a node's attributes are not removed")
-
-    def owns(self, attr: int) -> bool:
-        """Whether ``attr`` is a value of this node's own (not its shape's)."""
-        return attr == self._own_attr or (self._more is not None and attr in self._more)
-
-    def _own_attrs(self) -> list[int]:
-        own = [] if self._own_attr is None else [self._own_attr]
-        return own + list(self._more or ())
-
-    def __iter__(self) -> Iterator[ua.AttributeIds]:
-        yield from self.shared
-        for attr in self._own_attrs():
-            if attr not in self.shared:
-                yield attr  # type: ignore[misc]
-
-    def __len__(self) -> int:
-        return len(self.shared) + sum(1 for a in self._own_attrs() if a not in self.shared)
-
-    def __repr__(self) -> str:
-        return repr(dict(self.items()))
-
-
-class CompactNode:
-    """``NodeData`` in slots (64 bytes instead of 104 and no dictionary or list made to be
-    replaced); asyncua reads and writes the same four fields."""
-
-    __slots__ = ("attributes", "call", "nodeid", "references")
-
-    def __init__(
-        self,
-        nodeid: ua.NodeId,
-        attributes: MutableMapping[ua.AttributeIds, AttributeValue],
-        references: list[ua.ReferenceDescription],
-    ) -> None:
-        self.nodeid = nodeid
-        self.attributes = attributes
-        self.references = references
-        self.call: Callable[..., Any] | None = None
-
-    def __str__(self) -> str:
-        return f"NodeData(id:{self.nodeid}, attrs:{self.attributes}, refs:{self.references})"
-
-    __repr__ = __str__
-
-
+_SHARED_DICTS: set[int] = set()
+"""``id`` of attribute dictionaries held by several nodes (a shape's template)."""
 _INTERNED: dict[tuple[ua.AttributeIds, ua.VariantType, Any], SharedAttribute] = {}
 
 
@@ -197,18 +60,11 @@ def _shared_node_id() -> SharedAttribute:
     return attribute
 
 
-def _own_attributes(node: NodeData) -> MutableMapping[ua.AttributeIds, AttributeValue]:
-    """The node's attribute mapping, one of its own (over the shared one) if other nodes hold
-    it too."""
-    attributes: MutableMapping[ua.AttributeIds, AttributeValue] = node.attributes
-    if type(attributes) is SharedAttributes:
-        attributes = OwnAttributes(attributes)
-        node.attributes = cast(dict[ua.AttributeIds, AttributeValue], attributes)
-    return attributes
-
-
-def _own_value(value: ua.DataValue | None) -> AttributeValue:
-    return cast(AttributeValue, OwnValue(value))
+def _own_attributes(node: NodeData) -> dict[ua.AttributeIds, AttributeValue]:
+    """The node's attribute dictionary, copied first if other nodes hold it too."""
+    if id(node.attributes) in _SHARED_DICTS:
+        node.attributes = dict(node.attributes)
+    return node.attributes
 
 
 def _copy_on_write(node: NodeData, attr: ua.AttributeIds, value: ua.DataValue) -> None:
@@ -221,42 +77,16 @@ def _copy_on_write(node: NodeData, attr: ua.AttributeIds, value: ua.DataValue) -
         and value.SourceTimestamp is None
         and value.ServerTimestamp is None
     )
-    if not plain:
-        _own_attributes(node)[attr] = _own_value(value)
-        return
-    assert variant is not None
-    key = (attr, variant.VariantType, variant.Value)
-    if key not in _INTERNED:
-        _INTERNED[key] = SharedAttribute(value)
-    fresh = _INTERNED[key]
-    attributes = node.attributes
-    if type(attributes) is SharedAttributes:
-        node.attributes = _shared_with(attributes, attr, fresh)
-    elif isinstance(attributes, OwnAttributes) and not attributes.owns(attr):
-        attributes.shared = _shared_with(attributes.shared, attr, fresh)
+    fresh: AttributeValue
+    if plain:
+        assert variant is not None
+        key = (attr, variant.VariantType, variant.Value)
+        if key not in _INTERNED:
+            _INTERNED[key] = SharedAttribute(value)
+        fresh = _INTERNED[key]
     else:
-        _own_attributes(node)[attr] = fresh
-
-
-_DERIVED: dict[
-    tuple[int, int, int], tuple[SharedAttributes, SharedAttribute, SharedAttributes]
-] = {}
-"""(``id`` of a shared dictionary, attribute, ``id`` of a value) -> (those two, the dictionary with
-that value instead)."""
-
-
-def _shared_with(
-    shared: SharedAttributes, attr: ua.AttributeIds, value: SharedAttribute
-) -> SharedAttributes:
-    """``shared`` with ``value`` for ``attr``: one dictionary for every node written the same
-    (a historized point's Historizing and AccessLevel), not a value of its own in each."""
-    key = (id(shared), int(attr), id(value))
-    found = _DERIVED.get(key)
-    if found is None:
-        derived = SharedAttributes(shared)
-        derived[attr] = value
-        found = _DERIVED[key] = (shared, value, derived)
-    return found[2]
+        fresh = AttributeValue(value)
+    _own_attributes(node)[attr] = fresh
 
 
 _NODE_ID = _shared_node_id()
@@ -265,21 +95,19 @@ _NODE_ID = _shared_node_id()
 
 def set_own(node: NodeData, attr: ua.AttributeIds, value: ua.DataValue) -> None:
     """Give ``node`` an attribute value of its own (a variable's Value, which changes)."""
-    _own_attributes(node)[attr] = _own_value(value)
+    _own_attributes(node)[attr] = AttributeValue(value)
 
 
 def unshare(node: NodeData, attr: ua.AttributeIds) -> None:
-    """Give ``node`` its own copy of ``attr``, with a dictionary of data-change callbacks of its
-    own (before a callback or setter is attached to it)."""
+    """Give ``node`` its own copy of ``attr`` (before a callback or setter is attached to it)."""
     attval = node.attributes.get(attr)
-    if isinstance(attval, SharedAttribute):
-        if attval.value_callback is _node_id_attribute:
-            attval = _own_value(_node_id_attribute(node.nodeid, attr))
-        else:
-            attval = _own_value(attval.value)
-        _own_attributes(node)[attr] = attval
-    if attval is not None and attval.datachange_callbacks is _NO_CALLBACKS:
-        attval.datachange_callbacks = {}
+    if not isinstance(attval, SharedAttribute):
+        return
+    if attval.value_callback is _node_id_attribute:
+        own = AttributeValue(_node_id_attribute(node.nodeid, attr))
+    else:
+        own = AttributeValue(attval.value)  # type: ignore[arg-type]
+    _own_attributes(node)[attr] = own
 
 
 def install(aspace: AddressSpace) -> None:
@@ -313,7 +141,7 @@ class NodeShape:
     browse_name: ua.QualifiedName
     display_name: ua.LocalizedText
     type_definition: ua.NodeId
-    attributes: SharedAttributes
+    attributes: dict[ua.AttributeIds, AttributeValue]
 
 
 @dataclass(slots=True)
@@ -334,22 +162,18 @@ class BulkNodes:
         self._pending: list[_Pending] = []
         self._to_type: dict[ua.NodeId, ua.ReferenceDescription] = {}
         self._to_parent: dict[tuple[ua.NodeId, ua.NodeId], ua.ReferenceDescription] = {}
-        self._reference_types: dict[tuple[ua.NodeIdType, int, object], ua.NodeId] = {}
         install(aspace)
 
-    def shape(self, item: ua.AddNodesItem, value: ua.DataValue | None = None) -> NodeShape:
-        """The shape of nodes like ``item`` (its NodeId and parent do not matter); ``value``:
-        the Value its nodes share (instead of the item's, with the time it was made)."""
+    def shape(self, item: ua.AddNodesItem) -> NodeShape:
+        """The shape of nodes like ``item`` (its NodeId and parent do not matter)."""
         scratch = NodeData(item.RequestedNewNodeId)
         self._service._add_node_attributes(scratch, item, add_timestamps=True)
-        attributes = SharedAttributes()
+        attributes: dict[ua.AttributeIds, AttributeValue] = {}
         for attr, attval in scratch.attributes.items():
-            if attr == ua.AttributeIds.NodeId:
-                attributes[attr] = _NODE_ID
-            elif attr == ua.AttributeIds.Value and value is not None:
-                attributes[attr] = SharedAttribute(value)
-            else:
-                attributes[attr] = SharedAttribute(attval.value)
+            attributes[attr] = (
+                _NODE_ID if attr == ua.AttributeIds.NodeId else SharedAttribute(attval.value)
+            )
+        _SHARED_DICTS.add(id(attributes))
         display = item.NodeAttributes.DisplayName
         return NodeShape(item.NodeClass, item.BrowseName, display, item.TypeDefinition, attributes)
 
@@ -382,8 +206,6 @@ class BulkNodes:
         """``id`` of each node made here -> the forward reference to it (names, class, type)."""
         to_parent: dict[tuple[int, int], ua.ReferenceDescription] = {}
         to_type: dict[int, ua.ReferenceDescription] = {}
-        reference_types: dict[int, ua.NodeId] = {}
-        """``id`` of a queued reference type -> the one NodeId object used for that type."""
         parent_id: ua.NodeId | None = None
         parent: NodeData | None = None
         try:
@@ -395,42 +217,24 @@ class BulkNodes:
                     raise RuntimeError(
                         f"cannot create node {node_id.to_string()}: BadParentNodeIdInvalid"
                     )
-                reference_type = reference_types.get(id(pending.reference_type))
-                if reference_type is None:
-                    reference_type = self._reference_type(pending.reference_type)
-                    reference_types[id(pending.reference_type)] = reference_type
                 shape = pending.shape
-                key = (id(parent), id(reference_type))
-                inverse = to_parent.get(key)
-                if inverse is None:
-                    inverse = self._reference_to_parent(
-                        pending, reference_type, parent, made.get(id(parent))
-                    )
-                    to_parent[key] = inverse
-                if shape.type_definition.is_null():
-                    references = [inverse]
-                else:
-                    to_shape_type = to_type.get(id(shape))
-                    if to_shape_type is None:
-                        to_shape_type = self._reference_to_type(node_id, shape.type_definition)
-                        to_type[id(shape)] = to_shape_type
-                    references = [inverse, to_shape_type]
+                node = NodeData(node_id)
+                if nodes.setdefault(node_id, node) is not node:
+                    raise RuntimeError(f"cannot create node {node_id.to_string()}: BadNodeIdExists")
                 own = pending.own
                 browse_name, display = shape.browse_name, shape.display_name
-                attributes: MutableMapping[ua.AttributeIds, AttributeValue] = shape.attributes
                 if own:
-                    attributes = OwnAttributes(shape.attributes)
+                    node.attributes = dict(shape.attributes)
                     for attr, value in own.items():
-                        attributes[attr] = _own_value(value)
+                        node.attributes[attr] = AttributeValue(value)
                     if ua.AttributeIds.BrowseName in own:
                         browse_name = own[ua.AttributeIds.BrowseName].Value.Value  # type: ignore[union-attr]
                     if ua.AttributeIds.DisplayName in own:
                         display = own[ua.AttributeIds.DisplayName].Value.Value  # type: ignore[union-attr]
-                node = cast(NodeData, CompactNode(node_id, attributes, references))
-                if nodes.setdefault(node_id, node) is not node:
-                    raise RuntimeError(f"cannot create node {node_id.to_string()}: BadNodeIdExists")
+                else:
+                    node.attributes = shape.attributes
                 forward = ua.ReferenceDescription(
-                    ReferenceTypeId=reference_type,
+                    ReferenceTypeId=pending.reference_type,
                     IsForward=True,
                     NodeId=node_id,
                     BrowseName=browse_name,
@@ -440,39 +244,41 @@ class BulkNodes:
                 )
                 parent.references.append(forward)
                 made[id(node)] = forward
+                key = (id(parent), id(pending.reference_type))
+                inverse = to_parent.get(key)
+                if inverse is None:
+                    inverse = self._reference_to_parent(pending, parent, made.get(id(parent)))
+                    to_parent[key] = inverse
+                node.references.append(inverse)
+                if not shape.type_definition.is_null():
+                    to_shape_type = to_type.get(id(shape))
+                    if to_shape_type is None:
+                        to_shape_type = self._reference_to_type(node_id, shape.type_definition)
+                        to_type[id(shape)] = to_shape_type
+                    node.references.append(to_shape_type)
         finally:
             self._pending.clear()
 
-    def _reference_type(self, reference_type: ua.NodeId) -> ua.NodeId:
-        """One NodeId object per reference type (equal in value and encoding) for all nodes."""
-        key = (reference_type.NodeIdType, reference_type.NamespaceIndex, reference_type.Identifier)
-        return self._reference_types.setdefault(key, reference_type)
-
     def _reference_to_parent(
-        self,
-        pending: _Pending,
-        reference_type: ua.NodeId,
-        parent: NodeData,
-        made: ua.ReferenceDescription | None,
+        self, pending: _Pending, parent: NodeData, made: ua.ReferenceDescription | None
     ) -> ua.ReferenceDescription:
         """The inverse reference to ``parent``; ``made``: the forward reference to the parent
         where it was made in the same commit."""
         if made is not None:  # made here (so new): no lookups, nothing to keep for later
             typed = made.NodeClass in (ua.NodeClass.Object, ua.NodeClass.Variable)
-            same = parent.nodeid.NodeIdType == pending.parent.NodeIdType
             return ua.ReferenceDescription(
-                ReferenceTypeId=reference_type,
+                ReferenceTypeId=pending.reference_type,
                 IsForward=False,
-                NodeId=parent.nodeid if same else pending.parent,
+                NodeId=pending.parent,
                 BrowseName=made.BrowseName,
                 DisplayName=made.DisplayName,
                 NodeClass=made.NodeClass,
                 TypeDefinition=made.TypeDefinition if typed else ua.ExpandedNodeId(),
             )
-        key = (pending.parent, reference_type)
+        key = (pending.parent, pending.reference_type)
         if key not in self._to_parent:
             item = ua.AddReferencesItem()
-            item.ReferenceTypeId = reference_type
+            item.ReferenceTypeId = pending.reference_type
             item.SourceNodeId = pending.node_id
             item.TargetNodeId = pending.parent
             item.TargetNodeClass = parent.attributes[ua.AttributeIds.NodeClass].value.Value.Value  # type: ignore[union-attr]

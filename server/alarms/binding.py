@@ -22,10 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import weakref
-from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -597,21 +595,12 @@ class _ConditionNodes:
     one condition type share their attributes but the value (AddNodes took about 1 ms a node).
 
     A field's shape is made from the ``AddNodesItem`` of its first node; the others are queued
-    with their NodeId, parent and value only. A field that starts with the same value in several
-    conditions (Retain, the states' Ids, ...) has that value in its shape, so those nodes hold
-    nothing of their own until a state change writes one; the nodes are made at ``commit``,
-    when it is known which values recur.
+    with their NodeId, parent and value only.
     """
 
     def __init__(self, aspace: Any) -> None:
         self._bulk = BulkNodes(aspace)
         self._shapes: dict[tuple[Any, ...], NodeShape] = {}
-        self._values: dict[tuple[Any, ...], ua.DataValue] = {}
-        """One DataValue per distinct plain value (never changed in place: a write replaces it)."""
-        self._queued: list[tuple[Any, ...] | Callable[[], None]] = []
-        """The nodes to make, in order: a field's arguments, or an object's ``add``."""
-        self._fields: Counter[tuple[Any, ...]] = Counter()
-        """(field name, component, value key) -> how many conditions start with it."""
 
     def object(
         self, parent: ua.NodeId, node_id: ua.NodeId, name: str, type_id: ua.NodeId, reference: int
@@ -621,9 +610,7 @@ class _ConditionNodes:
         if shape is None:
             item = _object(parent, node_id, name, type_id, reference)
             shape = self._shapes[key] = self._bulk.shape(item)
-        self._queued.append(
-            functools.partial(self._bulk.add, node_id, parent, _REFERENCE_TYPES[reference], shape)
-        )
+        self._bulk.add(node_id, parent, _REFERENCE_TYPES[reference], shape)
 
     def variable(
         self,
@@ -633,74 +620,19 @@ class _ConditionNodes:
         variant: ua.Variant,
         component: int | None,
     ) -> None:
-        self._queued.append((parent, node_id, name, variant, component))
-        self._fields[(name, component, _value_key(variant))] += 1
-
-    def _add_variable(
-        self,
-        parent: ua.NodeId,
-        node_id: ua.NodeId,
-        name: str,
-        variant: ua.Variant,
-        component: int | None,
-    ) -> None:
-        """A field whose initial value other conditions' same field has too shares it in its
-        shape (a write gives it a value of its own, ``nodestore``); any other has its own."""
-        value_key = _value_key(variant)
-        shared = value_key is not None and self._fields[(name, component, value_key)] > 1
-        key: tuple[Any, ...] = (ua.NodeClass.Variable, name, component, variant.VariantType)
-        if shared:
-            key += (value_key,)
+        key = (ua.NodeClass.Variable, name, component, variant.VariantType)
         shape = self._shapes.get(key)
         if shape is None:
             item = _variable(parent, node_id, name, variant, component)
-            value = self._data_value(variant) if shared else None
-            shape = self._shapes[key] = self._bulk.shape(item, value)
-        reference = _REFERENCE_TYPES[_HAS_PROPERTY if component is None else _HAS_COMPONENT]
-        if shared:
-            self._bulk.add(node_id, parent, reference, shape)
-        else:
-            own = {ua.AttributeIds.Value: self._data_value(variant)}
-            self._bulk.add(node_id, parent, reference, shape, own)
-
-    def _data_value(self, variant: ua.Variant) -> ua.DataValue:
-        """A DataValue for a field's initial value, one per distinct plain value."""
-        key = _value_key(variant)
-        if key is None:
-            return ua.DataValue(variant)
-        found = self._values.get(key)
-        if found is None:
-            found = self._values[key] = ua.DataValue(variant)
-        return found
+            shape = self._shapes[key] = self._bulk.shape(item)
+        reference = _HAS_PROPERTY if component is None else _HAS_COMPONENT
+        own = {ua.AttributeIds.Value: ua.DataValue(variant)}
+        self._bulk.add(node_id, parent, _REFERENCE_TYPES[reference], shape, own)
 
     def commit(self) -> None:
-        for queued in self._queued:
-            if isinstance(queued, tuple):
-                self._add_variable(*queued)
-            else:
-                queued()
-        self._queued.clear()
-        self._fields.clear()
         self._bulk.commit()
 
 
-def _value_key(variant: ua.Variant) -> tuple[Any, ...] | None:
-    """What makes two plain (immutable, scalar) initial values equal; ``None`` for others."""
-    value = variant.Value
-    kind = type(value)
-    if variant.is_array or variant.Dimensions is not None:
-        return None
-    if kind in _PLAIN_VALUES:
-        return (variant.VariantType, kind, value)
-    if kind is ua.LocalizedText:
-        return (variant.VariantType, kind, value.Locale, value.Text)
-    if kind is ua.NodeId:
-        return (variant.VariantType, kind, value.NodeIdType, value.NamespaceIndex, value.Identifier)
-    return None
-
-
-_PLAIN_VALUES = (bool, int, float, str, datetime, type(None))
-"""Field values shared as they are (immutable)."""
 _HAS_COMPONENT = ua.ObjectIds.HasComponent
 _HAS_PROPERTY = ua.ObjectIds.HasProperty
 _REFERENCE_TYPES = {r: ua.NodeId(r) for r in (_HAS_COMPONENT, _HAS_PROPERTY)}
