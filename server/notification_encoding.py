@@ -124,17 +124,15 @@ def _cached_entry(dv: ua.DataValue) -> bytes | None:
 
 
 def _cached(dv: ua.DataValue) -> bytes:
+    """The bytes of ``dv``: kept ones, or encoded now and kept."""
     global _cache, _older
-    key = id(dv)
-    entry = _cache.get(key)
-    if entry is None:
-        entry = _older.get(key)
-    if entry is not None and entry[0] is dv:
-        return entry[1]
+    encoded = _cached_entry(dv)
+    if encoded is not None:
+        return encoded
     if len(_cache) >= CACHE_GENERATION:
         _older, _cache = _cache, {}
     encoded = encode_data_value(dv)
-    _cache[key] = (dv, encoded)  # holds dv: its id is not reused while cached
+    _cache[id(dv)] = (dv, encoded)  # holds dv: its id is not reused while cached
     return encoded
 
 
